@@ -1,0 +1,12 @@
+"""File I/O: tensors, weights and whole models; atomic, safe, verified."""
+
+from kerasblocks.io.errors import CorruptFileError as CorruptFileError
+from kerasblocks.io.errors import UnsafeModelError as UnsafeModelError
+from kerasblocks.io.errors import WeightsMismatchError as WeightsMismatchError
+from kerasblocks.io.models import load_model as load_model
+from kerasblocks.io.models import save_model as save_model
+from kerasblocks.io.tensors import load_tensors as load_tensors
+from kerasblocks.io.tensors import save_tensors as save_tensors
+from kerasblocks.io.weights import LoadReport as LoadReport
+from kerasblocks.io.weights import load_weights as load_weights
+from kerasblocks.io.weights import save_weights as save_weights

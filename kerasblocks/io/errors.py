@@ -1,0 +1,41 @@
+"""Errors raised by `kerasblocks.io`; each message names the file."""
+
+from __future__ import annotations
+
+
+class CorruptFileError(ValueError):
+    """A file is damaged: truncated, wrong format, or a checksum differs."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsafeModelError(ValueError):
+    """Loading the file would run code from it; refused unless trusted."""
+
+    def __init__(self, path, refused: list[str]):
+        self.path = str(path)
+        self.refused = list(refused)
+        shown = "; ".join(self.refused[:5])
+        more = (
+            f" (and {len(self.refused) - 5} more)" if len(refused) > 5 else ""
+        )
+        super().__init__(
+            f"{self.path}: refusing to load, it would run code from the "
+            f"file: {shown}{more}. Pass trusted=True only for files you "
+            "trust."
+        )
+
+
+class WeightsMismatchError(ValueError):
+    """Strict weight loading found missing, unexpected or misshapen
+    variables; nothing was assigned. `.report` holds the lists."""
+
+    def __init__(self, path, report):
+        self.path = str(path)
+        self.report = report
+        super().__init__(
+            f"{self.path}: weights do not match the model: {report}"
+        )

@@ -1,0 +1,319 @@
+"""Saving and loading weights by variable path, strictly, with a report.
+
+A weights file is HDF5: one dataset per distinct variable (a tied
+variable is stored once) with its path relative to the model, its SHA-256,
+and the model's input spec, so that an unbuilt model can be built from
+the file before loading. Any file name works; no suffix is imposed.
+
+Loading matches variables by relative path. Layers that Keras named
+automatically (`dense_3` in one process, `dense_7` in another) are
+matched by their name with the counter removed and their order, so a
+fresh instance of the same architecture loads its twin's file. Nothing is
+ever matched by position alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasblocks.deferred import NotBuiltError, materialize
+from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io.errors import CorruptFileError, WeightsMismatchError
+from kerasblocks.params import unique_variables
+
+FORMAT = "kerasblocks.weights"
+VERSION = 1
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a weight load matched and did not.
+
+    Attributes:
+        loaded: model paths that received a value.
+        missing: model paths with no value in the file.
+        unexpected: file paths that match no model variable.
+        mismatched: `(path, file shape, model shape)` for paths present in
+            both with different shapes.
+    """
+
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unexpected: list[str] = dataclasses.field(default_factory=list)
+    mismatched: list[tuple[str, tuple, tuple]] = dataclasses.field(
+        default_factory=list
+    )
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        parts = []
+        for label, items in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+        ):
+            if items:
+                shown = ", ".join(items[:5])
+                more = f", ... ({len(items)} in all)" if len(items) > 5 else ""
+                parts.append(f"{label} {len(items)}: {shown}{more}")
+        if self.mismatched:
+            shown = ", ".join(
+                f"{p} file {tuple(a)} vs model {tuple(b)}"
+                for p, a, b in self.mismatched[:5]
+            )
+            more = (
+                f", ... ({len(self.mismatched)} in all)"
+                if len(self.mismatched) > 5
+                else ""
+            )
+            parts.append(
+                f"shape mismatch {len(self.mismatched)}: {shown}{more}"
+            )
+        return "; ".join(parts) if parts else f"all {len(self.loaded)} loaded"
+
+
+def relative_path(model: keras.layers.Layer, variable) -> str:
+    """The variable's path without the model's own name in front."""
+    prefix = f"{model.name}/"
+    path = variable.path
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+_COUNTER = re.compile(r"_\d+$")
+
+
+def _canonical_keys(paths: list[str]) -> list[str]:
+    """Paths with Keras's automatic name counters removed, numbered by
+    order of appearance so that equal names stay distinct."""
+    seen: Counter = Counter()
+    keys = []
+    for path in paths:
+        base = "/".join(_COUNTER.sub("", part) for part in path.split("/"))
+        keys.append(f"{base}#{seen[base]}")
+        seen[base] += 1
+    return keys
+
+
+def _input_spec_of(model: keras.layers.Layer) -> Any:
+    """A JSON-able description of the model's inputs, or None."""
+
+    def spec(shape, dtype):
+        return {"shape": [None, *list(shape)[1:]], "dtype": str(dtype)}
+
+    try:
+        inputs = (
+            model._inputs_struct
+            if hasattr(model, "_inputs_struct")
+            else (model.inputs)
+        )
+    except (AttributeError, ValueError):
+        inputs = None
+    if inputs:
+        return keras.tree.map_structure(
+            lambda t: spec(t.shape, t.dtype), inputs
+        )
+    build = model.get_build_config() if model.built else None
+    if build and "input_shape" in build:
+        shape = build["input_shape"]
+        dtype = getattr(model, "input_dtype", "float32")
+        if isinstance(shape, (list, tuple)) and all(
+            d is None or isinstance(d, int) for d in shape
+        ):
+            return spec(shape, dtype)
+    return None
+
+
+def _spec_to_keras(spec: Any) -> Any:
+    if isinstance(spec, dict) and set(spec) == {"shape", "dtype"}:
+        return keras.KerasTensor(tuple(spec["shape"]), dtype=spec["dtype"])
+    if isinstance(spec, dict):
+        return {k: _spec_to_keras(v) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_spec_to_keras(v) for v in spec]
+    raise ValueError(f"malformed input spec {spec!r}")
+
+
+def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
+    """Saves every distinct variable of `model` to `path` (any name).
+
+    The write is atomic: a failure leaves an existing file untouched.
+
+    Example:
+
+    >>> import os, tempfile, tensorflow as tf, kerasblocks
+    >>> net = kerasblocks.layers.MLP()
+    >>> x = tf.random.uniform((2, 20))
+    >>> y = net(x)
+    >>> path = os.path.join(tempfile.mkdtemp(), "mlp.params")
+    >>> kerasblocks.io.save_weights(net, path)
+    >>> clone = kerasblocks.layers.MLP()  # not built yet
+    >>> kerasblocks.io.load_weights(clone, path).ok
+    True
+    >>> bool(tf.reduce_all(clone(x) == y))
+    True
+    """
+    variables = unique_variables(model)
+    spec = _input_spec_of(model)
+    with atomic_path(path) as temporary:
+        with h5py.File(temporary, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["version"] = VERSION
+            f.attrs["keras_version"] = keras.__version__
+            f.attrs["tensorflow_version"] = tf.__version__
+            f.attrs["model_class"] = type(model).__name__
+            f.attrs["input_spec"] = json.dumps(spec)
+            group = f.create_group("variables")
+            for index, variable in enumerate(variables):
+                value = np.asarray(keras.ops.convert_to_numpy(variable))
+                dataset = group.create_dataset(f"{index:06d}", data=value)
+                dataset.attrs["path"] = relative_path(model, variable)
+                dataset.attrs["dtype"] = str(variable.dtype)
+                dataset.attrs["sha256"] = _digest(value)
+
+
+def _digest(value: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+
+
+@dataclasses.dataclass
+class _Entry:
+    path: str
+    shape: tuple
+    dataset: Any
+
+
+def _read_entries(f: h5py.File, path: str) -> list[_Entry]:
+    if f.attrs.get("format") != FORMAT:
+        raise CorruptFileError(path, "not a kerasblocks weights file")
+    if f.attrs.get("version") != VERSION:
+        raise CorruptFileError(
+            path, f"unsupported version {f.attrs.get('version')!r}"
+        )
+    group = f.get("variables")
+    if not isinstance(group, h5py.Group):
+        raise CorruptFileError(path, "the variables group is missing")
+    entries = []
+    for name in sorted(group):
+        dataset = group[name]
+        if not isinstance(dataset, h5py.Dataset):
+            raise CorruptFileError(path, f"{name} is not a dataset")
+        entries.append(
+            _Entry(str(dataset.attrs["path"]), tuple(dataset.shape), dataset)
+        )
+    return entries
+
+
+def _pair(model_paths: list[str], file_paths: list[str]):
+    """Pairs model indices with file indices: exact path, then canonical."""
+    pairs: dict[int, int] = {}
+    by_path = {p: i for i, p in enumerate(file_paths)}
+    for i, p in enumerate(model_paths):
+        if p in by_path:
+            pairs[i] = by_path.pop(p)
+    rest_model = [i for i in range(len(model_paths)) if i not in pairs]
+    rest_file = sorted(by_path.values())
+    if rest_model and rest_file:
+        model_keys = _canonical_keys([model_paths[i] for i in rest_model])
+        file_keys = _canonical_keys([file_paths[j] for j in rest_file])
+        by_key = dict(zip(file_keys, rest_file, strict=True))
+        for i, key in zip(rest_model, model_keys, strict=True):
+            if key in by_key:
+                pairs[i] = by_key.pop(key)
+    return pairs
+
+
+def load_weights(
+    model: keras.layers.Layer, path: str | os.PathLike, strict: bool = True
+) -> LoadReport:
+    """Loads a file written by `save_weights` into `model`.
+
+    An unbuilt model is first built from the input spec recorded in the
+    file. Each stored array is checked against its SHA-256.
+
+    Args:
+        model: the model to fill.
+        path: the weights file.
+        strict: when True, any missing, unexpected or misshapen variable
+            raises `WeightsMismatchError` and nothing is assigned; when
+            False, what matches is loaded and the report lists the rest.
+
+    Returns:
+        A `LoadReport`.
+
+    Raises:
+        FileNotFoundError, CorruptFileError, WeightsMismatchError,
+        NotBuiltError (unbuilt model and no input spec in the file).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise CorruptFileError(
+            path, f"not a readable HDF5 weights file ({error})"
+        ) from None
+    with f:
+        entries = _read_entries(f, path)
+        if not model.built:
+            spec = json.loads(f.attrs.get("input_spec", "null"))
+            if spec is None:
+                raise NotBuiltError(
+                    f"{type(model).__name__} '{model.name}' is not built and "
+                    f"{path} records no input spec; build it with "
+                    "kerasblocks.materialize(model, input_shape) first."
+                )
+            materialize(model, _spec_to_keras(spec))
+        variables = unique_variables(model)
+        model_paths = [relative_path(model, v) for v in variables]
+        pairs = _pair(model_paths, [e.path for e in entries])
+        report = LoadReport()
+        assignments = []
+        for i, variable in enumerate(variables):
+            if i not in pairs:
+                report.missing.append(model_paths[i])
+                continue
+            entry = entries[pairs[i]]
+            if entry.shape != tuple(variable.shape):
+                report.mismatched.append(
+                    (model_paths[i], entry.shape, tuple(variable.shape))
+                )
+                continue
+            assignments.append((variable, entry, model_paths[i]))
+        used = set(pairs.values())
+        report.unexpected = [
+            e.path for j, e in enumerate(entries) if j not in used
+        ]
+        if strict and not report.ok:
+            raise WeightsMismatchError(path, report)
+        values = []
+        for variable, entry, model_path in assignments:
+            try:
+                value = entry.dataset[()]
+            except OSError as error:
+                raise CorruptFileError(
+                    path, f"cannot read {entry.path} ({error})"
+                ) from None
+            if _digest(value) != entry.dataset.attrs.get("sha256"):
+                raise CorruptFileError(
+                    path, f"checksum mismatch in {entry.path}"
+                )
+            values.append((variable, value, model_path))
+    # Assign only once every value has been read and verified.
+    for variable, value, model_path in values:
+        variable.assign(value)
+        report.loaded.append(model_path)
+    return report

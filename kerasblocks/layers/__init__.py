@@ -1,0 +1,8 @@
+"""Layers: the chapter's blocks and the building blocks the zoo needs."""
+
+from kerasblocks.layers.chapter import MLP as MLP
+from kerasblocks.layers.chapter import CenteredLayer as CenteredLayer
+from kerasblocks.layers.chapter import FixedHiddenMLP as FixedHiddenMLP
+from kerasblocks.layers.chapter import NestMLP as NestMLP
+from kerasblocks.layers.chapter import ScratchDense as ScratchDense
+from kerasblocks.layers.function import Function as Function

@@ -1,0 +1,1 @@
+"""absl command-line programs; their logic lives in importable modules."""
