@@ -21,31 +21,12 @@ arguments, so such blocks cannot be saved whole. `Block` fixes both:
 from __future__ import annotations
 
 import functools
-import inspect
 import warnings
-from typing import Any
 
 import keras
 import tensorflow as tf
 
-# Arguments that `keras.layers.Layer.__init__` owns; they are written by
-# `Layer.get_config` and never captured twice.
-_BASE_ARGUMENTS = ("name", "trainable", "dtype", "activity_regularizer")
-
-
-class _CapturedArguments:
-    """Constructor arguments of a block, kept out of Keras's tracking.
-
-    Deliberately neither a list, dict nor KerasSaveable: Keras's weight
-    walker and attribute tracker must not see the layers held here.
-    """
-
-    __slots__ = ("varargs_name", "varargs", "kwargs")
-
-    def __init__(self, varargs_name, varargs, kwargs):
-        self.varargs_name = varargs_name
-        self.varargs = varargs
-        self.kwargs = kwargs
+from kerasblocks._config import CapturedConfig
 
 
 def _autograph_call(call):
@@ -76,34 +57,7 @@ def _autograph_call(call):
     return wrapper
 
 
-def _varargs_name(cls) -> str | None:
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return name
-    return None
-
-
-def _serialize(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_serialize(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _serialize(v) for k, v in value.items()}
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value
-    return keras.saving.serialize_keras_object(value)
-
-
-def _deserialize(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_deserialize(v) for v in value]
-    if isinstance(value, dict):
-        if "class_name" in value and "config" in value:
-            return keras.saving.deserialize_keras_object(value)
-        return {k: _deserialize(v) for k, v in value.items()}
-    return value
-
-
-class Block(keras.Model):
+class Block(CapturedConfig, keras.Model):
     """Base class for composite blocks whose config is their constructor.
 
     Subclass it like `keras.Model`: create sublayers in `__init__`, write
@@ -152,35 +106,8 @@ class Block(keras.Model):
         ):
             cls.call = _autograph_call(call)
 
-    def __new__(cls, *args, **kwargs):
-        instance = super().__new__(cls, *args, **kwargs)
-        varargs_name = _varargs_name(cls)
-        try:
-            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
-        except TypeError:
-            bound = None  # `__init__` raises the TypeError itself.
-        captured = _CapturedArguments(varargs_name, (), {})
-        if bound is not None:
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop(next(iter(arguments)))  # self
-            for name, parameter in inspect.signature(
-                cls.__init__
-            ).parameters.items():
-                if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                    arguments.update(arguments.pop(name, {}))
-            captured.varargs = tuple(arguments.pop(varargs_name, ()))
-            captured.kwargs = {
-                k: v for k, v in arguments.items() if k not in _BASE_ARGUMENTS
-            }
-        object.__setattr__(instance, "_kerasblocks_arguments", captured)
-        return instance
-
     def __init__(self, **kwargs):
-        pending = self.__dict__.pop("_kerasblocks_pending", None)
-        if pending:
-            kwargs = {**pending, **kwargs}
-        super().__init__(**kwargs)
+        super().__init__(**self._base_kwargs(kwargs))
 
     def build(self, input_shape):
         """Creates every variable by running `call` on a symbolic input."""
@@ -195,36 +122,3 @@ class Block(keras.Model):
                 f"{type(self).__name__} '{self.name}' could not be built "
                 f"for input shape {input_shape}: {error}"
             ) from error
-
-    def get_config(self) -> dict[str, Any]:
-        config = keras.layers.Layer.get_config(self)
-        captured = self._kerasblocks_arguments
-        if captured.varargs_name is not None:
-            config[captured.varargs_name] = _serialize(list(captured.varargs))
-        for key, value in captured.kwargs.items():
-            config[key] = _serialize(value)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        parameters = inspect.signature(cls.__init__).parameters
-        accepts_any = any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-        )
-        base = {k: config.pop(k) for k in _BASE_ARGUMENTS if k in config}
-        varargs_name = _varargs_name(cls)
-        args = []
-        if varargs_name is not None:
-            args = _deserialize(config.pop(varargs_name, []))
-        kwargs = {k: _deserialize(v) for k, v in config.items()}
-        pending = {}
-        for key, value in base.items():
-            if accepts_any or key in parameters:
-                kwargs[key] = value
-            else:
-                pending[key] = value
-        instance = cls.__new__(cls, *args, **kwargs)
-        object.__setattr__(instance, "_kerasblocks_pending", pending)
-        instance.__init__(*args, **kwargs)
-        return instance

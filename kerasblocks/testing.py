@@ -28,11 +28,34 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.models.functional import Functional
 
 from kerasblocks import io as kb_io
 from kerasblocks.params import unique_variables
 
 SAVE_FORMATS = ("keras", "h5")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """A tiny conformance spec: how to build a block and what to feed it.
+
+    Attributes:
+        factory: returns a fresh instance.
+        input_shape: shape(s) of the seeded random input.
+        output_shape: the expected output shape(s).
+        input_dtype: dtype of the input ("int32" for token ids).
+        atol: tolerance of the eager/graph/XLA comparison.
+        allow_no_gradient: variable path patterns excused from the
+            training-step gradient check.
+    """
+
+    factory: Callable[[], keras.layers.Layer]
+    input_shape: Any
+    output_shape: Any = None
+    input_dtype: str = "float32"
+    atol: float = 1e-5
+    allow_no_gradient: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -274,9 +297,7 @@ def check_save_round_trips(
             ]
             # Keras's legacy HDF5 loader cannot rebuild a subclassed model
             # (it never calls build_from_config); kerasblocks.io can.
-            functional = isinstance(model, keras.Sequential) or (
-                type(model).__name__ == "Functional"
-            )
+            functional = isinstance(model, (Functional, keras.Sequential))
             if plain_keras and (kind == "keras" or functional):
                 loaders.append(
                     (

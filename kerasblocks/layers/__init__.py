@@ -6,3 +6,4 @@ from kerasblocks.layers.chapter import FixedHiddenMLP as FixedHiddenMLP
 from kerasblocks.layers.chapter import NestMLP as NestMLP
 from kerasblocks.layers.chapter import ScratchDense as ScratchDense
 from kerasblocks.layers.function import Function as Function
+from kerasblocks.layers.norm import BatchNorm as BatchNorm

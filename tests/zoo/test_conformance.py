@@ -1,0 +1,112 @@
+"""One conformance suite over the whole registry.
+
+Parametrized over `zoo.list_models()`, so a newly registered model is
+tested without editing this file. Each model is built with its entry's
+`test_overrides` (a small input) and run through the shared harness:
+output shape and finiteness, config round trip, eager vs tf.function vs
+forced XLA, `.keras` and `.h5` round trips with no custom_objects, and a
+training step that moves every trainable variable. Parameter counts at
+the default configuration must equal `tests/goldens/param_counts.json`.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kerasblocks as kb
+import zoo
+from kerasblocks.testing import random_inputs, run_layer_test
+
+GOLDENS = os.path.join(os.path.dirname(__file__), "..", "goldens")
+PARAM_COUNTS = os.path.join(GOLDENS, "param_counts.json")
+MODELS = zoo.list_models()
+
+
+def _inputs_for(entry, model):
+    if entry.test_inputs is not None:
+        return entry.test_inputs(model)
+    shape = (2, *model.input_shape[1:])
+    return random_inputs(shape, seed=0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_conformance(name):
+    entry = zoo.get_model_entry(name)
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model(name, **entry.test_overrides)
+    inputs = _inputs_for(entry, model)
+    expected = keras.tree.map_shape_structure(
+        lambda s: (2, *s[1:]), model.output_shape
+    )
+    result = run_layer_test(
+        model,
+        inputs,
+        expected_output_shape=expected,
+        expected_output_dtype="float32",
+        atol=entry.test_tolerance,
+        rtol=entry.test_tolerance,
+    )
+    assert result.max_parity_error["xla"] <= entry.test_tolerance * 10
+    rebuilt = type(model).from_config(model.get_config())
+    assert [layer.name for layer in rebuilt.layers] == [
+        layer.name for layer in model.layers
+    ]
+
+
+def _load_goldens():
+    with open(PARAM_COUNTS) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_param_count_matches_golden(name):
+    goldens = _load_goldens()
+    model = zoo.create_model(name)
+    count = kb.params.count_parameters(model)
+    if os.environ.get("KB_UPDATE_GOLDENS") == "1":
+        goldens[name] = count
+        with open(PARAM_COUNTS, "w") as f:
+            json.dump(dict(sorted(goldens.items())), f, indent=1)
+            f.write("\n")
+    assert name in goldens, (
+        f"no golden parameter count for {name}; it has {count}. Run "
+        "KB_UPDATE_GOLDENS=1 python -m pytest tests/zoo -k golden and "
+        "review the diff."
+    )
+    assert count == goldens[name]
+
+
+def test_goldens_have_no_stale_names():
+    stale = sorted(set(_load_goldens()) - set(MODELS))
+    assert not stale, f"goldens for unregistered models: {stale}"
+
+
+IMAGE_MODELS = [n for n in MODELS if zoo.get_model_entry(n).task == "image"]
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_model_options(name):
+    """include_top / pooling / features_only have keras.applications'
+    meanings for every image model."""
+    entry = zoo.get_model_entry(name)
+    args = dict(entry.test_overrides)
+    base = zoo.create_model(name, **args, include_top=False)
+    x = random_inputs((1, *base.input_shape[1:]), seed=1)
+    pooled = zoo.create_model(name, **args, include_top=False, pooling="avg")
+    maxed = zoo.create_model(name, **args, include_top=False, pooling="max")
+    features = zoo.create_model(name, **args, features_only=True)
+    assert len(base.output_shape) == 4
+    channels = base.output_shape[-1]
+    assert pooled.output_shape == (None, channels)
+    assert maxed.output_shape == (None, channels)
+    outs = features(x)
+    assert len(outs) == len(features.feature_info) >= 2
+    for out, info in zip(outs, features.feature_info, strict=True):
+        assert out.shape[-1] == info.channels
+        assert 1 <= out.shape[1] <= -(-x.shape[1] // info.stride)
+    strides = [info.stride for info in features.feature_info]
+    assert strides == sorted(strides)
+    assert np.all(np.isfinite(outs[-1]))

@@ -1,0 +1,16 @@
+"""zoo: reference architectures by name.
+
+>>> import zoo
+>>> model = zoo.create_model("lenet", input_shape=(32, 32, 1), num_classes=5)
+>>> model.output_shape
+(None, 5)
+"""
+
+from zoo import lenet as lenet  # noqa: F401  (registers the models)
+from zoo._image import FeatureInfo as FeatureInfo
+from zoo._image import ImageModel as ImageModel
+from zoo._registry import ModelEntry as ModelEntry
+from zoo._registry import create_model as create_model
+from zoo._registry import get_model_entry as get_model_entry
+from zoo._registry import list_models as list_models
+from zoo._registry import register_model as register_model

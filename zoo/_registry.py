@@ -1,0 +1,162 @@
+"""The model registry: names -> constructors, with a tiny test spec each.
+
+Each registered name is a few-line function that returns a model with
+the variant's arguments; `create_model(name, **overrides)` passes user
+overrides through. The registry refuses a duplicate name and, for an
+unknown one, suggests the closest registered names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+
+ModelFn = Callable[..., keras.Model]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """A registered model.
+
+    Attributes:
+        name: the registered name.
+        fn: the constructor function.
+        family: the module that defines it (e.g. "resnet").
+        test_overrides: arguments that make the model small enough for
+            the conformance suite (e.g. a small `input_shape`).
+        summary: the first line of the function's docstring.
+        task: "image" (takes `input_shape`, `num_classes`, `include_top`,
+            `pooling`, `classifier_activation`, `features_only`) or
+            "sequence".
+        test_inputs: makes the conformance suite's input batch (of 2)
+            from the model; None means uniform floats of the input shape.
+        test_tolerance: eager/graph/XLA tolerance in the suite.
+    """
+
+    name: str
+    fn: ModelFn
+    family: str
+    test_overrides: Mapping[str, Any]
+    summary: str
+    task: str = "image"
+    test_inputs: Callable[[keras.Model], Any] | None = None
+    test_tolerance: float = 1e-4
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    fn: ModelFn | None = None,
+    *,
+    name: str | None = None,
+    test_overrides: Mapping[str, Any] | None = None,
+    task: str = "image",
+    test_inputs: Callable[[keras.Model], Any] | None = None,
+    test_tolerance: float = 1e-4,
+):
+    """Registers a model function under its name (or `name`).
+
+    Usable bare (`@register_model`) or with arguments
+    (`@register_model(test_overrides={"input_shape": (32, 32, 1)})`).
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+
+    if task not in ("image", "sequence"):
+        raise ValueError(
+            f"task must be 'image' or 'sequence'. Received: {task=}"
+        )
+
+    def decorator(function: ModelFn) -> ModelFn:
+        key = name or function.__name__
+        if not isinstance(key, str) or not key:
+            raise ValueError(
+                f"A model name must be a non-empty string: {key!r}"
+            )
+        if key in _REGISTRY:
+            raise ValueError(
+                f"A model named {key!r} is already registered (by "
+                f"{_REGISTRY[key].fn.__module__}.{_REGISTRY[key].fn.__name__})."
+            )
+        doc = inspect.getdoc(function) or ""
+        _REGISTRY[key] = ModelEntry(
+            name=key,
+            fn=function,
+            family=function.__module__.rsplit(".", 1)[-1],
+            test_overrides=dict(test_overrides or {}),
+            summary=doc.splitlines()[0] if doc else "",
+            task=task,
+            test_inputs=test_inputs,
+            test_tolerance=test_tolerance,
+        )
+        return function
+
+    if fn is not None:
+        return decorator(fn)
+    return decorator
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style `pattern`, sorted.
+
+    Example:
+
+    >>> import zoo
+    >>> zoo.list_models("lenet*")
+    ['lenet', 'lenet_bn']
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a string. Received: {pattern!r}")
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry of `name`; a clear error lists close names."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(
+        str(name), list(_REGISTRY), n=5, cutoff=0.4
+    )
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"Unknown model {name!r}.{hint} zoo.list_models() lists all "
+        f"{len(_REGISTRY)} registered names."
+    )
+
+
+def create_model(name: str, **overrides: Any) -> keras.Model:
+    """Builds the registered model `name`, with arguments overridden.
+
+    Example:
+
+    >>> import zoo
+    >>> model = zoo.create_model("lenet", num_classes=3)
+    >>> model.output_shape
+    (None, 3)
+    """
+    entry = get_model_entry(name)
+    parameters = inspect.signature(entry.fn).parameters
+    accepts_any = any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    if not accepts_any:
+        unknown = sorted(set(overrides) - set(parameters))
+        if unknown:
+            raise ValueError(
+                f"{name} does not take {', '.join(unknown)}. Valid "
+                f"arguments: {', '.join(parameters)}"
+            )
+    try:
+        return entry.fn(**overrides)
+    except TypeError as error:
+        if "argument" not in str(error):
+            raise
+        raise ValueError(f"{name}: {error}") from None
