@@ -8,7 +8,9 @@
 
 from zoo import lenet as lenet  # noqa: F401  (registers the models)
 from zoo._image import FeatureInfo as FeatureInfo
+from zoo._image import ImageHead as ImageHead
 from zoo._image import ImageModel as ImageModel
+from zoo._porting import from_keras_applications as from_keras_applications
 from zoo._registry import ModelEntry as ModelEntry
 from zoo._registry import create_model as create_model
 from zoo._registry import get_model_entry as get_model_entry
