@@ -97,7 +97,10 @@ def copy_weights(
         index = len(pairs)
         if len(sources) > len(targets):
             extra = sources[index]
-            what = f"{source_name} has an extra weight {extra.path} {tuple(extra.shape)}"
+            what = (
+                f"{source_name} has an extra weight {extra.path} "
+                f"{tuple(extra.shape)}"
+            )
         else:
             extra = targets[index]
             what = f"zoo weight {extra.path} {tuple(extra.shape)} has no source"
