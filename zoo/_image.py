@@ -123,6 +123,8 @@ class ImageHead:
         self,
         stages: Sequence[Stage],
         top: Callable[[Any], Any] | None = None,
+        *,
+        dense_classifier: bool = True,
     ):
         """The model outputs, given its stages and optional top.
 
@@ -132,6 +134,10 @@ class ImageHead:
             top: maps the final feature map to the classifier's input
                 (e.g. flatten and fully connected layers); global average
                 pooling when None.
+            dense_classifier: end with `Dense(num_classes)`. When False
+                (NiN, whose top already has `num_classes` outputs), the
+                top's output only gets the classifier activation, as an
+                `Activation` layer named "predictions".
         """
         for stage in stages:
             if any(d is not None and d < 1 for d in stage.tensor.shape[1:3]):
@@ -152,6 +158,10 @@ class ImageHead:
                 x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
             else:
                 x = top(x)
+            if not dense_classifier:
+                return keras.layers.Activation(
+                    self.classifier_activation, name="predictions"
+                )(x)
             return keras.layers.Dense(
                 self.num_classes,
                 activation=self.classifier_activation,
