@@ -23,10 +23,11 @@ LayerLike = keras.layers.Layer | Callable
 def _as_layer(item: LayerLike, owner: str) -> keras.layers.Layer:
     if isinstance(item, keras.layers.Layer):
         return item
-    if callable(item):
+    if callable(item) or isinstance(item, str):
         return Function(item)
     raise TypeError(
-        f"{owner} takes Keras layers or callables. Received: {item!r} "
+        f"{owner} takes Keras layers, callables or function names. "
+        f"Received: {item!r} "
         f"of type {type(item).__name__}"
     )
 
@@ -122,8 +123,9 @@ class SequentialBlock(_Container):
     gradients of both uses add up, and the tie survives saving.
 
     Args:
-        *items: Keras layers or plain callables (`tf.nn.relu`,
-            `keras.activations.gelu`, registered functions).
+        *items: Keras layers, plain callables (`tf.nn.relu`,
+            `keras.activations.gelu`, registered functions) or their names
+            (`"relu"`, `"tf.nn.relu"`).
 
     Example:
 

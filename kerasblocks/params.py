@@ -100,14 +100,15 @@ def _children(layer: keras.layers.Layer) -> list:
         return list(layer.layers)
     if hasattr(layer, "_layer_list"):  # SequentialBlock, Parallel
         return list(layer._layer_list())
-    nodes = getattr(layer, "_nodes", None)
-    if isinstance(layer, keras.Model) and nodes is not None:
-        uses = []
-        for node in nodes:
-            operation = node.operation
-            if not isinstance(operation, keras.layers.InputLayer):
-                uses.append(operation)
-        return uses
+    by_depth = getattr(layer, "_nodes_by_depth", None)
+    if isinstance(layer, keras.Model) and by_depth is not None:
+        # A Functional model: one entry per call of a layer in its graph.
+        return [
+            node.operation
+            for depth in sorted(by_depth, reverse=True)
+            for node in by_depth[depth]
+            if not isinstance(node.operation, keras.layers.InputLayer)
+        ]
     return list(getattr(layer, "_layers", []))
 
 

@@ -406,6 +406,34 @@ def _load_keras(path: str, trusted: bool, compile: bool) -> keras.Model:
     return model
 
 
+def _resolve_compile_value(value):
+    if isinstance(value, dict) and "class_name" in value:
+        return keras.saving.deserialize_keras_object(value)
+    if isinstance(value, dict):
+        return {k: _resolve_compile_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_compile_value(v) for v in value]
+    return value  # names such as "mse" are resolved by compile()
+
+
+def _compile_from_training_config(model, training: dict) -> None:
+    """Compiles from a legacy training config. Keras 3.15's own reader
+    fails on a loss given by name ("Could not deserialize
+    'keras.metrics.mse'"), so names are passed to compile() as names."""
+    model.compile(
+        optimizer=keras.optimizers.deserialize(training["optimizer_config"]),
+        loss=_resolve_compile_value(training.get("loss")),
+        metrics=_resolve_compile_value(training.get("metrics")),
+        loss_weights=training.get("loss_weights"),
+        weighted_metrics=_resolve_compile_value(
+            training.get("weighted_metrics")
+        ),
+        run_eagerly=training.get("run_eagerly", False),
+        steps_per_execution=training.get("steps_per_execution", 1),
+        jit_compile=training.get("jit_compile", "auto"),
+    )
+
+
 def _load_h5(path: str, trusted: bool, compile: bool) -> keras.Model:
     try:
         f = h5py.File(path, "r")
@@ -435,9 +463,10 @@ def _load_h5(path: str, trusted: bool, compile: bool) -> keras.Model:
         if compile and training is not None:
             if isinstance(training, bytes):
                 training = training.decode("utf-8")
-            model.compile(
-                **legacy_saving_utils.compile_args_from_training_config(
-                    json.loads(training)
+            _compile_from_training_config(model, json.loads(training))
+            if "optimizer_weights" in f:
+                model.optimizer.build(model.trainable_variables)
+                model.optimizer.set_weights(
+                    legacy_h5_format.load_optimizer_weights_from_hdf5_group(f)
                 )
-            )
     return model

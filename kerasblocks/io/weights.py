@@ -114,17 +114,16 @@ def _input_spec_of(model: keras.layers.Layer) -> Any:
         return {"shape": [None, *list(shape)[1:]], "dtype": str(dtype)}
 
     try:
-        inputs = (
-            model._inputs_struct
-            if hasattr(model, "_inputs_struct")
-            else (model.inputs)
-        )
+        inputs = getattr(model, "_inputs_struct", None) or model.inputs
     except (AttributeError, ValueError):
         inputs = None
     if inputs:
-        return keras.tree.map_structure(
+        described = keras.tree.map_structure(
             lambda t: spec(t.shape, t.dtype), inputs
         )
+        if isinstance(described, list) and len(described) == 1:
+            described = described[0]  # Sequential keeps a one-input list
+        return described
     build = model.get_build_config() if model.built else None
     if build and "input_shape" in build:
         shape = build["input_shape"]
