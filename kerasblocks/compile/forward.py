@@ -1,0 +1,130 @@
+"""`compile_forward`: a model's inference as a compiled function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from kerasblocks.compile._modes import (
+    Choice,
+    Traced,
+    check_mode,
+    choose,
+    run_first_call,
+)
+from kerasblocks.compile._signature import (
+    conform,
+    normalize_spec,
+    spec_of_model,
+)
+from kerasblocks.deferred import materialize
+
+
+class CompiledFunction:
+    """A model's forward pass compiled in one mode, with accounting.
+
+    Attributes:
+        mode: the mode in use ("eager", "graph" or "xla"); for "auto",
+            what was chosen on the first call (None before it).
+        choice: the `Choice` with first-call seconds and timings.
+        input_spec: the signature (batch dimension dynamic).
+    """
+
+    def __init__(
+        self, model: keras.Model, input_spec: Any, mode: str, training: bool
+    ):
+        self.model = model
+        self.requested_mode = check_mode(mode)
+        self.input_spec = input_spec
+        self.training = training
+        self._traced = Traced(
+            self._forward, [input_spec], f"{model.name} forward"
+        )
+        self.choice: Choice | None = None
+        if mode != "auto":
+            self.choice = Choice(mode=mode, requested=mode)
+
+    def _forward(self, inputs):
+        return self.model(inputs, training=self.training)
+
+    @property
+    def mode(self) -> str | None:
+        return None if self.choice is None else self.choice.mode
+
+    @property
+    def trace_count(self) -> int:
+        """Traces of the function in use (0 in eager mode)."""
+        if self.mode in (None, "eager"):
+            return 0
+        return self._traced.traces[self.mode]
+
+    def __call__(self, inputs):
+        inputs = conform(inputs, self.input_spec, f"{self.model.name} inputs")
+        what = f"model '{self.model.name}' (forward)"
+        if self.choice is None:
+            self.choice = choose(
+                self._traced, (inputs,), what, model=self.model
+            )
+        elif self.mode != "eager" and self._traced.traces[self.mode] == 0:
+            result, seconds = run_first_call(
+                self._traced, self.mode, (inputs,), what, self.model
+            )
+            self.choice.first_call_seconds[self.mode] = seconds
+            return result
+        return self._traced.variant(self.mode)(inputs)
+
+    def __repr__(self) -> str:
+        return (
+            f"<CompiledFunction {self.model.name} {self.choice or 'auto: '}"
+            f"{'' if self.choice else 'not called yet'} traces="
+            f"{self.trace_count}>"
+        )
+
+
+def compile_forward(
+    model: keras.Model,
+    input_spec: Any = None,
+    mode: str = "auto",
+    *,
+    training: bool = False,
+) -> CompiledFunction:
+    """Compiles `model`'s forward pass for inputs matching `input_spec`.
+
+    The batch dimension is dynamic: calling with batch sizes 1, 7 and 32
+    traces once. Inputs that do not match the spec raise one clear
+    ValueError. With mode="xla", an op XLA cannot compile raises
+    `XlaCompilationError` naming the layer and op; with mode="auto" the
+    graph variant is kept instead, with a warning.
+
+    Args:
+        model: a Keras model or layer.
+        input_spec: a shape `(None, 28, 28, 1)`, a `tf.TensorSpec`, or a
+            nest; None takes it from a Functional model's inputs.
+        mode: "eager", "graph" (`tf.function`), "xla"
+            (`jit_compile=True`) or "auto" (measure graph and XLA on the
+            first call, keep the faster).
+        training: run the model in training mode.
+
+    Example:
+
+    >>> import numpy as np, kerasblocks
+    >>> from kerasblocks.compile import compile_forward
+    >>> net = kerasblocks.layers.MLP(units=3)
+    >>> forward = compile_forward(net, (None, 4), mode="graph")
+    >>> [forward(np.ones((n, 4))).shape[0] for n in (1, 7, 32)]
+    [1, 7, 32]
+    >>> forward.trace_count
+    1
+    """
+    if input_spec is None:
+        input_spec = spec_of_model(model)
+        if input_spec is None:
+            raise ValueError(
+                f"Model '{model.name}' has no input spec of its own; pass "
+                "input_spec, e.g. (None, 28, 28, 1)."
+            )
+    spec = normalize_spec(input_spec)
+    if not model.built:
+        materialize(model, spec)
+    return CompiledFunction(model, spec, mode, training)
