@@ -1,0 +1,102 @@
+"""The benchmark tool runs end to end on a tiny model and writes JSON."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from tools import benchmarking
+
+
+def _tiny():
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(4, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        name="tiny",
+    )
+
+
+def test_run_benchmark_reports_every_configuration():
+    lines = []
+    report = benchmarking.run_benchmark(
+        _tiny,
+        (6,),
+        modes=("graph", "xla", "auto", "keras", "handwritten"),
+        batch_sizes=(4, 8),
+        rounds=2,
+        min_seconds=0.01,
+        progress=lines.append,
+        measure_peak=False,
+    )
+    results = report["results"]
+    assert len(results) == 2 * 5 * 2
+    for entry in results:
+        assert entry["error"] is None
+        assert len(entry["samples_ms"]) == 2
+        assert entry["items_per_s"] > 0 and entry["first_call_s"] > 0
+        if entry["mode"] in ("graph", "xla", "auto"):
+            assert entry["trace_count"] == 1
+    assert "training/b4/graph_vs_keras" in report["ratios"]
+    assert "inference/b8/auto_vs_best_of_graph_xla" in report["ratios"]
+    assert report["forward_gflops_per_item"] == pytest.approx(
+        2 * (6 * 4 + 4 * 3) / 1e9, rel=0.5
+    )
+    assert lines[-1] == "round 2/2 done"
+    table = benchmarking.format_table(report)
+    assert table.splitlines()[0].split()[:4] == [
+        "task",
+        "mode",
+        "batch",
+        "items/s",
+    ]
+
+
+def test_bad_grid_is_refused():
+    with pytest.raises(ValueError, match="Unknown mode 'fastest'"):
+        benchmarking.run_benchmark(_tiny, (6,), modes=("fastest",))
+    with pytest.raises(ValueError, match="Batch sizes must be positive"):
+        benchmarking.run_benchmark(_tiny, (6,), batch_sizes=(0,))
+
+
+def test_command_line_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.benchmark",
+            "--mlp=6,5,3",
+            "--batch_sizes=4",
+            "--modes=graph,keras",
+            "--tasks=inference",
+            "--rounds=2",
+            "--min_seconds=0.01",
+            "--nopeak",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [r["mode"] for r in report["results"]] == ["graph", "keras"]
+    assert "ratio inference/b4/graph_vs_keras" in completed.stdout
+
+
+def test_command_line_bad_flag_is_one_line():
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark", "--model=no_such_net"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("kb-benchmark: error: Unknown model 'no_such_net'")
+    assert "Traceback" not in completed.stderr

@@ -1,0 +1,424 @@
+"""The benchmark library behind `kb-benchmark`.
+
+Every configuration (task x mode x batch size) is measured in the same
+process, interleaved in rounds (round r runs every configuration once),
+after a warm-up that is reported separately as the first-call time. Each
+measurement records wall time and process CPU time, so that a machine
+dropping into a one-core mode shows up as a low CPU/wall ratio. Medians
+and bests are reported, and ratios between configurations are computed
+from medians measured side by side.
+
+Modes:
+    eager, graph, xla, auto: `kerasblocks.compile` functions.
+    keras: Keras defaults (`model.predict` for inference; `compile()` with
+        its defaults and `model.fit` on a tf.data pipeline for training).
+    handwritten: a bare `tf.function` (the model call for inference; a
+        GradientTape step for training), the floor any wrapper is held to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kerasblocks as kb
+from kerasblocks.compile import compile_forward, compile_train_step
+
+MODES = ("eager", "graph", "xla", "auto", "keras", "handwritten")
+TASKS = ("inference", "training")
+
+
+@dataclasses.dataclass
+class Measurement:
+    """The figures of one configuration."""
+
+    task: str
+    mode: str
+    batch_size: int
+    first_call_s: float = math.nan
+    step_ms: list[float] = dataclasses.field(default_factory=list)
+    cpu_ratio: list[float] = dataclasses.field(default_factory=list)
+    traces: int | None = None
+    chosen: str = ""
+    error: str = ""
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.step_ms) if self.step_ms else math.nan
+
+    @property
+    def best_ms(self) -> float:
+        return min(self.step_ms) if self.step_ms else math.nan
+
+    @property
+    def items_per_s(self) -> float:
+        return self.batch_size / (self.median_ms / 1e3)
+
+    def as_dict(self, flops_per_item: float | None, peak: float | None):
+        result = {
+            "task": self.task,
+            "mode": self.mode,
+            "batch_size": self.batch_size,
+            "items_per_s": self.items_per_s,
+            "median_ms_per_step": self.median_ms,
+            "best_ms_per_step": self.best_ms,
+            "first_call_s": self.first_call_s,
+            "cpu_wall_ratio": statistics.median(self.cpu_ratio)
+            if self.cpu_ratio
+            else None,
+            "trace_count": self.traces,
+            "chosen_mode": self.chosen or None,
+            "samples_ms": self.step_ms,
+            "error": self.error or None,
+        }
+        if flops_per_item and peak and self.step_ms:
+            factor = 3.0 if self.task == "training" else 1.0
+            achieved = factor * flops_per_item * self.items_per_s
+            result["gflops_per_s"] = achieved / 1e9
+            result["fraction_of_matmul_peak"] = achieved / peak
+        return result
+
+
+def measure_matmul_peak(size: int = 2048, seconds: float = 1.0) -> float:
+    """The fp32 matmul rate this process reaches, in FLOP/s."""
+    a = tf.random.stateless_uniform((size, size), seed=(1, 2))
+    b = tf.random.stateless_uniform((size, size), seed=(3, 4))
+    matmul = tf.function(lambda x, y: tf.matmul(x, y))
+    matmul(a, b).numpy()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        matmul(a, b).numpy()
+        count += 1
+    return 2.0 * size**3 * count / (time.perf_counter() - start)
+
+
+def forward_flops(model: keras.Model, input_shape: tuple) -> float | None:
+    """FLOPs of one example's forward pass (TF's profiler), or None."""
+    try:
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
+
+        spec = tf.TensorSpec((1, *input_shape), tf.float32)
+        concrete = tf.function(lambda x: model(x, training=False))
+        frozen = convert_variables_to_constants_v2(
+            concrete.get_concrete_function(spec)
+        )
+        options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        options["output"] = "none"
+        profile = tf.compat.v1.profiler.profile(
+            graph=frozen.graph,
+            run_meta=tf.compat.v1.RunMetadata(),
+            cmd="op",
+            options=options,
+        )
+        return float(profile.total_float_ops) or None
+    except Exception:  # the profiler is best effort
+        return None
+
+
+def _sync(value):
+    for t in tf.nest.flatten(value):
+        if hasattr(t, "numpy"):
+            t.numpy()
+
+
+def _repeat(function, n, *args):
+    value = None
+    for _ in range(n):
+        value = function(*args)
+    return value
+
+
+def _labels(model, batch: int, seed: int):
+    classes = model.output_shape[-1]
+    return (
+        np.random.default_rng(seed)
+        .integers(0, classes, (batch,))
+        .astype("int32")
+    )
+
+
+class Runner:
+    """Builds the step function of one configuration."""
+
+    def __init__(self, make_model: Callable[[], keras.Model], input_shape):
+        self.make_model = make_model
+        self.input_shape = tuple(input_shape)
+
+    def build(self, task: str, mode: str, batch: int):
+        """Returns (run(n), first-call seconds, info) for a configuration;
+        run(n) runs n steps as a user of that mode would (one `fit` or
+        `predict` call over n batches for "keras") and returns something
+        to synchronize on."""
+        keras.utils.set_random_seed(0)
+        model = self.make_model()
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 1, (batch, *self.input_shape)).astype("float32")
+        y = _labels(model, batch, 1)
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        info: dict[str, Any] = {}
+        start = time.perf_counter()
+        if task == "inference":
+            step = self._inference(model, mode, x, info)
+        else:
+            step = self._training(model, mode, x, y, loss, info)
+        _sync(step(1))
+        return step, time.perf_counter() - start, info
+
+    def _inference(self, model, mode, x, info):
+        if mode == "keras":
+            return lambda n: model.predict(
+                np.concatenate([x] * n), batch_size=len(x), verbose=0
+            )
+        if mode == "handwritten":
+            function = tf.function(lambda t: model(t, training=False))
+        else:
+            function = compile_forward(
+                model, (None, *self.input_shape), mode=mode
+            )
+            info["compiled"] = function
+        tensor = tf.constant(x)
+        return lambda n: _repeat(function, n, tensor)
+
+    def _training(self, model, mode, x, y, loss, info):
+        optimizer = keras.optimizers.SGD(0.01)
+        if mode == "keras":
+            model.compile(optimizer=optimizer, loss=loss)
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            data = (
+                tf.data.Dataset.from_tensors((x, y))
+                .repeat()
+                .with_options(options)
+            )
+            return lambda n: model.fit(
+                data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False
+            ).history["loss"][-1]
+        if mode == "handwritten":
+            variables = model.trainable_variables
+            optimizer.build(variables)
+
+            @tf.function
+            def train(a, b):
+                with tf.GradientTape() as tape:
+                    value = loss(b, model(a, training=True))
+                optimizer.apply(tape.gradient(value, variables), variables)
+                return value
+
+            tx, ty = tf.constant(x), tf.constant(y)
+            return lambda n: _repeat(train, n, tx, ty)
+        step = compile_train_step(
+            model, optimizer, loss, (None, *self.input_shape), mode=mode
+        )
+        tx, ty = tf.constant(x), tf.constant(y)
+        info["compiled"] = step
+        return lambda n: _repeat(lambda a, b: step(a, b)["loss"], n, tx, ty)
+
+
+def run_benchmark(
+    make_model: Callable[[], keras.Model],
+    input_shape: tuple,
+    *,
+    tasks=TASKS,
+    modes=("graph", "xla", "auto", "keras"),
+    batch_sizes=(32,),
+    rounds: int = 5,
+    min_seconds: float = 0.5,
+    progress: Callable[[str], None] | None = None,
+    measure_peak: bool = True,
+) -> dict[str, Any]:
+    """Measures every (task, mode, batch) configuration, interleaved.
+
+    Args:
+        make_model: returns a fresh model (called once per configuration).
+        input_shape: one example's shape.
+        tasks, modes, batch_sizes: the grid.
+        rounds: timed rounds; each round runs every configuration.
+        min_seconds: each timed sample runs enough steps to last this long.
+        progress: called with one line per finished step of the plan.
+
+    Returns:
+        A JSON-able dict: machine facts, matmul peak, FLOPs per example,
+        one entry per configuration, and speed ratios.
+    """
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(
+                f"Unknown mode {mode!r}. Valid: {', '.join(MODES)}"
+            )
+    for task in tasks:
+        if task not in TASKS:
+            raise ValueError(
+                f"Unknown task {task!r}. Valid: {', '.join(TASKS)}"
+            )
+    for batch in batch_sizes:
+        if batch < 1:
+            raise ValueError(f"Batch sizes must be positive. Received: {batch}")
+    say = progress or (lambda line: None)
+    runner = Runner(make_model, input_shape)
+    say("measuring the matmul peak" if measure_peak else "skipping matmul peak")
+    peak = measure_matmul_peak() if measure_peak else None
+    flops = forward_flops(make_model(), tuple(input_shape))
+    configs = [(t, m, b) for t in tasks for m in modes for b in batch_sizes]
+    built, results = {}, {}
+    for index, (task, mode, batch) in enumerate(configs, 1):
+        result = Measurement(task, mode, batch)
+        results[(task, mode, batch)] = result
+        try:
+            step, first, info = runner.build(task, mode, batch)
+        except Exception as error:  # reported, not fatal to the others
+            result.error = f"{type(error).__name__}: {error}"[:300]
+            where = f"[{index}/{len(configs)}] {task} {mode} b{batch}"
+            say(f"{where}: {result.error}")
+            continue
+        result.first_call_s = first
+        compiled = info.get("compiled")
+        if compiled is not None:
+            result.chosen = compiled.mode or ""
+        built[(task, mode, batch)] = (step, compiled)
+        say(
+            f"[{index}/{len(configs)}] warm-up {task} {mode} b{batch}: "
+            f"{first:.2f} s"
+        )
+    calls = {}
+    for key, (step, _) in built.items():
+        start = time.perf_counter()
+        _sync(step(1))
+        once = max(time.perf_counter() - start, 1e-6)
+        if once < min_seconds:  # per-call overheads: calibrate on more steps
+            probe = max(2, min(50, int(min_seconds / once)))
+            start = time.perf_counter()
+            _sync(step(probe))
+            once = max((time.perf_counter() - start) / probe, 1e-6)
+        calls[key] = max(1, int(min_seconds / once))
+    for round_index in range(rounds):
+        for key, (step, _) in built.items():
+            n = calls[key]
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            _sync(step(n))
+            wall = time.perf_counter() - wall0
+            result = results[key]
+            result.step_ms.append(wall / n * 1e3)
+            result.cpu_ratio.append((time.process_time() - cpu0) / wall)
+        say(f"round {round_index + 1}/{rounds} done")
+    for key, (_, compiled) in built.items():
+        if compiled is not None:
+            results[key].traces = compiled.trace_count
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    entries = [r.as_dict(flops, peak) for r in results.values()]
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": sys.version.split()[0],
+        },
+        "matmul_peak_gflops": None if peak is None else peak / 1e9,
+        "forward_gflops_per_item": None if flops is None else flops / 1e9,
+        "input_shape": list(input_shape),
+        "rounds": rounds,
+        "peak_rss_mb": peak_rss_mb,
+        "results": entries,
+        "ratios": ratios(results.values()),
+    }
+
+
+def ratios(results) -> dict[str, float]:
+    """Speed of every mode relative to "keras" and "handwritten", and of
+    "auto" relative to the faster of graph and XLA (same task, batch)."""
+    by_key = {(r.task, r.mode, r.batch_size): r for r in results if r.step_ms}
+    out = {}
+    for (task, mode, batch), result in by_key.items():
+        for base in ("keras", "handwritten"):
+            other = by_key.get((task, base, batch))
+            if other is not None and mode != base:
+                out[f"{task}/b{batch}/{mode}_vs_{base}"] = (
+                    other.median_ms / result.median_ms
+                )
+        if mode == "auto":
+            best = [by_key.get((task, m, batch)) for m in ("graph", "xla")]
+            best = [b.median_ms for b in best if b is not None]
+            if best:
+                out[f"{task}/b{batch}/auto_vs_best_of_graph_xla"] = (
+                    min(best) / result.median_ms
+                )
+    return out
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as an aligned text table."""
+    header = (
+        "task",
+        "mode",
+        "batch",
+        "items/s",
+        "ms/step",
+        "best ms",
+        "first s",
+        "cpu/wall",
+        "traces",
+        "%peak",
+        "note",
+    )
+    rows = []
+    for r in report["results"]:
+        rows.append(
+            (
+                r["task"],
+                r["mode"]
+                + (
+                    f"->{r['chosen_mode']}"
+                    if r["chosen_mode"] and r["mode"] == "auto"
+                    else ""
+                ),
+                str(r["batch_size"]),
+                f"{r['items_per_s']:.1f}" if not r["error"] else "-",
+                f"{r['median_ms_per_step']:.3f}" if not r["error"] else "-",
+                f"{r['best_ms_per_step']:.3f}" if not r["error"] else "-",
+                f"{r['first_call_s']:.2f}" if not r["error"] else "-",
+                f"{r['cpu_wall_ratio']:.2f}" if r["cpu_wall_ratio"] else "-",
+                "-" if r["trace_count"] is None else str(r["trace_count"]),
+                f"{100 * r['fraction_of_matmul_peak']:.0f}"
+                if r.get("fraction_of_matmul_peak")
+                else "-",
+                (r["error"] or "")[:60],
+            )
+        )
+    widths = [
+        max(len(x[i]) for x in [header, *rows]) for i in range(len(header))
+    ]
+    lines = [
+        "  ".join(
+            c.ljust(w) for c, w in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in [header, *rows]
+    ]
+    if report.get("matmul_peak_gflops"):
+        lines.append(f"matmul peak: {report['matmul_peak_gflops']:.1f} GFLOP/s")
+    if report.get("forward_gflops_per_item"):
+        lines.append(
+            f"forward: {report['forward_gflops_per_item']:.4f} GFLOP per item"
+        )
+    for name, value in sorted(report["ratios"].items()):
+        lines.append(f"ratio {name}: {value:.2f}x")
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: str) -> None:
+    with kb.io._atomic.atomic_path(path) as temporary:
+        with open(temporary, "w") as f:
+            json.dump(report, f, indent=1, default=float)
+            f.write("\n")
