@@ -20,10 +20,13 @@ from kerasblocks.deferred import require_built
 
 
 def unique_variables(model: keras.layers.Layer) -> list:
-    """The model's variables, each once, in Keras's order."""
+    """The model's weights (trainable and not), each once, in Keras's
+    order. Random-generator states and metric accumulators, which Keras
+    also lists in `model.variables`, are not parameters and are left
+    out."""
     require_built(model)
     seen, result = set(), []
-    for variable in model.variables:
+    for variable in model.weights:
         if id(variable) not in seen:
             seen.add(id(variable))
             result.append(variable)

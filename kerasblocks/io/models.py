@@ -1,13 +1,19 @@
-"""Saving and loading whole models: `.keras` and legacy `.h5`.
+"""Saving and loading whole models: `.keras`, legacy `.h5`, SavedModel.
 
 On top of Keras's own formats this adds:
 
 - atomic writes (a crash mid-save leaves the old file intact);
-- a manifest with the SHA-256 of every member of a `.keras` archive,
-  checked on load (`CorruptFileError` names the file and the problem);
-- safe loading by default: a config that names a Lambda, an unregistered
-  class, or a function outside Keras is refused with `UnsafeModelError`
-  before anything is built, unless `trusted=True`;
+- integrity: a `.keras` archive carries a manifest (format version,
+  Keras/TF versions, SHA-256 of each member) and a checksum of the whole
+  file in its comment; an `.h5` file carries a checksum of itself in its
+  HDF5 user block; a SavedModel directory a manifest of every file. Any
+  damage raises `CorruptFileError` naming the file and the problem;
+- safe loading by default: anything that would run code or reach
+  outside the file (a Lambda, an unregistered or non-Keras class or
+  function, a file reference, an archive member escaping the archive, an
+  HDF5 external link, a dataset larger than its file, a SavedModel op
+  that reads or writes files) is refused with `UnsafeModelError` before
+  anything is built, unless `trusted=True`;
 - tied layers stay tied: a `keras.Sequential` holding one layer twice,
   which Keras 3.15 saves but cannot load, comes back with one layer used
   twice (and one set of variables).
@@ -29,6 +35,7 @@ from keras.src.legacy.saving import legacy_h5_format, saving_options
 from keras.src.legacy.saving import saving_utils as legacy_saving_utils
 
 from kerasblocks._registry import register
+from kerasblocks.io import _integrity, safety
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
 
@@ -43,8 +50,11 @@ def _format_of(path: str) -> str:
         return "keras"
     if lowered.endswith((".h5", ".hdf5")):
         return "h5"
+    if os.path.isdir(path) or not os.path.splitext(path)[1]:
+        return "saved_model"
     raise ValueError(
-        f"{path}: unknown model format; use a path ending in '.keras' or '.h5'."
+        f"{path}: unknown model format; use a path ending in '.keras' or "
+        "'.h5', or a directory (SavedModel)."
     )
 
 
@@ -79,6 +89,11 @@ def save_model(
             f"Model '{model.name}' is not built; build it (e.g. "
             "kerasblocks.materialize(model, input_shape)) before saving."
         )
+    if kind == "saved_model":
+        from kerasblocks.io.saved_model import export_saved_model
+
+        export_saved_model(model, path)
+        return
     suffix = ".keras" if kind == "keras" else ".h5"
     orders = _tied_sequential_orders(model)
     with atomic_path(path, suffix=suffix) as temporary:
@@ -87,6 +102,7 @@ def save_model(
             _finish_archive(temporary, orders)
         else:
             _save_h5(model, temporary, include_optimizer, orders)
+            _integrity.seal_h5(temporary)
 
 
 def _tied_sequential_orders(model) -> dict[tuple[str, ...], list[str]]:
@@ -160,6 +176,8 @@ def _finish_archive(path: str, orders) -> None:
             "sha256": digests,
         }
         archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
+        archive.comment = _integrity.zip_placeholder_comment()
+    _integrity.seal_zip(path)
 
 
 def _tf_version() -> str:
@@ -188,7 +206,7 @@ def _weights_view(model):
 
 
 def _save_h5(model, path: str, include_optimizer: bool, orders) -> None:
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w", userblock_size=_integrity.USERBLOCK_SIZE) as f:
         with saving_options.keras_option_scope(use_legacy_config=True):
             metadata = legacy_saving_utils.model_metadata(
                 model, include_optimizer
@@ -230,44 +248,6 @@ def _json_default(obj):
 
 
 # --- loading -----------------------------------------------------------
-
-
-def _safety_problems(config: Any, where: str = "config") -> list[str]:
-    """Lists what in a model config would run code from the file."""
-    problems = []
-    if isinstance(config, dict):
-        class_name = config.get("class_name")
-        if class_name in ("Lambda", "__lambda__"):
-            problems.append(f"a Lambda layer at {where}")
-        elif class_name == "function":
-            module = config.get("module") or ""
-            if not (module == "keras" or module.startswith("keras.")):
-                problems.append(
-                    f"function {module}.{config.get('config')} at {where}"
-                )
-        registered = config.get("registered_name")
-        if (
-            isinstance(class_name, str)
-            and isinstance(registered, str)
-            and ">" in registered
-            and registered not in keras.saving.get_custom_objects()
-        ):
-            problems.append(f"unregistered class {registered} at {where}")
-        module = config.get("module")
-        if (
-            isinstance(class_name, str)
-            and isinstance(module, str)
-            and class_name != "function"
-            and not (module == "keras" or module.startswith("keras."))
-            and not (isinstance(registered, str) and ">" in registered)
-        ):
-            problems.append(f"class {module}.{class_name} at {where}")
-        for key, value in config.items():
-            problems.extend(_safety_problems(value, f"{where}.{key}"))
-    elif isinstance(config, list):
-        for index, value in enumerate(config):
-            problems.extend(_safety_problems(value, f"{where}[{index}]"))
-    return problems
 
 
 def _mark_tied_sequentials(config: Any) -> Any:
@@ -327,13 +307,17 @@ class TiedSequential(keras.Sequential):
 def load_model(
     path: str | os.PathLike, *, trusted: bool = False, compile: bool = True
 ) -> keras.Model:
-    """Loads a `.keras` or `.h5` model, safely unless `trusted`.
+    """Loads a `.keras`, `.h5` or SavedModel model, safely unless trusted.
+
+    A SavedModel written by `export_saved_model` comes back as the
+    original Keras model: same class, config and weights, trainable.
 
     Args:
-        path: the file.
-        trusted: allow configs that would run code from the file (Lambda
-            layers, unregistered classes, non-Keras functions). Only for
-            files you trust.
+        path: the file or SavedModel directory.
+        trusted: allow files that would run code or reach outside the
+            file (Lambda layers, unregistered classes, non-Keras
+            functions, file references, file-reading ops). Only for files
+            you trust. Integrity checks apply either way.
         compile: restore the training configuration if one was saved.
 
     Raises:
@@ -344,20 +328,23 @@ def load_model(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ValueError(
-            f"{path} is a directory; SavedModel directories are not "
-            "supported by load_model yet."
-        )
     kind = _format_of(path)
+    if kind == "saved_model":
+        if not os.path.isdir(path):
+            raise CorruptFileError(path, "not a SavedModel directory")
+        from kerasblocks.io.saved_model import load_saved_model
+
+        return load_saved_model(path, trusted=trusted, compile=compile)
     if kind == "keras":
+        _integrity.verify_zip(path)
         return _load_keras(path, trusted, compile)
+    _integrity.verify_h5(path)
     return _load_h5(path, trusted, compile)
 
 
-def _check(path: str, config: Any, trusted: bool) -> Any:
+def _check(path: str, config: Any, trusted: bool, found=()) -> Any:
     if not trusted:
-        problems = _safety_problems(config)
+        problems = list(found) + safety.config_problems(config)
         if problems:
             raise UnsafeModelError(path, problems)
     return _mark_tied_sequentials(config)
@@ -372,6 +359,9 @@ def _load_keras(path: str, trusted: bool, compile: bool) -> keras.Model:
         ) from None
     with archive, tempfile.TemporaryDirectory() as scratch:
         names = archive.namelist()
+        found = safety.archive_member_problems(
+            names, (*_KERAS_MEMBERS, MANIFEST)
+        )
         for member in ("config.json", "model.weights.h5"):
             if member not in names:
                 raise CorruptFileError(path, f"the archive has no {member}")
@@ -396,7 +386,9 @@ def _load_keras(path: str, trusted: bool, compile: bool) -> keras.Model:
             raise CorruptFileError(
                 path, f"cannot read the archive ({error})"
             ) from None
-        config = _check(path, config, trusted)
+        with h5py.File(weights_path, "r") as weights:
+            found += safety.h5_problems(weights, os.path.getsize(weights_path))
+        config = _check(path, config, trusted, found)
         model = keras.saving.deserialize_keras_object(
             config, safe_mode=not trusted
         )
@@ -447,7 +439,14 @@ def _load_h5(path: str, trusted: bool, compile: bool) -> keras.Model:
             raise CorruptFileError(path, "no model config in the file")
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8")
-        config = _check(path, json.loads(raw), trusted)
+        try:
+            config = json.loads(raw)
+        except ValueError as error:
+            raise CorruptFileError(
+                path, f"unreadable model config ({error})"
+            ) from None
+        found = safety.h5_problems(f, os.path.getsize(path))
+        config = _check(path, config, trusted, found)
         group = f.get("model_weights")
         if not isinstance(group, h5py.Group):
             raise CorruptFileError(path, "no model_weights group in the file")

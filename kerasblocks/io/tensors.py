@@ -19,6 +19,7 @@ import ml_dtypes
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.io import _integrity
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError
 
@@ -144,6 +145,8 @@ def save_tensors(path: str | os.PathLike, obj: Any) -> None:
             archive.writestr(_STRUCTURE, json.dumps(header))
             for name, data in members.items():
                 archive.writestr(name, data)
+            archive.comment = _integrity.zip_placeholder_comment()
+        _integrity.seal_zip(temporary)
 
 
 def _decode(node: Any, arrays: dict[int, np.ndarray], path: str) -> Any:
@@ -188,8 +191,16 @@ def load_tensors(path: str | os.PathLike) -> Any:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
+    _integrity.verify_zip(path)
     try:
         with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if any(
+                n != _STRUCTURE
+                and not (n.startswith("arrays/") and ".." not in n)
+                for n in names
+            ):
+                raise CorruptFileError(path, "unexpected archive members")
             header = json.loads(archive.read(_STRUCTURE))
             if header.get("format") != FORMAT:
                 raise CorruptFileError(path, "not a kerasblocks tensors file")

@@ -28,8 +28,13 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks.deferred import NotBuiltError, materialize
+from kerasblocks.io import _integrity, safety
 from kerasblocks.io._atomic import atomic_path
-from kerasblocks.io.errors import CorruptFileError, WeightsMismatchError
+from kerasblocks.io.errors import (
+    CorruptFileError,
+    UnsafeModelError,
+    WeightsMismatchError,
+)
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.weights"
@@ -167,7 +172,9 @@ def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
     variables = unique_variables(model)
     spec = _input_spec_of(model)
     with atomic_path(path) as temporary:
-        with h5py.File(temporary, "w") as f:
+        with h5py.File(
+            temporary, "w", userblock_size=_integrity.USERBLOCK_SIZE
+        ) as f:
             f.attrs["format"] = FORMAT
             f.attrs["version"] = VERSION
             f.attrs["keras_version"] = keras.__version__
@@ -181,6 +188,7 @@ def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
                 dataset.attrs["path"] = relative_path(model, variable)
                 dataset.attrs["dtype"] = str(variable.dtype)
                 dataset.attrs["sha256"] = _digest(value)
+        _integrity.seal_h5(temporary)
 
 
 def _digest(value: np.ndarray) -> str:
@@ -259,6 +267,7 @@ def load_weights(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
+    _integrity.verify_h5(path)
     try:
         f = h5py.File(path, "r")
     except OSError as error:
@@ -266,6 +275,9 @@ def load_weights(
             path, f"not a readable HDF5 weights file ({error})"
         ) from None
     with f:
+        problems = safety.h5_problems(f, os.path.getsize(path))
+        if problems:
+            raise UnsafeModelError(path, problems)
         entries = _read_entries(f, path)
         if not model.built:
             spec = json.loads(f.attrs.get("input_spec", "null"))

@@ -1,0 +1,202 @@
+"""What in a model file would run code or reach outside the file.
+
+Every check here reads the file as data; none imports, deserializes or
+calls anything from it. `kerasblocks.io.load_model` runs them before it
+builds anything and raises `UnsafeModelError` listing what it found,
+unless `trusted=True`.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any
+
+import h5py
+import keras
+
+# Keras classes that load code or files by design.
+_GADGET_CLASSES = {
+    "Lambda",
+    "__lambda__",
+    "TFSMLayer",
+    "TorchModuleWrapper",
+    "JaxLayer",
+    "FlaxLayer",
+}
+# Modules whose functions are plain math and may be named in a config.
+_FUNCTION_MODULES = (
+    "keras.activations",
+    "keras.losses",
+    "keras.metrics",
+    "keras.ops",
+    "keras.initializers",
+    "keras.regularizers",
+    "keras.constraints",
+    "keras.src.activations",
+    "keras.src.losses",
+    "keras.src.metrics",
+    "keras.src.ops",
+)
+# Config keys whose string value names a file to read.
+_FILE_KEYS = {
+    "vocabulary",
+    "vocabulary_path",
+    "filepath",
+    "file_path",
+    "path",
+    "fname",
+    "idf_weights",
+    "merges",
+}
+# Config keys that size a weight; a huge value allocates on build.
+_SIZE_KEYS = {
+    "units",
+    "filters",
+    "input_dim",
+    "output_dim",
+    "key_dim",
+    "value_dim",
+    "num_heads",
+    "max_tokens",
+    "num_tokens",
+    "depth_multiplier",
+}
+_MAX_SIZE = 1 << 26
+
+
+def _keras_module(module: Any) -> bool:
+    return isinstance(module, str) and (
+        module == "keras" or module.startswith("keras.")
+    )
+
+
+def _is_path_like(value: str) -> bool:
+    return (
+        value.startswith(("/", "~", "file:", "\\\\"))
+        or "../" in value
+        or "..\\" in value
+        or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
+    )
+
+
+def config_problems(config: Any, where: str = "config") -> list[str]:
+    """Lists what in a (JSON) model config would run code or read files."""
+    problems: list[str] = []
+    if isinstance(config, list):
+        for index, value in enumerate(config):
+            problems += config_problems(value, f"{where}[{index}]")
+        return problems
+    if not isinstance(config, dict):
+        return problems
+    class_name = config.get("class_name")
+    module = config.get("module")
+    registered = config.get("registered_name")
+    if isinstance(class_name, str):
+        if class_name in _GADGET_CLASSES:
+            problems.append(f"a {class_name} layer at {where}")
+        elif class_name == "function":
+            name = config.get("config")
+            if _keras_module(module):
+                if not module.startswith(_FUNCTION_MODULES):
+                    problems.append(f"function {module}.{name} at {where}")
+            elif module not in (None, "builtins"):
+                problems.append(f"function {module}.{name} at {where}")
+        elif isinstance(registered, str) and ">" in registered:
+            if registered not in keras.saving.get_custom_objects():
+                problems.append(f"unregistered class {registered} at {where}")
+        elif isinstance(module, str) and not _keras_module(module):
+            problems.append(f"class {module}.{class_name} at {where}")
+    for key, value in config.items():
+        here = f"{where}.{key}"
+        if isinstance(value, str):
+            if key in _FILE_KEYS and value:
+                problems.append(f"a reference to file {value!r} at {here}")
+            elif key == "name" and ("/" in value or ".." in value):
+                problems.append(f"a path in the name {value!r} at {here}")
+            elif _is_path_like(value) and key not in ("module",):
+                problems.append(f"a file path {value!r} at {here}")
+        elif (
+            key in _SIZE_KEYS
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and value > _MAX_SIZE
+        ):
+            problems.append(f"an oversized {key}={value} at {here}")
+        else:
+            problems += config_problems(value, here)
+    return problems
+
+
+def archive_member_problems(
+    names: list[str], allowed: tuple[str, ...]
+) -> list[str]:
+    """Members of a zip archive that escape it or are not model data."""
+    problems = []
+    for name in names:
+        normalized = posixpath.normpath(name)
+        if (
+            name.startswith(("/", "\\"))
+            or normalized.startswith("..")
+            or ":" in name.split("/")[0]
+        ):
+            problems.append(
+                f"archive member {name!r} points outside the archive"
+            )
+        elif not (name in allowed or name.startswith("assets/")):
+            problems.append(f"unexpected archive member {name!r}")
+    return problems
+
+
+def h5_problems(f: h5py.File, file_size: int) -> list[str]:
+    """HDF5 objects that reach other files or declare more data than the
+    file can hold (a shape bomb)."""
+    problems: list[str] = []
+
+    def visit(name: str, _obj: Any = None) -> None:
+        link = f.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            problems.append(f"HDF5 external link {name} -> {link.filename}")
+            return
+        if isinstance(link, h5py.SoftLink):
+            problems.append(f"HDF5 soft link {name} -> {link.path}")
+            return
+        obj = f.get(name)
+        if isinstance(obj, h5py.Dataset):
+            if obj.external:
+                problems.append(
+                    f"HDF5 dataset {name} stores data in other files"
+                )
+            if obj.is_virtual:
+                problems.append(f"HDF5 virtual dataset {name} maps other files")
+            declared = obj.size * obj.dtype.itemsize if obj.shape else 0
+            if declared > file_size + (1 << 16):
+                problems.append(
+                    f"HDF5 dataset {name} declares {declared:,} bytes in a "
+                    f"file of {file_size:,} bytes (shape {obj.shape})"
+                )
+
+    try:
+        f.visit_links(visit)
+    except AttributeError:  # h5py < 3.11: visit() skips links
+        f.visit(visit)
+    return problems
+
+
+def saved_model_problems(directory: str) -> list[str]:
+    """Ops in a SavedModel's callable functions that read or write files,
+    call Python, or are not registered in this TensorFlow; and assets
+    that point outside the directory. Reads saved_model.pb only."""
+    from kerasblocks.io._saved_model_ops import callable_op_types
+
+    problems = []
+    try:
+        ops, assets = callable_op_types(directory)
+    except (OSError, ValueError) as error:
+        return [f"unreadable saved_model.pb ({error})"]
+    for op, function in sorted(ops.items()):
+        problems.append(f"op {op} in function {function}")
+    for asset in assets:
+        if posixpath.normpath(asset).startswith("..") or os.path.isabs(asset):
+            problems.append(f"asset {asset!r} points outside the directory")
+    return problems
