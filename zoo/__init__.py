@@ -6,7 +6,11 @@
 (None, 5)
 """
 
-from zoo import lenet as lenet  # noqa: F401  (registers the models)
+from zoo import alexnet as alexnet  # noqa: F401  (registers the models)
+from zoo import googlenet as googlenet  # noqa: F401
+from zoo import lenet as lenet  # noqa: F401
+from zoo import nin as nin  # noqa: F401
+from zoo import vgg as vgg  # noqa: F401
 from zoo._image import FeatureInfo as FeatureInfo
 from zoo._image import ImageHead as ImageHead
 from zoo._image import ImageModel as ImageModel

@@ -37,6 +37,9 @@ class ModelEntry:
         test_inputs: makes the conformance suite's input batch (of 2)
             from the model; None means uniform floats of the input shape.
         test_tolerance: eager/graph/XLA tolerance in the suite.
+        test_allow_no_gradient: variable path patterns whose gradient
+            may be zero in the suite's training step (say why where you
+            use it).
     """
 
     name: str
@@ -47,6 +50,7 @@ class ModelEntry:
     task: str = "image"
     test_inputs: Callable[[keras.Model], Any] | None = None
     test_tolerance: float = 1e-4
+    test_allow_no_gradient: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -60,6 +64,7 @@ def register_model(
     task: str = "image",
     test_inputs: Callable[[keras.Model], Any] | None = None,
     test_tolerance: float = 1e-4,
+    test_allow_no_gradient: tuple[str, ...] = (),
 ):
     """Registers a model function under its name (or `name`).
 
@@ -96,6 +101,7 @@ def register_model(
             task=task,
             test_inputs=test_inputs,
             test_tolerance=test_tolerance,
+            test_allow_no_gradient=tuple(test_allow_no_gradient),
         )
         return function
 

@@ -5,5 +5,8 @@ from kerasblocks.layers.chapter import CenteredLayer as CenteredLayer
 from kerasblocks.layers.chapter import FixedHiddenMLP as FixedHiddenMLP
 from kerasblocks.layers.chapter import NestMLP as NestMLP
 from kerasblocks.layers.chapter import ScratchDense as ScratchDense
+from kerasblocks.layers.classic import Inception as Inception
+from kerasblocks.layers.classic import NiNBlock as NiNBlock
+from kerasblocks.layers.classic import VGGBlock as VGGBlock
 from kerasblocks.layers.function import Function as Function
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
