@@ -13,6 +13,8 @@ from kerasblocks.io.saved_model import (
 from kerasblocks.io.saved_model import serving_validator as serving_validator
 from kerasblocks.io.tensors import load_tensors as load_tensors
 from kerasblocks.io.tensors import save_tensors as save_tensors
+from kerasblocks.io.tflite import export_tflite as export_tflite
+from kerasblocks.io.tflite import run_tflite as run_tflite
 from kerasblocks.io.weights import LoadReport as LoadReport
 from kerasblocks.io.weights import load_weights as load_weights
 from kerasblocks.io.weights import save_weights as save_weights

@@ -1,0 +1,201 @@
+"""MobileNetV2's inverted residual block, as keras.applications builds it.
+
+`InvertedResidual` widens the input with a 1x1 convolution, filters each
+channel with a depthwise convolution, and projects back with a linear
+1x1 convolution (the "linear bottleneck"); the shortcut joins the narrow
+ends. Its sublayers have fixed names (`expand`, `expand_bn`,
+`depthwise`, `depthwise_bn`, `project`, `project_bn`); the names are the
+weight-file contract.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kerasblocks._registry import register
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int. Received: {value!r}")
+    return value
+
+
+def stride_two_padding(height, width, kernel_size: int):
+    """The zero padding keras.applications puts before a strided
+    depthwise convolution: `kernel_size // 2` after, one less before an
+    even (or unknown) size. For known sizes it equals TensorFlow's
+    "same" padding at stride 2."""
+    half = kernel_size // 2
+
+    def before(size):
+        return half - 1 if size is None or size % 2 == 0 else half
+
+    return ((before(height), half), (before(width), half))
+
+
+@register()
+class InvertedResidual(keras.layers.Layer):
+    """MobileNetV2's inverted residual block (linear bottleneck).
+
+    In order: `expand` (1x1 convolution to `expansion * channels`, no
+    bias), `expand_bn`, ReLU6 (these three are absent when `expansion`
+    is 1); `depthwise` (`kernel_size` depthwise convolution, no bias;
+    with `strides=2` the input is zero-padded explicitly as
+    keras.applications does and the convolution is "valid"),
+    `depthwise_bn`, ReLU6; `project` (1x1 convolution to `filters`, no
+    bias), `project_bn`, no activation. The input is added to the output
+    when `strides` is 1 and the channels are unchanged.
+
+    Batch norm uses keras.applications' MobileNetV2 settings by default.
+
+    Args:
+        filters: output channels.
+        expansion: width of the expanded layer per input channel.
+        strides: stride of the depthwise convolution (1 or 2).
+        kernel_size: size of the depthwise kernel (odd).
+        momentum: batch-norm momentum.
+        epsilon: batch-norm epsilon.
+
+    Input shape: `(batch, height, width, channels)`. Output shape:
+    `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.InvertedResidual(8, strides=2, name="b")
+    >>> block(tf.ones((2, 7, 7, 4))).shape
+    TensorShape([2, 4, 4, 8])
+    >>> [v.path for v in block.weights][:2]
+    ['b/expand/kernel', 'b/expand_bn/gamma']
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        *,
+        expansion: int = 6,
+        strides: int = 1,
+        kernel_size: int = 3,
+        momentum: float = 0.999,
+        epsilon: float = 1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.expansion = _positive_int("expansion", expansion)
+        if strides not in (1, 2) or isinstance(strides, bool):
+            raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
+        self.strides = strides
+        if _positive_int("kernel_size", kernel_size) % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd. Received: {kernel_size=}"
+            )
+        self.kernel_size = kernel_size
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(
+                f"momentum must be in [0, 1). Received: {momentum=}"
+            )
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        # The expanded width depends on the input's channels: `expand`
+        # gets its filters in `build`. Creating it here keeps the
+        # sublayers (and their variables) in the order they run.
+        self.expand = None
+        self.expand_bn = None
+        if expansion != 1:
+            self.expand = keras.layers.Conv2D(
+                1, 1, use_bias=False, name="expand"
+            )
+            self.expand_bn = self._batch_norm("expand_bn")
+        self.depthwise = keras.layers.DepthwiseConv2D(
+            kernel_size,
+            strides=strides,
+            padding="same" if strides == 1 else "valid",
+            use_bias=False,
+            name="depthwise",
+        )
+        self.depthwise_bn = self._batch_norm("depthwise_bn")
+        self.project = keras.layers.Conv2D(
+            filters, 1, use_bias=False, name="project"
+        )
+        self.project_bn = self._batch_norm("project_bn")
+
+    def _batch_norm(self, name):
+        return keras.layers.BatchNormalization(
+            momentum=self.momentum, epsilon=self.epsilon, name=name
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                f"InvertedResidual '{self.name}' takes (batch, height, "
+                "width, channels) inputs with known channels. Received: "
+                f"{input_shape=}"
+            )
+        channels = int(input_shape[-1])
+        shape = tuple(input_shape)
+        if self.expand is not None:
+            self.expand.filters = self.expansion * channels
+            self.expand.build(shape)
+            shape = self.expand.compute_output_shape(shape)
+            self.expand_bn.build(shape)
+        self.depthwise.build(self._padded_shape(shape))
+        shape = self.depthwise.compute_output_shape(self._padded_shape(shape))
+        self.depthwise_bn.build(shape)
+        self.project.build(shape)
+        self.project_bn.build(self.project.compute_output_shape(shape))
+
+    def _padding(self, height, width):
+        return stride_two_padding(height, width, self.kernel_size)
+
+    def _padded_shape(self, shape):
+        if self.strides == 1:
+            return shape
+        (top, bottom), (left, right) = self._padding(shape[1], shape[2])
+
+        def grow(size, extra):
+            return None if size is None else size + extra
+
+        return (
+            shape[0],
+            grow(shape[1], top + bottom),
+            grow(shape[2], left + right),
+            shape[3],
+        )
+
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.expand is not None:
+            x = keras.ops.relu6(
+                self.expand_bn(self.expand(x), training=training)
+            )
+        if self.strides == 2:
+            height, width = inputs.shape[1], inputs.shape[2]
+            x = keras.ops.pad(
+                x, ((0, 0), *self._padding(height, width), (0, 0))
+            )
+        x = self.depthwise(x)
+        x = keras.ops.relu6(self.depthwise_bn(x, training=training))
+        x = self.project_bn(self.project(x), training=training)
+        if self.strides == 1 and inputs.shape[-1] == self.filters:
+            x = inputs + x
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = self._padded_shape(tuple(input_shape))
+        shape = self.depthwise.compute_output_shape(shape)
+        return (*shape[:3], self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "expansion": self.expansion,
+            "strides": self.strides,
+            "kernel_size": self.kernel_size,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
