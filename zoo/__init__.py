@@ -12,6 +12,7 @@ from zoo import googlenet as googlenet  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
 from zoo import nin as nin  # noqa: F401
+from zoo import resnet as resnet  # noqa: F401
 from zoo import vgg as vgg  # noqa: F401
 from zoo._image import FeatureInfo as FeatureInfo
 from zoo._image import ImageHead as ImageHead

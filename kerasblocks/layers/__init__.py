@@ -12,3 +12,6 @@ from kerasblocks.layers.convnext import ConvNeXtBlock as ConvNeXtBlock
 from kerasblocks.layers.function import Function as Function
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
+from kerasblocks.layers.residual import BasicBlock as BasicBlock
+from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
+from kerasblocks.layers.residual import ResNeXtBlock as ResNeXtBlock

@@ -1,0 +1,467 @@
+"""Residual blocks: the book's ResNet and ResNeXt blocks and the ImageNet
+bottleneck blocks of keras.applications' ResNet (v1) and ResNetV2.
+
+- `BasicBlock`: two 3x3 convolutions (the book's `Residual`).
+- `BottleneckBlock`: 1x1, 3x3, 1x1 with 4x expansion, post-activation
+  (ResNet v1) or pre-activation (ResNet v2), laid out exactly as
+  keras.applications builds them so that their weights port one to one.
+- `ResNeXtBlock`: the bottleneck with a grouped 3x3 convolution (the
+  book's `ResNeXtBlock`), optionally with squeeze-and-excitation as in
+  RegNetY.
+
+Every block creates its sublayers with fixed names (`conv1`, `bn1`, ...,
+`shortcut_conv`, `shortcut_bn`); the names are the weight-file contract.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kerasblocks._registry import register
+
+# keras.applications' ResNets use this batch-norm epsilon everywhere.
+IMAGENET_EPSILON = 1.001e-5
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int. Received: {value!r}")
+    return value
+
+
+def _bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool. Received: {value!r}")
+    return value
+
+
+def _build_chain(shape, *layers):
+    """Builds `layers` one after another from `shape`; returns the output
+    shape of the last one."""
+    for layer in layers:
+        layer.build(shape)
+        shape = layer.compute_output_shape(shape)
+    return shape
+
+
+def _conv(filters, kernel_size, name, *, strides=1, padding="valid", **kw):
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        name=name,
+        **kw,
+    )
+
+
+class _ResidualLayer(keras.layers.Layer):
+    """Shared checks of the residual blocks."""
+
+    def _input_channels(self, input_shape) -> int:
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' takes (batch, height, "
+                f"width, channels) inputs with known channels. Received: "
+                f"{input_shape=}"
+            )
+        return int(input_shape[-1])
+
+    def _check_identity(self, channels: int, out_channels: int, strides_ok):
+        if not self.use_projection and (
+            channels != out_channels or not strides_ok
+        ):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': an identity shortcut "
+                f"needs {out_channels} input channels and strides=1, but the "
+                f"input has {channels} channels and strides={self.strides}. "
+                "Pass use_projection=True."
+            )
+
+
+@register()
+class BasicBlock(_ResidualLayer):
+    """Two 3x3 convolutions with a shortcut (the book's `Residual`).
+
+    `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, where `conv1`
+    has the stride and the shortcut is the identity or, with
+    `use_projection`, a strided 1x1 convolution (`shortcut_conv`). As in
+    the book's TensorFlow version the projection has no batch norm and
+    every convolution has a bias; batch norm has Keras's defaults.
+
+    Args:
+        filters: output channels of both 3x3 convolutions.
+        strides: stride of the first 3x3 convolution and the projection.
+        use_projection: use a 1x1 convolution shortcut (the book's
+            `use_1x1conv`); needed when `strides > 1` or the channels
+            change.
+
+    Input shape: `(batch, height, width, channels)`. Output shape:
+    `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.BasicBlock(6, strides=2,
+    ...                                       use_projection=True)
+    >>> block(tf.ones((4, 6, 6, 3))).shape
+    TensorShape([4, 3, 3, 6])
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        *,
+        strides: int = 1,
+        use_projection: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.strides = _positive_int("strides", strides)
+        self.use_projection = _bool("use_projection", use_projection)
+        self.conv1 = _conv(filters, 3, "conv1", strides=strides, padding="same")
+        self.bn1 = keras.layers.BatchNormalization(name="bn1")
+        self.conv2 = _conv(filters, 3, "conv2", padding="same")
+        self.bn2 = keras.layers.BatchNormalization(name="bn2")
+        self.shortcut_conv = None
+        if use_projection:
+            self.shortcut_conv = _conv(
+                filters, 1, "shortcut_conv", strides=strides
+            )
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self._check_identity(channels, self.filters, self.strides == 1)
+        _build_chain(input_shape, self.conv1, self.bn1, self.conv2, self.bn2)
+        if self.shortcut_conv is not None:
+            self.shortcut_conv.build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
+        x = self.bn2(self.conv2(x), training=training)
+        shortcut = inputs
+        if self.shortcut_conv is not None:
+            shortcut = self.shortcut_conv(inputs)
+        return keras.ops.relu(x + shortcut)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv1.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "strides": self.strides,
+            "use_projection": self.use_projection,
+        }
+
+
+@register()
+class BottleneckBlock(_ResidualLayer):
+    """The ImageNet ResNet bottleneck: 1x1, 3x3, 1x1 (`expansion` x wider).
+
+    Post-activation (ResNet v1, `preact=False`), as keras.applications'
+    ResNet50/101/152: the first 1x1 convolution has the stride,
+    `relu(bn3(conv3(...)) + shortcut(x))` with the shortcut the identity
+    or a strided 1x1 convolution and batch norm; every convolution has a
+    bias.
+
+    Pre-activation (ResNet v2, `preact=True`), as keras.applications'
+    ResNet50V2/101V2/152V2: `preact_bn` and ReLU come first; the
+    projection (a strided 1x1 convolution with a bias, no batch norm)
+    reads the pre-activated input; without a projection a strided block
+    subsamples the raw input (a 1x1 max pool). The 3x3 convolution has
+    the stride and an explicit zero padding of 1; only `conv3` and the
+    projection have biases, and nothing follows the addition.
+
+    Batch norm uses keras.applications' epsilon 1.001e-5.
+
+    Args:
+        filters: channels of the 1x1 and 3x3 bottleneck convolutions; the
+            block outputs `expansion * filters`.
+        strides: the block's stride.
+        use_projection: use a 1x1 convolution shortcut.
+        preact: pre-activation (v2) instead of post-activation (v1).
+        expansion: output channels per bottleneck channel (4 in ResNet).
+
+    Input shape: `(batch, height, width, channels)`. Output shape:
+    `(batch, ceil(height / strides), ceil(width / strides),
+    expansion * filters)`.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.BottleneckBlock(4, use_projection=True)
+    >>> block(tf.ones((2, 8, 8, 3))).shape
+    TensorShape([2, 8, 8, 16])
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        *,
+        strides: int = 1,
+        use_projection: bool = False,
+        preact: bool = False,
+        expansion: int = 4,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.strides = _positive_int("strides", strides)
+        self.use_projection = _bool("use_projection", use_projection)
+        self.preact = _bool("preact", preact)
+        self.expansion = _positive_int("expansion", expansion)
+        out = expansion * filters
+        v1 = not preact
+
+        def bn(name):
+            return keras.layers.BatchNormalization(
+                epsilon=IMAGENET_EPSILON, name=name
+            )
+
+        self.preact_bn = None if v1 else bn("preact_bn")
+        self.conv1 = _conv(
+            filters, 1, "conv1", strides=strides if v1 else 1, use_bias=v1
+        )
+        self.bn1 = bn("bn1")
+        self.pad2 = None
+        if v1:
+            self.conv2 = _conv(filters, 3, "conv2", padding="same")
+        else:
+            self.pad2 = keras.layers.ZeroPadding2D(1, name="pad2")
+            self.conv2 = _conv(
+                filters, 3, "conv2", strides=strides, use_bias=False
+            )
+        self.bn2 = bn("bn2")
+        self.conv3 = _conv(out, 1, "conv3")
+        self.bn3 = bn("bn3") if v1 else None
+        self.shortcut_conv = self.shortcut_bn = self.shortcut_pool = None
+        if use_projection:
+            self.shortcut_conv = _conv(out, 1, "shortcut_conv", strides=strides)
+            self.shortcut_bn = bn("shortcut_bn") if v1 else None
+        elif preact and strides > 1:
+            self.shortcut_pool = keras.layers.MaxPooling2D(
+                1, strides=strides, name="shortcut_pool"
+            )
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        out = self.expansion * self.filters
+        self._check_identity(channels, out, self.preact or self.strides == 1)
+        if self.preact_bn is not None:
+            self.preact_bn.build(input_shape)
+        chain = [self.conv1, self.bn1, self.pad2, self.conv2, self.bn2]
+        chain += [self.conv3, self.bn3]
+        _build_chain(input_shape, *[x for x in chain if x is not None])
+        if self.shortcut_conv is not None:
+            _build_chain(input_shape, self.shortcut_conv)
+        if self.shortcut_bn is not None:
+            shape = self.shortcut_conv.compute_output_shape(input_shape)
+            self.shortcut_bn.build(shape)
+
+    def call(self, inputs, training=None):
+        if self.preact:
+            return self._call_v2(inputs, training)
+        x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
+        x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
+        x = self.bn3(self.conv3(x), training=training)
+        shortcut = inputs
+        if self.shortcut_conv is not None:
+            shortcut = self.shortcut_bn(
+                self.shortcut_conv(inputs), training=training
+            )
+        return keras.ops.relu(shortcut + x)
+
+    def _call_v2(self, inputs, training):
+        preact = keras.ops.relu(self.preact_bn(inputs, training=training))
+        shortcut = inputs
+        if self.shortcut_conv is not None:
+            shortcut = self.shortcut_conv(preact)
+        elif self.shortcut_pool is not None:
+            shortcut = self.shortcut_pool(inputs)
+        x = keras.ops.relu(self.bn1(self.conv1(preact), training=training))
+        x = self.conv2(self.pad2(x))
+        x = keras.ops.relu(self.bn2(x, training=training))
+        return shortcut + self.conv3(x)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+
+        def down(size):
+            return None if size is None else -(-size // self.strides)
+
+        out = self.expansion * self.filters
+        return (batch, down(height), down(width), out)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "strides": self.strides,
+            "use_projection": self.use_projection,
+            "preact": self.preact,
+            "expansion": self.expansion,
+        }
+
+
+@register()
+class ResNeXtBlock(_ResidualLayer):
+    """The ResNeXt block: a bottleneck whose 3x3 convolution is grouped
+    (the book's `ResNeXtBlock`), with optional squeeze-and-excitation.
+
+    `conv1` (1x1) maps to `round(filters * bottleneck_ratio)` channels,
+    `conv2` (3x3, strided) convolves them in groups of `group_width`
+    channels, `conv3` (1x1) maps to `filters`; each is followed by batch
+    norm, the first two by ReLU. The shortcut is the identity or a
+    strided 1x1 convolution with batch norm; ReLU follows the addition.
+    As in the book every convolution has a bias and batch norm has
+    Keras's defaults.
+
+    With `se_ratio > 0`, a squeeze-and-excitation module rescales the
+    grouped convolution's output channels (as in RegNetY): global
+    average pool, a 1x1 convolution to `round(se_ratio * input
+    channels)` channels with ReLU, a 1x1 convolution back with sigmoid.
+
+    Args:
+        filters: output channels.
+        group_width: channels per group of the 3x3 convolution (the
+            book's `groups` argument): it has `bottleneck channels //
+            group_width` groups.
+        bottleneck_ratio: bottleneck channels per output channel (the
+            book's `bot_mul`).
+        strides: stride of the 3x3 convolution and of the projection.
+        use_projection: use a 1x1 convolution shortcut (the book's
+            `use_1x1conv`).
+        se_ratio: squeeze-and-excitation width per input channel; 0
+            turns it off.
+
+    Input shape: `(batch, height, width, channels)`. Output shape:
+    `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+
+    Example (the book's `ResNeXtBlock(32, 16, 1)`):
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.ResNeXtBlock(32, 16, 1)
+    >>> block(tf.ones((4, 96, 96, 32))).shape
+    TensorShape([4, 96, 96, 32])
+    >>> block.conv2.groups
+    2
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        group_width: int,
+        bottleneck_ratio: float = 1.0,
+        *,
+        strides: int = 1,
+        use_projection: bool = False,
+        se_ratio: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.group_width = _positive_int("group_width", group_width)
+        if isinstance(bottleneck_ratio, bool) or not (
+            isinstance(bottleneck_ratio, (int, float)) and bottleneck_ratio > 0
+        ):
+            raise ValueError(
+                "bottleneck_ratio must be a positive number. Received: "
+                f"{bottleneck_ratio=}"
+            )
+        if isinstance(se_ratio, bool) or not (
+            isinstance(se_ratio, (int, float)) and 0 <= se_ratio <= 1
+        ):
+            raise ValueError(
+                f"se_ratio must be a number in [0, 1]. Received: {se_ratio=}"
+            )
+        self.bottleneck_ratio = float(bottleneck_ratio)
+        self.strides = _positive_int("strides", strides)
+        self.use_projection = _bool("use_projection", use_projection)
+        self.se_ratio = float(se_ratio)
+        bottleneck = int(round(filters * bottleneck_ratio))
+        groups = bottleneck // group_width
+        if groups < 1:
+            raise ValueError(
+                f"group_width must be at most the {bottleneck} bottleneck "
+                f"channels (round(filters * bottleneck_ratio)). Received: "
+                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
+            )
+        if bottleneck % groups:
+            raise ValueError(
+                f"The {bottleneck} bottleneck channels (round(filters * "
+                f"bottleneck_ratio)) must split into {groups} groups "
+                f"(bottleneck channels // group_width). Received: "
+                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
+            )
+        self.conv1 = _conv(bottleneck, 1, "conv1")
+        self.bn1 = keras.layers.BatchNormalization(name="bn1")
+        self.conv2 = _conv(
+            bottleneck,
+            3,
+            "conv2",
+            strides=strides,
+            padding="same",
+            groups=groups,
+        )
+        self.bn2 = keras.layers.BatchNormalization(name="bn2")
+        self.conv3 = _conv(filters, 1, "conv3")
+        self.bn3 = keras.layers.BatchNormalization(name="bn3")
+        self.shortcut_conv = self.shortcut_bn = None
+        if use_projection:
+            self.shortcut_conv = _conv(
+                filters, 1, "shortcut_conv", strides=strides
+            )
+            self.shortcut_bn = keras.layers.BatchNormalization(
+                name="shortcut_bn"
+            )
+        # The squeeze width depends on the input channels: made in build.
+        self.se_reduce = self.se_expand = None
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self._check_identity(channels, self.filters, self.strides == 1)
+        shape = _build_chain(input_shape, self.conv1, self.bn1, self.conv2)
+        shape = _build_chain(shape, self.bn2)
+        if self.se_ratio > 0:
+            squeezed = max(1, int(round(self.se_ratio * channels)))
+            self.se_reduce = _conv(squeezed, 1, "se_reduce")
+            self.se_expand = _conv(shape[-1], 1, "se_expand")
+            pooled = (shape[0], 1, 1, shape[-1])
+            _build_chain(pooled, self.se_reduce, self.se_expand)
+        _build_chain(shape, self.conv3, self.bn3)
+        if self.shortcut_conv is not None:
+            shape = _build_chain(input_shape, self.shortcut_conv)
+            self.shortcut_bn.build(shape)
+
+    def call(self, inputs, training=None):
+        x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
+        x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
+        if self.se_reduce is not None:
+            scale = keras.ops.mean(x, axis=(1, 2), keepdims=True)
+            scale = keras.ops.relu(self.se_reduce(scale))
+            x = x * keras.ops.sigmoid(self.se_expand(scale))
+        x = self.bn3(self.conv3(x), training=training)
+        shortcut = inputs
+        if self.shortcut_conv is not None:
+            shortcut = self.shortcut_bn(
+                self.shortcut_conv(inputs), training=training
+            )
+        return keras.ops.relu(x + shortcut)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.conv2.compute_output_shape(input_shape)
+        return (*shape[:-1], self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "group_width": self.group_width,
+            "bottleneck_ratio": self.bottleneck_ratio,
+            "strides": self.strides,
+            "use_projection": self.use_projection,
+            "se_ratio": self.se_ratio,
+        }
