@@ -8,10 +8,12 @@
 
 from zoo import alexnet as alexnet  # noqa: F401  (registers the models)
 from zoo import convnext as convnext  # noqa: F401
+from zoo import densenet as densenet  # noqa: F401
 from zoo import googlenet as googlenet  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
 from zoo import nin as nin  # noqa: F401
+from zoo import regnet as regnet  # noqa: F401
 from zoo import resnet as resnet  # noqa: F401
 from zoo import vgg as vgg  # noqa: F401
 from zoo._image import FeatureInfo as FeatureInfo

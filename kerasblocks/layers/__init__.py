@@ -9,6 +9,8 @@ from kerasblocks.layers.classic import Inception as Inception
 from kerasblocks.layers.classic import NiNBlock as NiNBlock
 from kerasblocks.layers.classic import VGGBlock as VGGBlock
 from kerasblocks.layers.convnext import ConvNeXtBlock as ConvNeXtBlock
+from kerasblocks.layers.dense import DenseBlock as DenseBlock
+from kerasblocks.layers.dense import TransitionBlock as TransitionBlock
 from kerasblocks.layers.function import Function as Function
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
 from kerasblocks.layers.norm import BatchNorm as BatchNorm

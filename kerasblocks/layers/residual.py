@@ -340,6 +340,9 @@ class ResNeXtBlock(_ResidualLayer):
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
 
+    `use_bias=False, epsilon=1e-5, momentum=0.9` give the RegNet paper's
+    convolutions and batch norms; the defaults are the book's.
+
     Example (the book's `ResNeXtBlock(32, 16, 1)`):
 
     >>> import tensorflow as tf, kerasblocks
@@ -359,11 +362,17 @@ class ResNeXtBlock(_ResidualLayer):
         strides: int = 1,
         use_projection: bool = False,
         se_ratio: float = 0.0,
+        use_bias: bool = True,
+        epsilon: float = 1e-3,
+        momentum: float = 0.99,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.group_width = _positive_int("group_width", group_width)
+        self.use_bias = _bool("use_bias", use_bias)
+        self.epsilon = float(epsilon)
+        self.momentum = float(momentum)
         if isinstance(bottleneck_ratio, bool) or not (
             isinstance(bottleneck_ratio, (int, float)) and bottleneck_ratio > 0
         ):
@@ -396,8 +405,15 @@ class ResNeXtBlock(_ResidualLayer):
                 f"(bottleneck channels // group_width). Received: "
                 f"{filters=}, {group_width=}, {bottleneck_ratio=}"
             )
-        self.conv1 = _conv(bottleneck, 1, "conv1")
-        self.bn1 = keras.layers.BatchNormalization(name="bn1")
+        bias = {"use_bias": self.use_bias}
+
+        def norm(name):
+            return keras.layers.BatchNormalization(
+                epsilon=self.epsilon, momentum=self.momentum, name=name
+            )
+
+        self.conv1 = _conv(bottleneck, 1, "conv1", **bias)
+        self.bn1 = norm("bn1")
         self.conv2 = _conv(
             bottleneck,
             3,
@@ -405,18 +421,17 @@ class ResNeXtBlock(_ResidualLayer):
             strides=strides,
             padding="same",
             groups=groups,
+            **bias,
         )
-        self.bn2 = keras.layers.BatchNormalization(name="bn2")
-        self.conv3 = _conv(filters, 1, "conv3")
-        self.bn3 = keras.layers.BatchNormalization(name="bn3")
+        self.bn2 = norm("bn2")
+        self.conv3 = _conv(filters, 1, "conv3", **bias)
+        self.bn3 = norm("bn3")
         self.shortcut_conv = self.shortcut_bn = None
         if use_projection:
             self.shortcut_conv = _conv(
-                filters, 1, "shortcut_conv", strides=strides
+                filters, 1, "shortcut_conv", strides=strides, **bias
             )
-            self.shortcut_bn = keras.layers.BatchNormalization(
-                name="shortcut_bn"
-            )
+            self.shortcut_bn = norm("shortcut_bn")
         # The squeeze width depends on the input channels: made in build.
         self.se_reduce = self.se_expand = None
 
@@ -464,4 +479,7 @@ class ResNeXtBlock(_ResidualLayer):
             "strides": self.strides,
             "use_projection": self.use_projection,
             "se_ratio": self.se_ratio,
+            "use_bias": self.use_bias,
+            "epsilon": self.epsilon,
+            "momentum": self.momentum,
         }
