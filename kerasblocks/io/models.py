@@ -343,6 +343,7 @@ def load_model(
 
 
 def _check(path: str, config: Any, trusted: bool, found=()) -> Any:
+    safety.import_own_packages(config)
     if not trusted:
         problems = list(found) + safety.config_problems(config)
         if problems:

@@ -80,6 +80,36 @@ def _is_path_like(value: str) -> bool:
     )
 
 
+# This project's own packages: a file that names their classes may have
+# them imported (our code, not the file's); no other package ever is.
+_OWN_PACKAGES = ("kerasblocks", "zoo")
+
+
+def import_own_packages(config: Any) -> None:
+    """Imports `zoo` when a config names a zoo class, so that loading a
+    zoo model does not require the caller to import zoo first."""
+    import importlib
+
+    wanted = set()
+
+    def visit(value):
+        if isinstance(value, dict):
+            registered = value.get("registered_name") or value.get("class_name")
+            if isinstance(registered, str) and ">" in registered:
+                package = registered.split(">", 1)[0]
+                if package in _OWN_PACKAGES:
+                    wanted.add(package)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(config)
+    for package in sorted(wanted):
+        importlib.import_module(package)
+
+
 def config_problems(config: Any, where: str = "config") -> list[str]:
     """Lists what in a (JSON) model config would run code or read files."""
     problems: list[str] = []

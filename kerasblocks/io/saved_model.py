@@ -150,8 +150,14 @@ def _build_module(model, specs: list, names: list[str], structure: Any):
     def to_model_inputs(tensors):
         return tf.nest.pack_sequence_as(structure, tensors)
 
+    # A probe of batch 1; other dynamic sizes (a sequence length) are 1.
     outputs_probe = model(
-        to_model_inputs([tf.zeros([1, *s.shape[1:]], s.dtype) for s in specs]),
+        to_model_inputs(
+            [
+                tf.zeros([1, *[d or 1 for d in s.shape.as_list()[1:]]], s.dtype)
+                for s in specs
+            ]
+        ),
         training=False,
     )
     flat_outputs = tf.nest.flatten(outputs_probe)
@@ -308,6 +314,7 @@ def check_saved_model(directory: str | os.PathLike) -> list[str]:
     problems = safety.saved_model_problems(directory)
     config = _read_json(directory, CONFIG_FILE)
     if config is not None:
+        safety.import_own_packages(config)
         problems += safety.config_problems(config)
     return problems
 
@@ -327,6 +334,8 @@ def load_saved_model(
             raise UnsafeModelError(directory, problems)
     config = _read_json(directory, CONFIG_FILE)
     weight_map = _read_json(directory, WEIGHT_MAP_FILE)
+    if config is not None:
+        safety.import_own_packages(config)
     if config is None or weight_map is None:
         raise ValueError(
             f"{directory}: this SavedModel was not exported by kerasblocks, so "

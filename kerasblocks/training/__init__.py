@@ -1,0 +1,8 @@
+"""Training: data sets by name, run settings, a resumable trainer."""
+
+from kerasblocks.training.data import DataError as DataError
+from kerasblocks.training.data import Dataset as Dataset
+from kerasblocks.training.data import list_datasets as list_datasets
+from kerasblocks.training.data import load_dataset as load_dataset
+from kerasblocks.training.data import make_pipeline as make_pipeline
+from kerasblocks.training.data import register_dataset as register_dataset

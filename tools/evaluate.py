@@ -1,0 +1,92 @@
+"""kb-evaluate: loss, accuracy and a confusion matrix on a data set.
+
+kb-evaluate --run_dir=runs/lenet-digits            # latest checkpoint
+kb-evaluate --model_path=model.keras --dataset=digits
+"""
+
+from __future__ import annotations
+
+from absl import app, flags  # noqa: E402
+
+from tools import _common  # noqa: F401  (quiets TensorFlow first)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("run_dir", None, "A kb-train run directory.")
+flags.DEFINE_string(
+    "model_path", None, "A saved model (.keras, .h5, SavedModel directory)."
+)
+flags.DEFINE_string(
+    "checkpoint", "latest", "With --run_dir: latest, best, or a ckpt-* name."
+)
+flags.DEFINE_string(
+    "dataset",
+    None,
+    "Data set (default: the run's; required with --model_path).",
+)
+flags.DEFINE_string("data_dir", None, "Where the data set's files are.")
+flags.DEFINE_enum("split", "val", ["val", "train"], "Which split.")
+flags.DEFINE_integer("batch_size", 256, "Batch size.")
+flags.DEFINE_string(
+    "out_dir",
+    None,
+    "Where confusion.txt/.png and evaluation.json go "
+    "(default: RUN_DIR/evaluation).",
+)
+
+
+def _evaluate() -> int:
+    import os
+
+    from kerasblocks import io as kb_io
+    from kerasblocks.training import data as data_lib
+    from kerasblocks.training import report, runs
+
+    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
+        raise ValueError("give exactly one of --run_dir and --model_path")
+    if FLAGS.batch_size < 1:
+        raise ValueError(f"--batch_size must be positive: {FLAGS.batch_size}")
+    if FLAGS.run_dir:
+        config = runs.read_config(FLAGS.run_dir)
+        model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
+        name = FLAGS.dataset or config.dataset
+        data_dir = FLAGS.data_dir or config.data_dir
+        out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
+    else:
+        if not FLAGS.dataset:
+            raise ValueError("--dataset is required with --model_path")
+        model = kb_io.load_model(FLAGS.model_path, compile=False)
+        name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
+    dataset = data_lib.load_dataset(name, data_dir)
+    result = runs.evaluate_model(
+        model,
+        dataset,
+        batch_size=FLAGS.batch_size,
+        split=FLAGS.split,
+        out_dir=out_dir,
+    )
+    metrics = {k: v for k, v in result.items() if isinstance(v, float)}
+    print(
+        f"{name} {FLAGS.split} ({result['examples']} examples): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    )
+    if "confusion_matrix" in result:
+        import numpy as np
+
+        print(report.format_confusion(np.array(result["confusion_matrix"])))
+    if out_dir:
+        print(f"wrote {out_dir}")
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    return _common.run_main("kb-evaluate", _evaluate)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

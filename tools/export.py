@@ -1,0 +1,63 @@
+"""kb-export: a run (or checkpoint, or saved model) to serving formats.
+
+kb-export --run_dir=runs/lenet-digits --formats=saved_model,tflite
+kb-export --model_path=model.keras --formats=saved_model --out_dir=out
+"""
+
+from __future__ import annotations
+
+from absl import app, flags  # noqa: E402
+
+from tools import _common  # noqa: F401  (quiets TensorFlow first)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("run_dir", None, "A kb-train run directory.")
+flags.DEFINE_string(
+    "checkpoint", "latest", "With --run_dir: latest, best, or a ckpt-* name."
+)
+flags.DEFINE_string("model_path", None, "Or: a saved model to convert.")
+flags.DEFINE_list(
+    "formats", ["saved_model", "keras"], "saved_model, keras, h5, tflite."
+)
+flags.DEFINE_string(
+    "out_dir", None, "Where exports go (default: RUN_DIR; files under export/)."
+)
+
+
+def _export() -> int:
+    from kerasblocks import io as kb_io
+    from kerasblocks.training import report, runs
+
+    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
+        raise ValueError("give exactly one of --run_dir and --model_path")
+    unknown = sorted(set(FLAGS.formats) - set(report.EXPORT_NAMES))
+    if unknown:
+        raise ValueError(
+            f"unknown --formats {unknown}; "
+            f"valid: {', '.join(report.EXPORT_NAMES)}"
+        )
+    if FLAGS.run_dir:
+        model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
+        out_dir = FLAGS.out_dir or FLAGS.run_dir
+    else:
+        model = kb_io.load_model(FLAGS.model_path, compile=False)
+        if not FLAGS.out_dir:
+            raise ValueError("--out_dir is required with --model_path")
+        out_dir = FLAGS.out_dir
+    for kind, path in report.export_all(model, out_dir, FLAGS.formats).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    return _common.run_main("kb-export", _export)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
