@@ -139,12 +139,8 @@ def _train() -> int:
         tf.errors.CancelledError,
         tf.errors.InternalError,
     ) as error:
-        first = str(error).strip().splitlines()[0][:300]
-        print(
-            f"kb-train: error: lost a peer worker or a collective timed "
-            f"out: {first}",
-            file=sys.stderr,
-        )
+        message = trainer.describe_peer_failure(error)
+        print(f"kb-train: error: {message}", file=sys.stderr)
         return 4
     if not result.skipped:
         last = result.history[-1] if result.history else {}

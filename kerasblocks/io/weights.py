@@ -119,10 +119,12 @@ def _input_spec_of(model: keras.layers.Layer) -> Any:
         return {"shape": [None, *list(shape)[1:]], "dtype": str(dtype)}
 
     try:
-        inputs = getattr(model, "_inputs_struct", None) or model.inputs
+        inputs = getattr(model, "_inputs_struct", None)
+        if inputs is None:
+            inputs = model.inputs
     except (AttributeError, ValueError):
         inputs = None
-    if inputs:
+    if inputs is not None and len(keras.tree.flatten(inputs)):
         described = keras.tree.map_structure(
             lambda t: spec(t.shape, t.dtype), inputs
         )

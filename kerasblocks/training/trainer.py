@@ -292,6 +292,53 @@ def _all_finite(model: keras.Model) -> bool:
     return True
 
 
+def describe_peer_failure(error: BaseException) -> str:
+    """One line naming the peer a multi-worker run lost (from the error,
+    or else every other task of TF_CONFIG)."""
+    import re
+
+    text = str(error)
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    me = cluster.get("task", {})
+    peers = [
+        f"{kind} {index} ({address})"
+        for kind, addresses in cluster.get("cluster", {}).items()
+        for index, address in enumerate(addresses)
+        if not (kind == me.get("type") and index == me.get("index"))
+    ]
+    named = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)
+    named = [
+        p
+        for p in peers
+        if any(p.startswith(f"{job} {task} ") for job, task in named)
+    ]
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    who = ", ".join(named or peers) or "a peer"
+    return (
+        f"lost contact with {who}: a collective failed or timed out "
+        f"({type(error).__name__}: {first})"
+    )
+
+
+def _dump_final_weights(model, strategy) -> None:
+    """KB_FINAL_WEIGHTS_DIR=D makes every worker write its final weights
+    to D/<task>-<index>.weights, so a multi-worker test (or a user) can
+    check that all workers ended identical."""
+    directory = os.environ.get("KB_FINAL_WEIGHTS_DIR")
+    if not directory:
+        return
+    from kerasblocks.io import save_weights
+
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task = (
+        f"{resolver.task_type}-{resolver.task_id}"
+        if resolver is not None and resolver.task_type
+        else "local-0"
+    )
+    os.makedirs(directory, exist_ok=True)
+    save_weights(model, os.path.join(directory, f"{task}.weights"))
+
+
 def _fault_injection(step: int) -> None:
     """For the fault-tolerance tests: KB_FAULT_KILL_AT_STEP=N makes the
     process kill itself (SIGKILL, as an outage would) after step N."""
@@ -546,6 +593,7 @@ def train(config: TrainConfig, *, stream=sys.stderr) -> RunResult:
                 file=stream,
             )
     writer.flush()
+    _dump_final_weights(model, strategy)
     if chief:
         exports = report.export_all(model, config.out_dir, config.export)
         _write_json(
