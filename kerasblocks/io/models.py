@@ -342,6 +342,20 @@ def load_model(
     return _load_h5(path, trusted, compile)
 
 
+def _build_like(model: keras.Model, source: keras.Model) -> None:
+    """Builds `model` with the input spec of an equivalent `source`."""
+    from kerasblocks.deferred import materialize
+    from kerasblocks.io.weights import _input_spec_of, _spec_to_keras
+
+    spec = _input_spec_of(source)
+    if spec is None:
+        raise ValueError(
+            f"Model '{model.name}' is not built and the file does not say "
+            "its input shape; build it first."
+        )
+    materialize(model, _spec_to_keras(spec))
+
+
 def _check(path: str, config: Any, trusted: bool, found=()) -> Any:
     safety.import_own_packages(config)
     if not trusted:

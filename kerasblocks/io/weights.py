@@ -244,31 +244,110 @@ def _pair(model_paths: list[str], file_paths: list[str]):
     return pairs
 
 
-def load_weights(
-    model: keras.layers.Layer, path: str | os.PathLike, strict: bool = True
-) -> LoadReport:
-    """Loads a file written by `save_weights` into `model`.
+def _kind_of(path: str) -> str:
+    """ "kerasblocks" (a weights file), "model" (.keras/.h5/SavedModel)."""
+    if os.path.isdir(path):
+        return "model"
+    with open(path, "rb") as f:
+        head = f.read(_integrity.USERBLOCK_SIZE + 8)
+    if head[:2] == b"PK":
+        return "model"  # a .keras archive
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") == FORMAT:
+                return "kerasblocks"
+            if "model_config" in f.attrs:
+                return "model"
+    except OSError:
+        return "kerasblocks"  # let the weights reader say what is wrong
+    return "kerasblocks"
 
-    An unbuilt model is first built from the input spec recorded in the
-    file. Each stored array is checked against its SHA-256.
+
+def _match(model, source_paths, source_shapes, path):
+    """Pairs model variables with source entries; returns the report and
+    the (variable, source index, model path) assignments."""
+    variables = unique_variables(model)
+    model_paths = [relative_path(model, v) for v in variables]
+    pairs = _pair(model_paths, source_paths)
+    report = LoadReport()
+    assignments = []
+    for i, variable in enumerate(variables):
+        if i not in pairs:
+            report.missing.append(model_paths[i])
+            continue
+        shape = source_shapes[pairs[i]]
+        if shape != tuple(variable.shape):
+            report.mismatched.append(
+                (model_paths[i], shape, tuple(variable.shape))
+            )
+            continue
+        assignments.append((variable, pairs[i], model_paths[i]))
+    used = set(pairs.values())
+    report.unexpected = [p for j, p in enumerate(source_paths) if j not in used]
+    return report, assignments
+
+
+def _assign(report, values):
+    # Assign only once every value has been read and verified.
+    for variable, value, model_path in values:
+        variable.assign(value)
+        report.loaded.append(model_path)
+    return report
+
+
+def load_weights(
+    model: keras.layers.Layer,
+    path: str | os.PathLike,
+    strict: bool = True,
+    *,
+    trusted: bool = False,
+) -> LoadReport:
+    """Loads weights into `model` from any of the project's formats.
+
+    `path` may be a weights file written by `save_weights`, or a whole
+    model (`.keras`, `.h5`, SavedModel directory), whose weights are then
+    taken by path. An unbuilt model is first built from the input spec
+    recorded in a weights file. Each stored array is checked against its
+    SHA-256.
 
     Args:
         model: the model to fill.
-        path: the weights file.
+        path: the weights file or model.
         strict: when True, any missing, unexpected or misshapen variable
             raises `WeightsMismatchError` and nothing is assigned; when
             False, what matches is loaded and the report lists the rest.
+        trusted: for a whole-model file, as in `load_model`.
 
     Returns:
         A `LoadReport`.
 
     Raises:
-        FileNotFoundError, CorruptFileError, WeightsMismatchError,
-        NotBuiltError (unbuilt model and no input spec in the file).
+        FileNotFoundError, CorruptFileError, UnsafeModelError,
+        WeightsMismatchError, NotBuiltError (unbuilt model and no input
+        spec in the file).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
+    if _kind_of(path) == "model":
+        from kerasblocks.io.models import load_model
+
+        source = load_model(path, trusted=trusted, compile=False)
+        sources = unique_variables(source)
+        if not model.built:
+            from kerasblocks.io.models import _build_like
+
+            _build_like(model, source)
+        report, assignments = _match(
+            model,
+            [relative_path(source, v) for v in sources],
+            [tuple(v.shape) for v in sources],
+            path,
+        )
+        if strict and not report.ok:
+            raise WeightsMismatchError(path, report)
+        values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
+        return _assign(report, values)
     _integrity.verify_h5(path)
     try:
         f = h5py.File(path, "r")
@@ -290,30 +369,14 @@ def load_weights(
                     "kerasblocks.materialize(model, input_shape) first."
                 )
             materialize(model, _spec_to_keras(spec))
-        variables = unique_variables(model)
-        model_paths = [relative_path(model, v) for v in variables]
-        pairs = _pair(model_paths, [e.path for e in entries])
-        report = LoadReport()
-        assignments = []
-        for i, variable in enumerate(variables):
-            if i not in pairs:
-                report.missing.append(model_paths[i])
-                continue
-            entry = entries[pairs[i]]
-            if entry.shape != tuple(variable.shape):
-                report.mismatched.append(
-                    (model_paths[i], entry.shape, tuple(variable.shape))
-                )
-                continue
-            assignments.append((variable, entry, model_paths[i]))
-        used = set(pairs.values())
-        report.unexpected = [
-            e.path for j, e in enumerate(entries) if j not in used
-        ]
+        report, assignments = _match(
+            model, [e.path for e in entries], [e.shape for e in entries], path
+        )
         if strict and not report.ok:
             raise WeightsMismatchError(path, report)
         values = []
-        for variable, entry, model_path in assignments:
+        for variable, index, model_path in assignments:
+            entry = entries[index]
             try:
                 value = entry.dataset[()]
             except OSError as error:
@@ -325,8 +388,4 @@ def load_weights(
                     path, f"checksum mismatch in {entry.path}"
                 )
             values.append((variable, value, model_path))
-    # Assign only once every value has been read and verified.
-    for variable, value, model_path in values:
-        variable.assign(value)
-        report.loaded.append(model_path)
-    return report
+    return _assign(report, values)

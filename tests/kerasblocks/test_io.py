@@ -276,3 +276,26 @@ def test_weights_of_a_functional_zoo_model_into_an_unbuilt_twin(tmp_path):
     assert report.ok and len(report.loaded) == 10
     x = np.ones((1, 28, 28, 1), "float32")
     np.testing.assert_array_equal(twin(x), model(x))
+
+
+@pytest.mark.parametrize("kind", ["m.keras", "m.h5", "saved"])
+def test_load_weights_from_every_model_format(tmp_path, kind):
+    import zoo
+
+    keras.utils.set_random_seed(3)
+    source = zoo.create_model("lenet_bn", num_classes=4)
+    kb.io.save_model(source, tmp_path / kind)
+    twin = zoo.create_model("lenet_bn", num_classes=4)
+    report = kb.io.load_weights(twin, tmp_path / kind)
+    assert report.ok and len(report.loaded) == len(twin.weights)
+    x = np.ones((2, 28, 28, 1), "float32")
+    np.testing.assert_array_equal(twin(x), source(x))
+    other = zoo.create_model("lenet_bn", num_classes=5)
+    with pytest.raises(kb.io.WeightsMismatchError) as info:
+        kb.io.load_weights(other, tmp_path / kind)
+    assert info.value.report.mismatched == [
+        ("predictions/kernel", (84, 4), (84, 5)),
+        ("predictions/bias", (4,), (5,)),
+    ]
+    partial = kb.io.load_weights(other, tmp_path / kind, strict=False)
+    assert len(partial.loaded) == len(other.weights) - 2
