@@ -182,6 +182,14 @@ class ImageModel(CapturedConfig, keras.Model):
     """
 
     def _finish(self, head: ImageHead, inputs, outputs, name, kwargs):
+        # Keras's Functional constructor ignores unknown keywords, which
+        # would let a misspelt argument pass silently.
+        unknown = sorted(set(kwargs) - {"trainable", "dtype"})
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got an unexpected keyword argument "
+                f"{unknown[0]!r}"
+            )
         # Through super(), not keras.Model.__init__: once Keras has put
         # Functional into the class's bases, calling Model.__init__ again
         # would inject it a second time (an inheritance cycle).
