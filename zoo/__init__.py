@@ -15,7 +15,11 @@ from zoo import mobilenet as mobilenet  # noqa: F401
 from zoo import nin as nin  # noqa: F401
 from zoo import regnet as regnet  # noqa: F401
 from zoo import resnet as resnet  # noqa: F401
+from zoo import rnn as rnn  # noqa: F401
+from zoo import seq2seq as seq2seq  # noqa: F401
+from zoo import transformer as transformer  # noqa: F401
 from zoo import vgg as vgg  # noqa: F401
+from zoo import vit as vit  # noqa: F401
 from zoo._image import FeatureInfo as FeatureInfo
 from zoo._image import ImageHead as ImageHead
 from zoo._image import ImageModel as ImageModel
@@ -25,3 +29,4 @@ from zoo._registry import create_model as create_model
 from zoo._registry import get_model_entry as get_model_entry
 from zoo._registry import list_models as list_models
 from zoo._registry import register_model as register_model
+from zoo.generate import generate as generate

@@ -44,7 +44,16 @@ def normalize_spec(spec: Any, name: str = "inputs") -> Any:
     if isinstance(spec, dict):
         return {k: _to_spec(v, k) for k, v in spec.items()}
     if isinstance(spec, (list, tuple)):
-        return [_to_spec(v, f"{name}_{i}") for i, v in enumerate(spec)]
+        # A named spec (a Functional model's input) keeps its name.
+        return [
+            _to_spec(
+                v,
+                v.name
+                if isinstance(v, tf.TensorSpec) and v.name
+                else f"{name}_{i}",
+            )
+            for i, v in enumerate(spec)
+        ]
     return _to_spec(spec, name)
 
 
@@ -89,6 +98,10 @@ def conform(value: Any, spec: Any, what: str) -> Any:
             k: conform(value[k], s, f"{what}[{k!r}]") for k, s in spec.items()
         }
     if isinstance(spec, list):
+        names = [s.name for s in spec]
+        if isinstance(value, dict) and sorted(value) == sorted(names):
+            # Inputs by name (a data set's dict), in the spec's order.
+            value = [value[name] for name in names]
         if not isinstance(value, (list, tuple)) or len(value) != len(spec):
             raise ValueError(
                 f"{what}: expected {len(spec)} inputs. Received: {value!r:.60}"

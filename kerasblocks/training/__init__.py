@@ -1,5 +1,6 @@
 """Training: data sets by name, run settings, a resumable trainer."""
 
+from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
 from kerasblocks.training.data import DataError as DataError
 from kerasblocks.training.data import Dataset as Dataset
 from kerasblocks.training.data import list_datasets as list_datasets

@@ -168,9 +168,7 @@ def test_weights_bad_files(tmp_path):
     assert position > 0
     raw[position + 1] ^= 0xFF
     (tmp_path / "w.h5").write_bytes(bytes(raw))
-    with pytest.raises(
-        kb.io.CorruptFileError, match="w.h5: checksum mismatch"
-    ):
+    with pytest.raises(kb.io.CorruptFileError, match="w.h5: checksum mismatch"):
         kb.io.load_weights(_mlp(), tmp_path / "w.h5")
 
 

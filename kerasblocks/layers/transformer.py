@@ -1,0 +1,487 @@
+"""Transformer blocks (Vaswani et al., 2017), as in the book's section
+"The Transformer Architecture", and the pre-norm variant its Vision
+Transformer section uses.
+
+`PositionWiseFFN` and `AddNorm` are the book's; `TransformerEncoderBlock`
+and `TransformerDecoderBlock` are post-norm (the book's, `norm_first=
+False`: `norm(x + dropout(f(x)))`) or pre-norm (`norm_first=True`, ViT's:
+`x + f(norm(x))`). The decoder block masks its self-attention causally
+and, for incremental decoding, keeps the projected keys and values of
+earlier positions in a cache.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kerasblocks._registry import register
+from kerasblocks.layers._checks import with_checks
+from kerasblocks.layers.attention import (
+    MultiHeadAttention,
+    _checked,
+    _dim,
+    _positive_int,
+    _rate,
+)
+
+
+def _activation_name(activation):
+    keras.activations.get(activation)  # a clear error for an unknown one
+    return activation
+
+
+@register()
+class PositionWiseFFN(keras.layers.Layer):
+    """The same two-layer MLP at every position (the book's
+    `PositionWiseFFN`; with GELU and dropout, ViT's MLP).
+
+    `dense1` (`mlp_dim` units), the activation, dropout, `dense2`
+    (`output_dim` units), dropout.
+
+    Args:
+        mlp_dim: hidden width (the book's `ffn_num_hiddens`).
+        output_dim: output width (the book's `ffn_num_outputs`).
+        activation: hidden activation (the book: ReLU; ViT: GELU).
+        dropout_rate: dropout after the activation and after `dense2`.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> ffn = kerasblocks.layers.PositionWiseFFN(4, 8)
+    >>> ffn(tf.ones((2, 3, 4))).shape
+    TensorShape([2, 3, 8])
+    """
+
+    def __init__(
+        self,
+        mlp_dim: int,
+        output_dim: int,
+        *,
+        activation: str = "relu",
+        dropout_rate: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
+        self.output_dim = _positive_int("output_dim", output_dim)
+        self.activation = _activation_name(activation)
+        self.dropout_rate = _rate(dropout_rate)
+        self.dense1 = keras.layers.Dense(
+            mlp_dim, activation=activation, name="dense1"
+        )
+        self.dense2 = keras.layers.Dense(output_dim, name="dense2")
+        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+
+    def build(self, input_shape):
+        self.dense1.build(tuple(input_shape))
+        self.dense2.build((*tuple(input_shape)[:-1], self.mlp_dim))
+
+    def call(self, inputs, training=None):
+        x = self.dropout(self.dense1(inputs), training=training)
+        return self.dropout(self.dense2(x), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.output_dim)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mlp_dim": self.mlp_dim,
+            "output_dim": self.output_dim,
+            "activation": self.activation,
+            "dropout_rate": self.dropout_rate,
+        }
+
+
+@register()
+class AddNorm(keras.layers.Layer):
+    """Residual connection and layer norm: `norm(x + dropout(y))` (the
+    book's `AddNorm`).
+
+    Args:
+        dropout_rate: dropout on `y`.
+        epsilon: of the layer norm.
+
+    Call arguments:
+        inputs: `[x, y]` of the same shape.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> add_norm = kerasblocks.layers.AddNorm()
+    >>> add_norm([tf.ones((2, 3, 4)), tf.ones((2, 3, 4))]).shape
+    TensorShape([2, 3, 4])
+    """
+
+    def __init__(
+        self, *, dropout_rate: float = 0.0, epsilon: float = 1e-5, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.dropout_rate = _rate(dropout_rate)
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
+        self.epsilon = float(epsilon)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=self.epsilon, name="norm"
+        )
+
+    def build(self, input_shape):
+        self.norm.build(tuple(input_shape[0]))
+
+    def call(self, inputs, training=None):
+        x, y = inputs
+        return self.norm(x + self.dropout(y, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dropout_rate": self.dropout_rate,
+            "epsilon": self.epsilon,
+        }
+
+
+class _TransformerBlock(keras.layers.Layer):
+    """What the encoder and decoder blocks share."""
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        *,
+        dropout_rate: float = 0.0,
+        norm_first: bool = False,
+        activation: str = "relu",
+        use_bias: bool = False,
+        epsilon: float = 1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
+        self.num_heads = _positive_int("num_heads", num_heads)
+        self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
+        self.dropout_rate = _rate(dropout_rate)
+        self.norm_first = bool(norm_first)
+        self.activation = _activation_name(activation)
+        self.use_bias = bool(use_bias)
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
+        self.epsilon = float(epsilon)
+
+    def _create_sublayers(self, attention_names):
+        """Attention layers, norms and the FFN, in the order of the
+        forward pass (the order of the weights)."""
+        self._sublayers = len(attention_names) + 1
+        for index, name in enumerate(attention_names, start=1):
+            setattr(
+                self,
+                name,
+                MultiHeadAttention(
+                    self.hidden_dim,
+                    self.num_heads,
+                    dropout_rate=self.dropout_rate,
+                    use_bias=self.use_bias,
+                    name=name,
+                ),
+            )
+            setattr(self, f"norm{index}", self._make_norm(index))
+        self.ffn = PositionWiseFFN(
+            self.mlp_dim,
+            self.hidden_dim,
+            activation=self.activation,
+            dropout_rate=self.dropout_rate if self.norm_first else 0.0,
+            name="ffn",
+        )
+        last = len(attention_names) + 1
+        setattr(self, f"norm{last}", self._make_norm(last))
+
+    def _make_norm(self, index):
+        if self.norm_first:
+            return keras.layers.LayerNormalization(
+                epsilon=self.epsilon, name=f"norm{index}"
+            )
+        return AddNorm(
+            dropout_rate=self.dropout_rate,
+            epsilon=self.epsilon,
+            name=f"add_norm{index}",
+        )
+
+    def _norm(self, index):
+        return getattr(self, f"norm{index + 1}")
+
+    def _check_input_shape(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 3 or shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' takes (batch, length, "
+                f"{self.hidden_dim}) inputs. Received: input_shape={shape}"
+            )
+        return shape
+
+    def _build_norm(self, index, shape):
+        norm = self._norm(index)
+        norm.build([shape, shape] if not self.norm_first else shape)
+
+    def _residual(self, index, x, sublayer, training):
+        """`x + f(norm(x))` (pre-norm) or `norm(x + dropout(f(x)))`."""
+        if self.norm_first:
+            return x + sublayer(self._norm(index)(x))
+        return self._norm(index)([x, sublayer(x)], training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "dropout_rate": self.dropout_rate,
+            "norm_first": self.norm_first,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "epsilon": self.epsilon,
+        }
+
+
+def _check_mask(mask, inputs, checks, name="padding_mask"):
+    """`mask` after checking it is `(batch, length)` of `inputs`."""
+    if mask is None:
+        return None
+    return _checked(mask, [_dim(inputs, 0), _dim(inputs, 1)], name, checks)
+
+
+@register()
+class TransformerEncoderBlock(_TransformerBlock):
+    """Self-attention and a position-wise FFN, each with a residual
+    connection and layer norm (the book's `TransformerEncoderBlock`; with
+    `norm_first=True`, its `ViTBlock`).
+
+    Sublayers: `attention` (`MultiHeadAttention`), `ffn`
+    (`PositionWiseFFN`), and `add_norm1`, `add_norm2` (post-norm) or
+    `norm1`, `norm2` (pre-norm).
+
+    Args:
+        hidden_dim: width of the inputs, attention and outputs.
+        num_heads: attention heads.
+        mlp_dim: hidden width of the FFN.
+        dropout_rate: on the attention weights, and in `AddNorm`
+            (post-norm) or inside the FFN (pre-norm).
+        norm_first: pre-norm (ViT) instead of post-norm (the book).
+        activation: of the FFN.
+        use_bias: biases in the attention projections.
+        epsilon: of the layer norms.
+
+    Call arguments:
+        inputs: `(batch, length, hidden_dim)`.
+        padding_mask: `(batch, length)`, True for real tokens.
+        valid_lens: `(batch,)` numbers of real tokens (the book's).
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.TransformerEncoderBlock(24, 8, 48)
+    >>> block(tf.ones((2, 100, 24)), valid_lens=tf.constant([3, 2])).shape
+    TensorShape([2, 100, 24])
+    """
+
+    def __init__(self, hidden_dim: int, num_heads: int, mlp_dim: int, **kwargs):
+        super().__init__(hidden_dim, num_heads, mlp_dim, **kwargs)
+        self._create_sublayers(["attention"])
+
+    def build(self, input_shape):
+        shape = self._check_input_shape(input_shape)
+        self.attention.build(shape)
+        self._build_norm(0, shape)
+        self.ffn.build(shape)
+        self._build_norm(1, shape)
+
+    def call(self, inputs, padding_mask=None, valid_lens=None, training=None):
+        checks = []
+        padding_mask = _check_mask(padding_mask, inputs, checks)
+
+        def attend(x):
+            return self.attention(
+                x,
+                valid_lens=valid_lens,
+                attention_mask=padding_mask,
+                training=training,
+            )
+
+        x = self._residual(0, inputs, attend, training)
+        x = self._residual(
+            1, x, lambda y: self.ffn(y, training=training), training
+        )
+        return with_checks(x, checks)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+@register()
+class TransformerDecoderBlock(_TransformerBlock):
+    """Causal self-attention, cross-attention to the encoder's outputs
+    and a position-wise FFN, each with a residual connection and layer
+    norm (the book's `TransformerDecoderBlock`). With
+    `use_cross_attention=False` it is a decoder-only (GPT-style) block.
+
+    Incremental decoding: `cache` holds the projected keys and values of
+    the self-attention, `(batch, 2, max_length, hidden_dim)` (from
+    `init_cache`); give the new positions as inputs and their first
+    position as `cache_index`, and the block returns `(outputs,
+    new_cache)`. Feeding a sequence one position at a time this way
+    gives the same outputs as the whole sequence at once.
+
+    Sublayers: `self_attention`, `cross_attention` (when used), `ffn`,
+    and `add_norm1..3` (post-norm) or `norm1..3` (pre-norm).
+
+    Args:
+        hidden_dim, num_heads, mlp_dim, dropout_rate, norm_first,
+            activation, use_bias, epsilon: as `TransformerEncoderBlock`.
+        use_cross_attention: attend to encoder outputs.
+
+    Call arguments:
+        inputs: `(batch, length, hidden_dim)`, or `[inputs,
+            encoder_outputs]`.
+        encoder_outputs: `(batch, source_length, hidden_dim)`.
+        padding_mask: `(batch, length)` (with a cache: `(batch,
+            max_length)`), True for real tokens.
+        encoder_mask: `(batch, source_length)`, True for real tokens.
+        encoder_valid_lens: `(batch,)` (the book's `enc_valid_lens`).
+        cache, cache_index: incremental decoding (see above).
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.TransformerDecoderBlock(24, 8, 48)
+    >>> x, memory = tf.ones((2, 5, 24)), tf.ones((2, 7, 24))
+    >>> block(x, memory).shape
+    TensorShape([2, 5, 24])
+    >>> cache = block.init_cache(2, 5)
+    >>> y, cache = block(x[:, :1], memory, cache=cache, cache_index=0)
+    >>> y.shape, cache.shape
+    (TensorShape([2, 1, 24]), TensorShape([2, 2, 5, 24]))
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        *,
+        use_cross_attention: bool = True,
+        **kwargs,
+    ):
+        super().__init__(hidden_dim, num_heads, mlp_dim, **kwargs)
+        self.use_cross_attention = bool(use_cross_attention)
+        self.cross_attention = None
+        self._create_sublayers(
+            ["self_attention", "cross_attention"]
+            if self.use_cross_attention
+            else ["self_attention"]
+        )
+
+    def init_cache(self, batch_size, max_length: int, dtype="float32"):
+        """An empty self-attention cache for `max_length` positions."""
+        return self.self_attention.init_cache(batch_size, max_length, dtype)
+
+    def build(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and isinstance(
+            input_shape[0], (list, tuple)
+        ):
+            input_shape = input_shape[0]
+        shape = self._check_input_shape(input_shape)
+        self.self_attention.build(shape)
+        self._build_norm(0, shape)
+        if self.cross_attention is not None:
+            memory = (shape[0], None, self.hidden_dim)
+            self.cross_attention.build([shape, memory, memory])
+            self._build_norm(1, shape)
+        self.ffn.build(shape)
+        self._build_norm(self._sublayers - 1, shape)
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        padding_mask=None,
+        encoder_mask=None,
+        encoder_valid_lens=None,
+        *,
+        cache=None,
+        cache_index=None,
+        training=None,
+    ):
+        if isinstance(inputs, (list, tuple)):
+            inputs, encoder_outputs = inputs
+        if self.use_cross_attention and encoder_outputs is None:
+            raise ValueError(
+                f"TransformerDecoderBlock '{self.name}' needs encoder_outputs "
+                "(or use_cross_attention=False)."
+            )
+        if not self.use_cross_attention and encoder_outputs is not None:
+            raise ValueError(
+                f"TransformerDecoderBlock '{self.name}' has no cross-attention"
+                "; do not pass encoder_outputs."
+            )
+        checks = []
+        if padding_mask is not None and cache is None:
+            padding_mask = _check_mask(padding_mask, inputs, checks)
+        new_cache = []
+
+        def self_attend(x):
+            if cache is None:
+                return self.self_attention(
+                    x,
+                    attention_mask=padding_mask,
+                    use_causal_mask=True,
+                    training=training,
+                )
+            outputs, updated = self.self_attention(
+                x,
+                attention_mask=padding_mask,
+                cache=cache,
+                cache_index=cache_index,
+                training=training,
+            )
+            new_cache.append(updated)
+            return outputs
+
+        x = self._residual(0, inputs, self_attend, training)
+        if self.cross_attention is not None:
+            if encoder_outputs.shape[-1] != self.hidden_dim:
+                raise ValueError(
+                    f"encoder_outputs must have {self.hidden_dim} features. "
+                    f"Received: shape={tuple(encoder_outputs.shape)}"
+                )
+            encoder_mask = _check_mask(
+                encoder_mask, encoder_outputs, checks, "encoder_mask"
+            )
+
+            def cross_attend(y):
+                return self.cross_attention(
+                    [y, encoder_outputs, encoder_outputs],
+                    valid_lens=encoder_valid_lens,
+                    attention_mask=encoder_mask,
+                    training=training,
+                )
+
+            x = self._residual(1, x, cross_attend, training)
+        x = self._residual(
+            self._sublayers - 1,
+            x,
+            lambda y: self.ffn(y, training=training),
+            training,
+        )
+        x = with_checks(x, checks)
+        if cache is not None:
+            return x, new_cache[0]
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "use_cross_attention": self.use_cross_attention,
+        }
