@@ -38,7 +38,8 @@ flags.DEFINE_list("batch_sizes", ["32"], "Batch sizes to measure.")
 flags.DEFINE_list(
     "modes",
     ["graph", "xla", "auto", "keras"],
-    "Modes: eager, graph, xla, auto, keras (fit/predict defaults), "
+    "Modes: eager, graph, xla, auto, keras (fit/predict defaults on "
+    "NumPy), keras_tfdata (fit on tf.data), "
     "handwritten (a bare tf.function).",
 )
 flags.DEFINE_list("tasks", ["inference", "training"], "inference, training.")
@@ -48,6 +49,12 @@ flags.DEFINE_integer(
 flags.DEFINE_float("min_seconds", 0.5, "Minimum duration of one timed sample.")
 flags.DEFINE_string("out", None, "Write the JSON report here.")
 flags.DEFINE_bool("peak", True, "Measure the fp32 matmul peak in the same run.")
+flags.DEFINE_string(
+    "reference",
+    None,
+    "A keras.applications model (e.g. ResNet50, weights=None) measured with "
+    "Keras defaults in the same rounds, as mode keras:NAME.",
+)
 
 
 def _factory():
@@ -95,6 +102,19 @@ def _factory():
     ), model.input_shape[1:]
 
 
+def _reference(input_shape):
+    if not FLAGS.reference:
+        return None
+    import keras
+
+    constructor = getattr(keras.applications, FLAGS.reference, None)
+    if constructor is None:
+        raise ValueError(f"keras.applications has no {FLAGS.reference!r}")
+    return FLAGS.reference, lambda: constructor(
+        weights=None, input_shape=tuple(input_shape)
+    )
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -113,6 +133,7 @@ def main(argv):
             min_seconds=FLAGS.min_seconds,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
             measure_peak=FLAGS.peak,
+            reference=_reference(input_shape),
         )
     except (ValueError, OSError) as error:
         print(f"kb-benchmark: error: {error}", file=sys.stderr)

@@ -10,8 +10,11 @@ from medians measured side by side.
 
 Modes:
     eager, graph, xla, auto: `kerasblocks.compile` functions.
-    keras: Keras defaults (`model.predict` for inference; `compile()` with
-        its defaults and `model.fit` on a tf.data pipeline for training).
+    keras: Keras defaults as users write them (`model.predict` on a NumPy
+        array for inference; `compile()` with its defaults and `model.fit`
+        on NumPy arrays for training).
+    keras_tfdata: `model.fit` on a cached, repeated tf.data pipeline (the
+        most favourable way to feed `fit`; training only).
     handwritten: a bare `tf.function` (the model call for inference; a
         GradientTape step for training), the floor any wrapper is held to.
 """
@@ -36,7 +39,15 @@ import tensorflow as tf
 import kerasblocks as kb
 from kerasblocks.compile import compile_forward, compile_train_step
 
-MODES = ("eager", "graph", "xla", "auto", "keras", "handwritten")
+MODES = (
+    "eager",
+    "graph",
+    "xla",
+    "auto",
+    "keras",
+    "keras_tfdata",
+    "handwritten",
+)
 TASKS = ("inference", "training")
 
 
@@ -179,6 +190,8 @@ class Runner:
         return step, time.perf_counter() - start, info
 
     def _inference(self, model, mode, x, info):
+        if mode == "keras_tfdata":
+            raise ValueError("keras_tfdata is a training mode")
         if mode == "keras":
             return lambda n: model.predict(
                 np.concatenate([x] * n), batch_size=len(x), verbose=0
@@ -196,6 +209,17 @@ class Runner:
     def _training(self, model, mode, x, y, loss, info):
         optimizer = keras.optimizers.SGD(0.01)
         if mode == "keras":
+            # Keras's defaults as a user writes them: compile() defaults,
+            # fit() on NumPy arrays.
+            model.compile(optimizer=optimizer, loss=loss)
+            return lambda n: model.fit(
+                np.concatenate([x] * n),
+                np.concatenate([y] * n),
+                batch_size=len(x),
+                epochs=1,
+                verbose=0,
+            ).history["loss"][-1]
+        if mode == "keras_tfdata":
             model.compile(optimizer=optimizer, loss=loss)
             options = tf.data.Options()
             options.autotune.enabled = False
@@ -239,6 +263,7 @@ def run_benchmark(
     min_seconds: float = 0.5,
     progress: Callable[[str], None] | None = None,
     measure_peak: bool = True,
+    reference: tuple[str, Callable[[], keras.Model]] | None = None,
 ) -> dict[str, Any]:
     """Measures every (task, mode, batch) configuration, interleaved.
 
@@ -249,6 +274,9 @@ def run_benchmark(
         rounds: timed rounds; each round runs every configuration.
         min_seconds: each timed sample runs enough steps to last this long.
         progress: called with one line per finished step of the plan.
+        reference: `(label, factory)` of another model (say
+            keras.applications' ResNet50) measured with Keras defaults
+            as mode "keras:<label>" in the same rounds.
 
     Returns:
         A JSON-able dict: machine facts, matmul peak, FLOPs per example,
@@ -273,12 +301,21 @@ def run_benchmark(
     peak = measure_matmul_peak() if measure_peak else None
     flops = forward_flops(make_model(), tuple(input_shape))
     configs = [(t, m, b) for t in tasks for m in modes for b in batch_sizes]
+    if reference is not None:
+        label, factory = reference
+        other = Runner(factory, input_shape)
+        configs += [
+            (t, f"keras:{label}", b) for t in tasks for b in batch_sizes
+        ]
     built, results = {}, {}
     for index, (task, mode, batch) in enumerate(configs, 1):
         result = Measurement(task, mode, batch)
         results[(task, mode, batch)] = result
         try:
-            step, first, info = runner.build(task, mode, batch)
+            if mode.startswith("keras:"):
+                step, first, info = other.build(task, "keras", batch)
+            else:
+                step, first, info = runner.build(task, mode, batch)
         except Exception as error:  # reported, not fatal to the others
             result.error = f"{type(error).__name__}: {error}"[:300]
             where = f"[{index}/{len(configs)}] {task} {mode} b{batch}"
@@ -341,8 +378,10 @@ def ratios(results) -> dict[str, float]:
     "auto" relative to the faster of graph and XLA (same task, batch)."""
     by_key = {(r.task, r.mode, r.batch_size): r for r in results if r.step_ms}
     out = {}
+    bases = {m for (_, m, _) in by_key if m.startswith("keras:")}
+    bases |= {"keras", "keras_tfdata", "handwritten"}
     for (task, mode, batch), result in by_key.items():
-        for base in ("keras", "handwritten"):
+        for base in sorted(bases):
             other = by_key.get((task, base, batch))
             if other is not None and mode != base:
                 out[f"{task}/b{batch}/{mode}_vs_{base}"] = (
