@@ -68,6 +68,7 @@ class LayerTestResult:
     max_parity_error: dict[str, float]
     reloaded: dict[str, keras.layers.Layer]
     gradients: dict[str, float]
+    clone: keras.layers.Layer | None = None
 
 
 def random_inputs(
@@ -302,12 +303,18 @@ def check_save_round_trips(
     expected,
     *,
     formats: Sequence[str] = SAVE_FORMATS,
-    plain_keras: bool = True,
+    plain_keras: bool | Sequence[str] = True,
     directory: str | None = None,
     atol: float = 1e-6,
     rtol: float = 1e-6,
 ) -> dict[str, keras.layers.Layer]:
-    """Saves and reloads in each format; outputs must stay equal."""
+    """Saves and reloads in each format; outputs must stay equal.
+
+    Args:
+        plain_keras: also reload with plain `keras.saving.load_model`
+            (True: in every format; or the formats to do it for).
+    """
+    plain = SAVE_FORMATS if plain_keras is True else tuple(plain_keras or ())
     model = _as_model(layer, inputs)
     reloaded = {}
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
@@ -324,7 +331,7 @@ def check_save_round_trips(
             # Keras's legacy HDF5 loader cannot rebuild a subclassed model
             # (it never calls build_from_config); kerasblocks.io can.
             functional = isinstance(model, (Functional, keras.Sequential))
-            if plain_keras and (kind == "keras" or functional):
+            if kind in plain and (kind == "keras" or functional):
                 loaders.append(
                     (
                         "keras",
@@ -366,7 +373,7 @@ def run_layer_test(
     training: bool = True,
     allow_no_gradient: Sequence[str] = (),
     save_formats: Sequence[str] = SAVE_FORMATS,
-    plain_keras: bool = True,
+    plain_keras: bool | Sequence[str] = True,
 ) -> LayerTestResult:
     """Checks a layer or model end to end; raises AssertionError on a
     failure, saying which check failed and by how much.
@@ -386,7 +393,8 @@ def run_layer_test(
         allow_no_gradient: variable path patterns excused from the
             gradient check.
         save_formats: formats to round-trip ("keras", "h5").
-        plain_keras: also reload with plain `keras.saving.load_model`.
+        plain_keras: also reload with plain `keras.saving.load_model`
+            (True: in every format; or the formats to do it for).
 
     Example:
 
@@ -424,7 +432,7 @@ def run_layer_test(
                     f"output dtype {tensor.dtype}, expected "
                     f"{expected_output_dtype}"
                 )
-    check_config_round_trip(layer, inputs)
+    clone = check_config_round_trip(layer, inputs)
     parity = {}
     if xla:
         outputs, parity = check_compiled_parity(
@@ -451,4 +459,5 @@ def run_layer_test(
         max_parity_error=parity,
         reloaded=reloaded,
         gradients=gradients,
+        clone=clone,
     )

@@ -83,6 +83,27 @@ class Choice:
         return f"mode={self.mode} (auto: {self.reason}; {timings})"
 
 
+class CompiledBase:
+    """What compiled forward and train steps share: the mode in use and
+    its trace count. Subclasses set `choice` and `_counted` (the `Traced`
+    whose traces are reported)."""
+
+    choice: Choice | None = None
+    _counted: Traced
+
+    @property
+    def mode(self) -> str | None:
+        """ "eager", "graph" or "xla"; for "auto", None until chosen."""
+        return None if self.choice is None else self.choice.mode
+
+    @property
+    def trace_count(self) -> int:
+        """Traces of the function in use (0 in eager mode)."""
+        if self.mode in (None, "eager"):
+            return 0
+        return self._counted.traces[self.mode]
+
+
 def _sync(result: Any) -> None:
     for value in tf.nest.flatten(result):
         if hasattr(value, "numpy"):

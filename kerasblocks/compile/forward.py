@@ -8,6 +8,7 @@ import keras
 
 from kerasblocks.compile._modes import (
     Choice,
+    CompiledBase,
     Traced,
     check_mode,
     choose,
@@ -21,7 +22,7 @@ from kerasblocks.compile._signature import (
 from kerasblocks.deferred import materialize
 
 
-class CompiledFunction:
+class CompiledFunction(CompiledBase):
     """A model's forward pass compiled in one mode, with accounting.
 
     Attributes:
@@ -38,7 +39,7 @@ class CompiledFunction:
         self.requested_mode = check_mode(mode)
         self.input_spec = input_spec
         self.training = training
-        self._traced = Traced(
+        self._traced = self._counted = Traced(
             self._forward, [input_spec], f"{model.name} forward"
         )
         self.choice: Choice | None = None
@@ -47,17 +48,6 @@ class CompiledFunction:
 
     def _forward(self, inputs):
         return self.model(inputs, training=self.training)
-
-    @property
-    def mode(self) -> str | None:
-        return None if self.choice is None else self.choice.mode
-
-    @property
-    def trace_count(self) -> int:
-        """Traces of the function in use (0 in eager mode)."""
-        if self.mode in (None, "eager"):
-            return 0
-        return self._traced.traces[self.mode]
 
     def __call__(self, inputs):
         inputs = conform(inputs, self.input_spec, f"{self.model.name} inputs")

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from kerasblocks.compile._modes import (
     Choice,
+    CompiledBase,
     Traced,
     check_mode,
     choose,
@@ -43,7 +44,7 @@ def _check_in_scope(strategy, model, optimizer):
             )
 
 
-class CompiledTrainStep:
+class CompiledTrainStep(CompiledBase):
     """A compiled training step; see `compile_train_step`.
 
     Attributes:
@@ -93,7 +94,9 @@ class CompiledTrainStep:
         self.choice: Choice | None = None
         if mode != "auto":
             self.choice = Choice(mode=mode, requested=mode)
-        self._gradients = Traced(self._compute_gradients, None, "gradients")
+        self._gradients = self._counted = Traced(
+            self._compute_gradients, None, "gradients"
+        )
         self._loops: dict[str, Any] = {}
         self._single: dict[str, Any] = {}
 
@@ -134,17 +137,6 @@ class CompiledTrainStep:
         return self.strategy.reduce("SUM", per_replica, axis=None)
 
     # -- public calls ---------------------------------------------------
-
-    @property
-    def mode(self) -> str | None:
-        return None if self.choice is None else self.choice.mode
-
-    @property
-    def trace_count(self) -> int:
-        """Traces of the gradient function in use (0 in eager mode)."""
-        if self.mode in (None, "eager"):
-            return 0
-        return self._gradients.traces[self.mode]
 
     def _single_step(self, mode):
         if mode not in self._single:

@@ -50,6 +50,10 @@ def test_model_conformance(name):
         atol=entry.test_tolerance,
         rtol=entry.test_tolerance,
         allow_no_gradient=entry.test_allow_no_gradient,
+        # Plain Keras reloads the .keras file; the legacy .h5 is reloaded
+        # by kerasblocks.io (plain Keras's .h5 path is covered by the
+        # block suite), which keeps the deepest models within budget.
+        plain_keras=("keras",),
     )
     assert result.max_parity_error["xla"] <= entry.test_tolerance * 10
     # Zero retraces across batch sizes once compiled.
@@ -60,8 +64,9 @@ def test_model_conformance(name):
         )
         assert forward(batch).shape[0] == n
     assert forward.trace_count == 1
-    rebuilt = type(model).from_config(model.get_config())
-    assert [layer.name for layer in rebuilt.layers] == [
+    # The config round trip rebuilt the same architecture, layer by layer.
+    assert type(result.clone) is type(model)
+    assert [layer.name for layer in result.clone.layers] == [
         layer.name for layer in model.layers
     ]
 

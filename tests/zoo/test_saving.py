@@ -1,0 +1,158 @@
+"""Every registered model through every save format, and served by plain
+TensorFlow in a process that never imports this project.
+
+(`.keras` and `.h5` round trips of every model are in the conformance
+suite; this adds weights files, SavedModel -> Keras -> one training step
+-> save again, and the fresh-process serving check.)
+
+The deepest variants of a family are left to their smaller siblings,
+which are built by the same class from the same blocks and exercise the
+same saving code: each costs 25-40 s here and the suite must stay within
+its time budget on 2 cores.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasblocks as kb
+import zoo
+from kerasblocks.compile import compile_train_step
+from kerasblocks.testing import random_inputs
+
+DEEPER_SIBLINGS = {
+    "resnet101",
+    "resnet152",
+    "resnet101v2",
+    "resnet152v2",  # of resnet50(v2)
+    "densenet169",
+    "densenet201",  # of densenet121
+    "regnetx_004",
+    "regnetx_006",
+    "regnety_004",
+    "regnety_006",  # of *_002
+    "convnext_small",  # of convnext_tiny
+    "vgg19",  # of vgg16
+    "vit_small16",
+    "vit_base16",  # of vit_tiny16
+}
+MODELS = [n for n in zoo.list_models() if n not in DEEPER_SIBLINGS]
+
+
+def _inputs(entry, model):
+    if entry.test_inputs is not None:
+        return entry.test_inputs(model)
+    return random_inputs((2, *model.input_shape[1:]), seed=0)
+
+
+def _labels(model, inputs):
+    outputs = model(inputs, training=False)
+    return np.zeros(outputs.shape[:-1], "int32")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Directory holding each model's SavedModel and its expected outputs;
+    filled by the per-model test, served by the fresh-process test."""
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_weights_and_saved_model_cycle(name, exports):
+    entry = zoo.get_model_entry(name)
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model(name, **entry.test_overrides)
+    inputs = _inputs(entry, model)
+    expected = model(inputs, training=False)
+    weights = exports / f"{name}.weights"
+    kb.io.save_weights(model, weights)
+    twin = zoo.create_model(name, **entry.test_overrides)
+    assert kb.io.load_weights(twin, weights).ok
+    np.testing.assert_allclose(
+        twin(inputs, training=False), expected, rtol=1e-5, atol=1e-6
+    )
+    directory = exports / name
+    kb.io.export_saved_model(model, directory)
+    restored = kb.io.load_model(directory)
+    assert type(restored) is type(model)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_allclose(
+        restored(inputs, training=False), expected, rtol=1e-5, atol=1e-6
+    )
+    step = compile_train_step(
+        restored,
+        keras.optimizers.SGD(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(),
+        mode="graph",
+    )
+    before = [w.numpy().copy() for w in restored.trainable_weights]
+    loss = step(inputs, _labels(restored, inputs))["loss"]
+    assert np.isfinite(loss)
+    assert any(
+        not np.array_equal(a, w.numpy())
+        for a, w in zip(before, restored.trainable_weights, strict=True)
+    )
+    again = exports / f"{name}.keras"
+    kb.io.save_model(restored, again)
+    np.testing.assert_allclose(
+        kb.io.load_model(again)(inputs, training=False),
+        restored(inputs, training=False),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    flat = tf.nest.flatten(inputs)
+    np.savez(exports / f"{name}.npz", *[np.asarray(t) for t in flat])
+    np.save(exports / f"{name}.expected.npy", np.asarray(expected))
+
+
+def test_plain_tensorflow_serves_every_export(exports):
+    """One fresh process, no kerasblocks/zoo import, all exports."""
+    names = [n for n in MODELS if (exports / n).is_dir()]
+    assert len(names) == len(MODELS), "run with the per-model tests"
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+
+        root, names = sys.argv[1], json.loads(sys.argv[2])
+        worst = {}
+        for name in names:
+            serve = tf.saved_model.load(f"{root}/{name}").signatures[
+                "serving_default"
+            ]
+            arrays = np.load(f"{root}/{name}.npz")
+            keys = sorted(serve.structured_input_signature[1])
+            feeds = {
+                k: tf.constant(arrays[f"arr_{i}"]) for i, k in enumerate(keys)
+            }
+            (out,) = serve(**feeds).values()
+            expected = np.load(f"{root}/{name}.expected.npy")
+            worst[name] = float(np.max(np.abs(out.numpy() - expected)))
+        ours = [
+            m for m in sys.modules if m.split(".")[0] in ("kerasblocks", "zoo")
+        ]
+        print(json.dumps({"worst": worst, "imported": ours}))
+        """
+    )
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(exports), json.dumps(names)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "PYTHONPATH": ""},
+        cwd=str(exports),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["imported"] == []
+    for name, worst in result["worst"].items():
+        assert worst <= 1e-4, (name, worst)
