@@ -10,6 +10,7 @@ classes use it, so that their config *is* their constructor call.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -60,6 +61,22 @@ def _deserialize(value: Any) -> Any:
             return keras.saving.deserialize_keras_object(value)
         return {k: _deserialize(v) for k, v in value.items()}
     return value
+
+
+@contextlib.contextmanager
+def _global_policy(dtype: Any):
+    """Makes `dtype` (a policy config or name) the global policy while
+    a mixed-precision object is constructed."""
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else None
+    if policy is None or policy.compute_dtype == policy.variable_dtype:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 class CapturedConfig:
@@ -131,5 +148,8 @@ class CapturedConfig:
                 pending[key] = value
         instance = cls.__new__(cls, *args, **kwargs)
         object.__setattr__(instance, "_kerasblocks_pending", pending)
-        instance.__init__(*args, **kwargs)
+        # Sublayers are made in the constructor and take the global dtype
+        # policy; a model saved under mixed precision must come back so.
+        with _global_policy(base.get("dtype")):
+            instance.__init__(*args, **kwargs)
         return instance

@@ -64,6 +64,7 @@ class Measurement:
     traces: int | None = None
     chosen: str = ""
     error: str = ""
+    peak_rss_mb: float = 0.0
 
     @property
     def median_ms(self) -> float:
@@ -91,6 +92,7 @@ class Measurement:
             else None,
             "trace_count": self.traces,
             "chosen_mode": self.chosen or None,
+            "peak_rss_mb": self.peak_rss_mb or None,
             "samples_ms": self.step_ms,
             "error": self.error or None,
         }
@@ -144,6 +146,45 @@ def _sync(value):
     for t in tf.nest.flatten(value):
         if hasattr(t, "numpy"):
             t.numpy()
+
+
+class _RssSampler:
+    """The process's peak resident memory while a block runs, sampled
+    every 5 ms from /proc (0 where /proc is not available). It is the
+    whole process's memory, so it includes models built earlier."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = None
+
+    @staticmethod
+    def _rss_mb() -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                pages = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak_mb = max(self.peak_mb, self._rss_mb())
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
 
 
 def _repeat(function, n, *args):
@@ -344,10 +385,12 @@ def run_benchmark(
     for round_index in range(rounds):
         for key, (step, _) in built.items():
             n = calls[key]
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            _sync(step(n))
-            wall = time.perf_counter() - wall0
             result = results[key]
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            with _RssSampler() as sampler:
+                _sync(step(n))
+            wall = time.perf_counter() - wall0
+            result.peak_rss_mb = max(result.peak_rss_mb, sampler.peak_mb)
             result.step_ms.append(wall / n * 1e3)
             result.cpu_ratio.append((time.process_time() - cpu0) / wall)
         say(f"round {round_index + 1}/{rounds} done")
@@ -410,6 +453,7 @@ def format_table(report: dict[str, Any]) -> str:
         "cpu/wall",
         "traces",
         "%peak",
+        "rss MB",
         "note",
     )
     rows = []
@@ -433,6 +477,7 @@ def format_table(report: dict[str, Any]) -> str:
                 f"{100 * r['fraction_of_matmul_peak']:.0f}"
                 if r.get("fraction_of_matmul_peak")
                 else "-",
+                f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "-",
                 (r["error"] or "")[:60],
             )
         )

@@ -297,3 +297,19 @@ def test_load_weights_from_every_model_format(tmp_path, kind):
     ]
     partial = kb.io.load_weights(other, tmp_path / kind, strict=False)
     assert len(partial.loaded) == len(other.weights) - 2
+
+
+def test_tie_holds_through_a_weights_file(tmp_path):
+    def tied():
+        shared = keras.layers.Dense(4, activation="tanh", name="shared")
+        return kb.SequentialBlock(shared, shared, keras.layers.Dense(2))
+
+    net = tied()
+    x = tf.random.stateless_uniform((3, 4), seed=(8, 8))
+    y = net(x)
+    kb.io.save_weights(net, tmp_path / "tied.weights")
+    twin = tied()
+    report = kb.io.load_weights(twin, tmp_path / "tied.weights")
+    assert report.ok and len(report.loaded) == 4  # the shared pair once
+    np.testing.assert_array_equal(twin(x), y)
+    assert twin[0] is twin[1] and len(twin.weights) == 4

@@ -160,3 +160,14 @@ def test_weights_file_from_plain_keras_still_loads_without_seal(tmp_path):
     restored = kb.io.load_model(tmp_path / "plain.keras")
     x = np.ones((2, 6), "float32")
     np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.99])
+def test_truncated_file_in_a_saved_model(tmp_path, fraction):
+    directory = tmp_path / "export"
+    kb.io.export_saved_model(_model(), directory)
+    target = directory / "variables" / "variables.data-00000-of-00001"
+    data = target.read_bytes()
+    target.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(kb.io.CorruptFileError, match="checksum mismatch in"):
+        kb.io.load_model(directory)

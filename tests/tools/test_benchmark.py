@@ -39,6 +39,7 @@ def test_run_benchmark_reports_every_configuration():
         assert entry["error"] is None
         assert len(entry["samples_ms"]) == 2
         assert entry["items_per_s"] > 0 and entry["first_call_s"] > 0
+        assert entry["peak_rss_mb"] > 50
         if entry["mode"] in ("graph", "xla", "auto"):
             assert entry["trace_count"] == 1
     assert "training/b4/graph_vs_keras" in report["ratios"]

@@ -317,3 +317,24 @@ def test_flagfile_is_read(tmp_path):
     done = run_tool("train", f"--flagfile={flagfile}", f"--out_dir={tmp_path}")
     assert done.returncode == 2
     assert "--batch_size must be a positive integer" in done.stderr
+
+
+def test_mixed_precision_float16_trains_and_exports(tmp_path):
+    import keras
+
+    import kerasblocks as kb
+
+    done = run_tool(
+        "train",
+        *SMALL,
+        "--steps=6",
+        "--mixed_precision=float16",
+        "--export=keras",
+        f"--out_dir={tmp_path / 'mp'}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = kb.io.load_model(tmp_path / "mp" / "export" / "model.keras")
+    conv = model.get_layer("conv1")
+    assert conv.dtype_policy.name == "mixed_float16"
+    assert conv.kernel.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
