@@ -95,6 +95,30 @@ class SequenceModel(CapturedConfig, keras.Model):
             **self._base_kwargs(kwargs),
         )
 
+    def check_inputs(self, inputs) -> None:
+        """Runs the model's token-id checks eagerly on concrete inputs.
+
+        Inside an XLA cluster the in-graph assertions are dropped (XLA's
+        gather then clamps an out-of-range id silently), so the compiled
+        functions of `kerasblocks.compile` call this before running XLA.
+
+        Raises:
+            ValueError: an id out of range, or a sequence too long.
+        """
+        from kerasblocks.layers.tokens import CheckTokenIds
+
+        values = tf.nest.flatten(inputs)
+        if len(values) != len(self.inputs):
+            return  # the compiled function's own spec check reports it
+        by_input = {id(t): v for t, v in zip(self.inputs, values, strict=True)}
+        for layer in self._flatten_layers(include_self=False):
+            if not isinstance(layer, CheckTokenIds):
+                continue
+            for node in layer._inbound_nodes:
+                source = node.input_tensors[0] if node.input_tensors else None
+                if id(source) in by_input:
+                    layer(tf.convert_to_tensor(by_input[id(source)]))
+
     def layer_map(self) -> dict[str, keras.layers.Layer]:
         """The model's layers by name."""
         return {layer.name: layer for layer in self.layers}

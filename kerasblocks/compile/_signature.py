@@ -80,6 +80,16 @@ def describe(spec: tf.TensorSpec) -> str:
     return f"shape={tuple(spec.shape)} dtype={spec.dtype.name}"
 
 
+def check_values(model, inputs, mode: str | None) -> None:
+    """Value checks a model asks for (`model.check_inputs`, e.g. token ids
+    in range), run eagerly before an XLA function: XLA drops in-graph
+    assertions. Graph and eager modes keep the model's own assertions.
+    """
+    checker = getattr(model, "check_inputs", None)
+    if checker is not None and mode in (None, "xla"):
+        checker(inputs)
+
+
 def conform(value: Any, spec: Any, what: str) -> Any:
     """Checks `value` against `spec` (a nest of TensorSpec) and returns it
     as tensors; NumPy arrays are cast to the spec's dtype.

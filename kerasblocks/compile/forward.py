@@ -15,6 +15,7 @@ from kerasblocks.compile._modes import (
     run_first_call,
 )
 from kerasblocks.compile._signature import (
+    check_values,
     conform,
     normalize_spec,
     spec_of_model,
@@ -51,6 +52,7 @@ class CompiledFunction(CompiledBase):
 
     def __call__(self, inputs):
         inputs = conform(inputs, self.input_spec, f"{self.model.name} inputs")
+        check_values(self.model, inputs, self.mode)
         what = f"model '{self.model.name}' (forward)"
         if self.choice is None:
             self.choice = choose(

@@ -26,6 +26,7 @@ from kerasblocks.compile._modes import (
     run_first_call,
 )
 from kerasblocks.compile._signature import (
+    check_values,
     conform,
     normalize_spec,
     spec_of_model,
@@ -182,6 +183,7 @@ class CompiledTrainStep(CompiledBase):
                 name="labels",
             )
         y = conform(y, self.label_spec, f"{self.model.name} labels")
+        check_values(self.model, x, self.mode)
         what = f"model '{self.model.name}' (train step)"
         steps = _Adapter(self._single_step)
         if self.choice is None:
