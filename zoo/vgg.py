@@ -12,9 +12,9 @@ from typing import Any
 import keras
 
 import kerasblocks as kb
-from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage, _positive_int
 from zoo._porting import register_porter
+from zoo._porting_names import gather_sources
 from zoo._registry import register_model
 
 # Depth -> ((num_convs, filters) of each block); the paper's configurations
@@ -183,22 +183,9 @@ def _port(model: VGG, keras_model: keras.Model):
     """Pairs each zoo variable with the keras.applications variable of
     the same name (zoo "block1/conv1/kernel" is keras
     "block1_conv1/kernel"); every keras variable must be used."""
-    by_path = {v.path: v for v in keras_model.weights}
-    sources = []
-    for index, variable in enumerate(unique_variables(model)):
-        layer_path, weight = variable.path.rsplit("/", 1)
-        path = f"{layer_path.replace('/', '_')}/{weight}"
-        if path not in by_path:
-            raise ValueError(
-                f"Weight {index} does not match: {keras_model.name} has no "
-                f"{path} for zoo {variable.path} {tuple(variable.shape)}."
-            )
-        sources.append(by_path.pop(path))
-    if by_path:
-        extra = next(iter(by_path.values()))
-        raise ValueError(
-            f"Weight {len(sources)} does not match: {keras_model.name} has "
-            f"an extra weight {extra.path} {tuple(extra.shape)} that the "
-            f"zoo's {model.name} does not have."
-        )
-    return model, sources
+
+    def locate(path: str):
+        layer_path, weight = path.rsplit("/", 1)
+        return layer_path.replace("/", "_"), weight
+
+    return model, gather_sources(model, keras_model, locate)
