@@ -24,6 +24,7 @@ from typing import Any
 import keras
 
 from kerasblocks._config import CapturedConfig
+from kerasblocks._validation import positive_int as _positive_int
 
 POOLINGS = (None, "avg", "max")
 
@@ -44,13 +45,6 @@ class Stage:
     name: str
     tensor: Any
     stride: int
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int. Received: {name}={value!r}"
-        )
 
 
 class ImageHead:

@@ -24,17 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks._config import CapturedConfig
+from kerasblocks._validation import positive_int as positive_int
 
 # Registered test inputs use these token ids.
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
-
-
-def positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int. Received: {name}={value!r}"
-        )
-    return value
 
 
 def rate(name: str, value) -> float:

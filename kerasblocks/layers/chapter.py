@@ -12,13 +12,8 @@ import keras
 import tensorflow as tf
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.block import Block
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {value!r}")
-    return value
 
 
 @register()

@@ -12,16 +12,9 @@ from collections.abc import Callable, Sequence
 import keras
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int as _positive_int
 
 _PADDINGS = ("valid", "same")
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _positive_pair(name: str, value) -> tuple[int, int]:

@@ -14,17 +14,10 @@ from __future__ import annotations
 import keras
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int as _positive_int
 
 # The DenseNet-BC paper's bottleneck: 4 x growth rate 1x1 filters.
 _BOTTLENECK_FACTOR = 4
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _positive_float(name: str, value) -> float:

@@ -13,12 +13,7 @@ from __future__ import annotations
 import keras
 
 from kerasblocks._registry import register
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {value!r}")
-    return value
+from kerasblocks._validation import positive_int as _positive_int
 
 
 def stride_two_padding(height, width, kernel_size: int):

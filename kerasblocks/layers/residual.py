@@ -18,15 +18,10 @@ from __future__ import annotations
 import keras
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int as _positive_int
 
 # keras.applications' ResNets use this batch-norm epsilon everywhere.
 IMAGENET_EPSILON = 1.001e-5
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {value!r}")
-    return value
 
 
 def _bool(name: str, value) -> bool:

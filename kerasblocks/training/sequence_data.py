@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from kerasblocks._validation import positive_int
 from kerasblocks.training.data import (
     DataError,
     Dataset,
@@ -39,9 +40,7 @@ PAD, BOS, EOS = 0, 1, 2
 
 
 def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DataError(f"{name} must be a positive int. Received: {value!r}")
-    return value
+    return positive_int(name, value, error=DataError)
 
 
 @register_dataset("sine_wave", "the book's noisy sine wave, tau=4 (regression)")

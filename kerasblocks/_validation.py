@@ -1,0 +1,13 @@
+"""Argument checks shared by the project's layers, models and data sets."""
+
+from __future__ import annotations
+
+
+def positive_int(name: str, value, *, error: type[Exception] = ValueError):
+    """Returns `value` if it is a positive int (not a bool); else raises
+    `error` naming the argument and what was received."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(
+            f"{name} must be a positive int. Received: {name}={value!r}"
+        )
+    return value
