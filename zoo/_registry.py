@@ -40,6 +40,12 @@ class ModelEntry:
         test_allow_no_gradient: variable path patterns whose gradient
             may be zero in the suite's training step (say why where you
             use it).
+        test_covered_by: for a deep sibling built from the same classes
+            as a smaller registered model (resnet152 and resnet50), the
+            name of that model. The suite then runs the full harness on
+            the sibling and a light check on this entry (build, forward,
+            config round trip, parameter-count golden), which keeps the
+            suite within its time budget. None means the full harness.
     """
 
     name: str
@@ -51,6 +57,7 @@ class ModelEntry:
     test_inputs: Callable[[keras.Model], Any] | None = None
     test_tolerance: float = 1e-4
     test_allow_no_gradient: tuple[str, ...] = ()
+    test_covered_by: str | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -65,6 +72,7 @@ def register_model(
     test_inputs: Callable[[keras.Model], Any] | None = None,
     test_tolerance: float = 1e-4,
     test_allow_no_gradient: tuple[str, ...] = (),
+    test_covered_by: str | None = None,
 ):
     """Registers a model function under its name (or `name`).
 
@@ -102,6 +110,7 @@ def register_model(
             test_inputs=test_inputs,
             test_tolerance=test_tolerance,
             test_allow_no_gradient=tuple(test_allow_no_gradient),
+            test_covered_by=test_covered_by,
         )
         return function
 

@@ -198,7 +198,7 @@ def convnext_tiny(**overrides) -> ConvNeXt:
     )
 
 
-@register_model(test_overrides=_OVERRIDES)
+@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
 def convnext_small(**overrides) -> ConvNeXt:
     """ConvNeXt-S for 224x224x3 images (0-255 RGB), 1000 classes."""
     depths, filters = VARIANTS["small"]

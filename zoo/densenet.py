@@ -212,13 +212,21 @@ def densenet121(**overrides) -> DenseNet:
     return _applications(121, overrides)
 
 
-@register_model(test_overrides=_SMALL, test_allow_no_gradient=_NO_GRADIENT)
+@register_model(
+    test_overrides=_SMALL,
+    test_allow_no_gradient=_NO_GRADIENT,
+    test_covered_by="densenet121",
+)
 def densenet169(**overrides) -> DenseNet:
     """keras.applications' DenseNet-169 (14,307,880 parameters)."""
     return _applications(169, overrides)
 
 
-@register_model(test_overrides=_SMALL, test_allow_no_gradient=_NO_GRADIENT)
+@register_model(
+    test_overrides=_SMALL,
+    test_allow_no_gradient=_NO_GRADIENT,
+    test_covered_by="densenet121",
+)
 def densenet201(**overrides) -> DenseNet:
     """keras.applications' DenseNet-201 (20,242,984 parameters)."""
     return _applications(201, overrides)

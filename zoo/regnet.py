@@ -245,13 +245,13 @@ def regnetx_002(**overrides) -> RegNet:
     return _regnet("regnetx_002", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="regnetx_002")
 def regnetx_004(**overrides) -> RegNet:
     """RegNetX-400MF (the paper's 5.2M parameters)."""
     return _regnet("regnetx_004", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="regnetx_002")
 def regnetx_006(**overrides) -> RegNet:
     """RegNetX-600MF (the paper's 6.2M parameters)."""
     return _regnet("regnetx_006", overrides)
@@ -263,13 +263,13 @@ def regnety_002(**overrides) -> RegNet:
     return _regnet("regnety_002", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="regnety_002")
 def regnety_004(**overrides) -> RegNet:
     """RegNetY-400MF (the paper's 4.3M parameters)."""
     return _regnet("regnety_004", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="regnety_002")
 def regnety_006(**overrides) -> RegNet:
     """RegNetY-600MF (the paper's 6.1M parameters)."""
     return _regnet("regnety_006", overrides)

@@ -293,13 +293,13 @@ def resnet50(**overrides) -> ResNet:
     return _imagenet(50, False, "resnet50", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="resnet50")
 def resnet101(**overrides) -> ResNet:
     """ResNet-101 (v1), as keras.applications.ResNet101."""
     return _imagenet(101, False, "resnet101", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="resnet50")
 def resnet152(**overrides) -> ResNet:
     """ResNet-152 (v1), as keras.applications.ResNet152."""
     return _imagenet(152, False, "resnet152", overrides)
@@ -311,13 +311,13 @@ def resnet50v2(**overrides) -> ResNet:
     return _imagenet(50, True, "resnet50v2", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="resnet50v2")
 def resnet101v2(**overrides) -> ResNet:
     """ResNet-101 v2 (pre-activation), as keras.applications.ResNet101V2."""
     return _imagenet(101, True, "resnet101v2", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(test_overrides=_SMALL, test_covered_by="resnet50v2")
 def resnet152v2(**overrides) -> ResNet:
     """ResNet-152 v2 (pre-activation), as keras.applications.ResNet152V2."""
     return _imagenet(152, True, "resnet152v2", overrides)

@@ -163,7 +163,7 @@ def vgg16(**overrides) -> VGG:
     return VGG(**{"conv_arch": VGG_ARCHS[16], "name": "vgg16", **overrides})
 
 
-@register_model(test_overrides=_test_overrides(19, 3))
+@register_model(test_overrides=_test_overrides(19, 3), test_covered_by="vgg16")
 def vgg19(**overrides) -> VGG:
     """VGG-19 as keras.applications.VGG19 (224x224x3, 1000 classes)."""
     return VGG(**{"conv_arch": VGG_ARCHS[19], "name": "vgg19", **overrides})

@@ -304,13 +304,13 @@ def vit_tiny16(**overrides) -> VisionTransformer:
     return _vit("tiny", "vit_tiny16", overrides)
 
 
-@register_model(test_overrides=_TEST)
+@register_model(test_overrides=_TEST, test_covered_by="vit_tiny16")
 def vit_small16(**overrides) -> VisionTransformer:
     """ViT-S/16 (22.1M parameters at 224x224, 1000 classes)."""
     return _vit("small", "vit_small16", overrides)
 
 
-@register_model(test_overrides=_TEST)
+@register_model(test_overrides=_TEST, test_covered_by="vit_tiny16")
 def vit_base16(**overrides) -> VisionTransformer:
     """ViT-B/16 (86.6M parameters at 224x224, 1000 classes)."""
     return _vit("base", "vit_base16", overrides)

@@ -24,6 +24,10 @@ from kerasblocks.testing import random_inputs, run_layer_test
 GOLDENS = os.path.join(os.path.dirname(__file__), "..", "goldens")
 PARAM_COUNTS = os.path.join(GOLDENS, "param_counts.json")
 MODELS = zoo.list_models()
+# Deep siblings whose classes a smaller registered model already takes
+# through the full harness get the light check below instead.
+FULL = [n for n in MODELS if zoo.get_model_entry(n).test_covered_by is None]
+COVERED = [n for n in MODELS if n not in FULL]
 
 
 def _inputs_for(entry, model):
@@ -33,7 +37,7 @@ def _inputs_for(entry, model):
     return random_inputs(shape, seed=0)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", FULL)
 def test_model_conformance(name):
     entry = zoo.get_model_entry(name)
     keras.utils.set_random_seed(0)
@@ -71,6 +75,41 @@ def test_model_conformance(name):
     ]
 
 
+@pytest.mark.parametrize("name", COVERED)
+def test_covered_model_light_check(name):
+    """A deep sibling: same classes as a fully tested model, so build,
+    forward (shape, finite), and an equal config round trip suffice."""
+    entry = zoo.get_model_entry(name)
+    sibling = zoo.get_model_entry(entry.test_covered_by)
+    assert sibling.test_covered_by is None, (
+        f"{name} is covered by {sibling.name}, which is itself covered"
+    )
+    assert sibling.family == entry.family
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model(name, **entry.test_overrides)
+    reference = zoo.create_model(sibling.name, **sibling.test_overrides)
+    assert type(model) is type(reference)
+    inputs = _inputs_for(entry, model)
+    outputs = model(inputs, training=False)
+    expected = keras.tree.map_shape_structure(
+        lambda s: (2, *s[1:]), model.output_shape
+    )
+    assert keras.tree.map_structure(lambda t: tuple(t.shape), outputs) == (
+        expected
+    )
+    assert all(
+        np.all(np.isfinite(np.asarray(t))) for t in keras.tree.flatten(outputs)
+    )
+    clone = type(model).from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(keras.tree.flatten(clone(inputs, training=False))[0]),
+        np.asarray(keras.tree.flatten(outputs)[0]),
+        atol=entry.test_tolerance,
+    )
+    assert clone.get_config() == model.get_config()
+
+
 def _load_goldens():
     with open(PARAM_COUNTS) as f:
         return json.load(f)
@@ -99,7 +138,7 @@ def test_goldens_have_no_stale_names():
     assert not stale, f"goldens for unregistered models: {stale}"
 
 
-IMAGE_MODELS = [n for n in MODELS if zoo.get_model_entry(n).task == "image"]
+IMAGE_MODELS = [n for n in FULL if zoo.get_model_entry(n).task == "image"]
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)
