@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import fnmatch
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -58,6 +59,14 @@ class ModelEntry:
     test_tolerance: float = 1e-4
     test_allow_no_gradient: tuple[str, ...] = ()
     test_covered_by: str | None = None
+
+    @property
+    def pretrained_cfg(self):
+        """What this model's pretrained weights expect (a
+        `zoo.pretrained.PretrainedCfg`), or None when it has none."""
+        from zoo.pretrained import pretrained_cfg
+
+        return pretrained_cfg(self.name)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -147,8 +156,27 @@ def get_model_entry(name: str) -> ModelEntry:
     )
 
 
-def create_model(name: str, **overrides: Any) -> keras.Model:
+def create_model(
+    name: str,
+    *,
+    weights: str | os.PathLike | None = None,
+    include_preprocessing: bool | None = None,
+    **overrides: Any,
+) -> keras.Model:
     """Builds the registered model `name`, with arguments overridden.
+
+    Args:
+        name: a registered name (`list_models()`).
+        weights: None (random initialization), "imagenet", or a path: a
+            keras.applications weights file, or a `.keras`, `.h5`,
+            `.weights.h5` or SavedModel of the same architecture (see
+            `zoo.pretrained`).
+        include_preprocessing: put the preprocessing the model's
+            pretrained weights expect inside the model, so that it takes
+            RGB pixels in [0, 255]. Families that normalize inside
+            (EfficientNet, ConvNeXt, MobileNetV3) take it as their own
+            argument.
+        **overrides: the model function's arguments.
 
     Example:
 
@@ -158,6 +186,38 @@ def create_model(name: str, **overrides: Any) -> keras.Model:
     (None, 3)
     """
     entry = get_model_entry(name)
+    cfg = entry.pretrained_cfg
+    builtin = cfg is not None and cfg.preprocessing == "builtin"
+    if include_preprocessing is not None and builtin:
+        overrides["include_preprocessing"] = include_preprocessing
+    elif include_preprocessing and cfg is None:
+        raise ValueError(
+            f"{name} has no pretrained configuration, so no preprocessing "
+            "to include; add a keras.layers.Rescaling/Normalization in "
+            "front of it yourself."
+        )
+
+    def build(**arguments):
+        return _call_model_fn(entry, arguments)
+
+    if weights is None:
+        model = build(**overrides)
+    else:
+        from zoo.pretrained import load_pretrained
+
+        model = load_pretrained(name, build, overrides, weights)
+    if include_preprocessing and not builtin:
+        from zoo.pretrained import with_preprocessing
+
+        report = getattr(model, "pretrained_report", None)
+        model = with_preprocessing(model, cfg)
+        if report is not None:
+            model.pretrained_report = report
+    return model
+
+
+def _call_model_fn(entry: ModelEntry, overrides: dict[str, Any]):
+    name = entry.name
     parameters = inspect.signature(entry.fn).parameters
     accepts_any = any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()

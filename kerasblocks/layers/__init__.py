@@ -32,6 +32,9 @@ from kerasblocks.layers.embedding import SelectToken as SelectToken
 from kerasblocks.layers.function import Function as Function
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
+from kerasblocks.layers.preprocessing import (
+    ImagePreprocessing as ImagePreprocessing,
+)
 from kerasblocks.layers.recurrent import AppendContext as AppendContext
 from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
 from kerasblocks.layers.recurrent import GRUCell as GRUCell

@@ -1,0 +1,374 @@
+"""Pretrained weights: what each set expects, and how to load it.
+
+Each zoo model that is identical to a keras.applications model carries a
+`PretrainedCfg` (timm's idea): the keras.applications constructor whose
+weights fit it, the input size, interpolation and crop fraction its
+weights were evaluated with, and the preprocessing they expect.
+`zoo.create_model(name, weights=...)` loads:
+
+- `"imagenet"`: the file keras.applications itself would use, found
+  through Keras's own mechanism (its file names, URLs and hashes,
+  `keras.utils.get_file` and its cache directory), never downloaded
+  here: a missing file is one line naming the file to place and where,
+  and the hash is always checked;
+- a keras.applications weights file (a legacy `.h5` of layer weights),
+  read exactly as `keras.applications.X(weights=PATH)` reads it, then
+  ported;
+- a `.keras`, `.h5`, `.weights.h5` or SavedModel of the same
+  architecture, through `kerasblocks.io.load_weights`.
+
+When the requested head differs from the weights' (`include_top=False`,
+another `num_classes`), the backbone is loaded, the head is new, and a
+one-line report says which layers were not loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+import h5py
+import keras
+
+import kerasblocks as kb
+from kerasblocks.layers.preprocessing import ImagePreprocessing
+
+logger = logging.getLogger("zoo")
+
+# The arguments keras.applications' constructors share with the zoo's
+# image models, under Keras's names.
+_SHARED = {
+    "input_shape": "input_shape",
+    "include_top": "include_top",
+    "pooling": "pooling",
+    "num_classes": "classes",
+    "classifier_activation": "classifier_activation",
+}
+
+
+class PretrainedWeightsError(ValueError):
+    """Pretrained weights cannot be found, verified or applied."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedCfg:
+    """What a set of pretrained weights expects.
+
+    Attributes:
+        keras_application: the keras.applications constructor whose
+            weights fit this model (e.g. "ResNet50").
+        input_size: `(height, width, channels)` the weights were trained
+            at.
+        interpolation: resize method for other image sizes.
+        crop_fraction: central crop used for evaluation (timm's
+            `crop_pct`): resize to `input_size / crop_fraction`, crop.
+        preprocessing: `ImagePreprocessing` mode: "caffe", "tf", "torch",
+            or "builtin" when the model normalizes raw 0-255 pixels
+            itself (its `include_preprocessing` argument).
+        num_classes: classes of the pretrained classifier.
+    """
+
+    keras_application: str
+    input_size: tuple[int, int, int] = (224, 224, 3)
+    interpolation: str = "bilinear"
+    crop_fraction: float = 0.875
+    preprocessing: str = "tf"
+    num_classes: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _cfg(app, size=224, mode="tf", **kw):
+    return PretrainedCfg(app, (size, size, 3), preprocessing=mode, **kw)
+
+
+# Facts from keras.applications (constructor, default size, the
+# preprocess_input mode of each family) and timm's crop fractions.
+_EFFICIENTNET_V1 = {
+    "b0": (224, 0.875),
+    "b1": (240, 0.882),
+    "b2": (260, 0.890),
+    "b3": (300, 0.904),
+    "b4": (380, 0.922),
+    "b5": (456, 0.934),
+    "b6": (528, 0.942),
+    "b7": (600, 0.949),
+}
+_EFFICIENTNET_V2 = {
+    "b0": ("B0", 224),
+    "b1": ("B1", 240),
+    "b2": ("B2", 260),
+    "b3": ("B3", 300),
+    "s": ("S", 384),
+    "m": ("M", 480),
+    "l": ("L", 480),
+}
+PRETRAINED: dict[str, PretrainedCfg] = {
+    **{f"resnet{d}": _cfg(f"ResNet{d}", mode="caffe") for d in (50, 101, 152)},
+    **{f"resnet{d}v2": _cfg(f"ResNet{d}V2") for d in (50, 101, 152)},
+    "vgg16": _cfg("VGG16", mode="caffe"),
+    "vgg19": _cfg("VGG19", mode="caffe"),
+    **{
+        f"densenet{d}": _cfg(f"DenseNet{d}", mode="torch")
+        for d in (121, 169, 201)
+    },
+    "mobilenet": _cfg("MobileNet"),
+    "mobilenetv2": _cfg("MobileNetV2"),
+    "mobilenetv3_small": _cfg("MobileNetV3Small", mode="builtin"),
+    "mobilenetv3_large": _cfg("MobileNetV3Large", mode="builtin"),
+    "xception": _cfg("Xception", 299),
+    "inceptionv3": _cfg("InceptionV3", 299),
+    "inception_resnet_v2": _cfg("InceptionResNetV2", 299),
+    "nasnet_mobile": _cfg("NASNetMobile"),
+    "nasnet_large": _cfg("NASNetLarge", 331, crop_fraction=0.911),
+    **{
+        f"convnext_{s}": _cfg(
+            f"ConvNeXt{s.title().replace('Xl', 'XL')}",
+            mode="builtin",
+            interpolation="bicubic",
+        )
+        for s in ("tiny", "small", "base", "large", "xlarge")
+    },
+    **{
+        f"efficientnet_{k}": _cfg(
+            f"EfficientNet{k.upper()}",
+            size,
+            mode="builtin",
+            interpolation="bicubic",
+            crop_fraction=crop,
+        )
+        for k, (size, crop) in _EFFICIENTNET_V1.items()
+    },
+    **{
+        f"efficientnetv2_{k}": _cfg(
+            f"EfficientNetV2{suffix}",
+            size,
+            mode="builtin",
+            interpolation="bicubic",
+            crop_fraction=1.0,
+        )
+        for k, (suffix, size) in _EFFICIENTNET_V2.items()
+    },
+}
+
+
+def pretrained_cfg(name: str) -> PretrainedCfg | None:
+    """The `PretrainedCfg` of a registered model name, or None.
+
+    Example:
+
+    >>> import zoo
+    >>> zoo.get_model_entry("resnet50").pretrained_cfg.preprocessing
+    'caffe'
+    """
+    return PRETRAINED.get(name)
+
+
+def preprocessing_layer(cfg: PretrainedCfg) -> ImagePreprocessing:
+    """The layer mapping 0-255 RGB pixels to what `cfg`'s weights
+    expect."""
+    mode = "none" if cfg.preprocessing == "builtin" else cfg.preprocessing
+    return ImagePreprocessing(mode, name="preprocessing")
+
+
+def with_preprocessing(model: keras.Model, cfg: PretrainedCfg) -> keras.Model:
+    """`model` behind the preprocessing its weights expect: the result
+    takes RGB pixels in [0, 255] (any integer or float dtype)."""
+    inputs = keras.Input(shape=model.input_shape[1:], name="images")
+    outputs = model(preprocessing_layer(cfg)(inputs))
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+# --- finding and reading the files -----------------------------------
+
+
+def _keras_cache_base() -> str:
+    """Keras's cache directory, as `keras.utils.get_file` picks it (the
+    KERAS_HOME variable, else ~/.keras; /tmp/.keras when unwritable)."""
+    from keras.src.backend.config import keras_home
+
+    base = os.path.expanduser(os.environ.get("KERAS_HOME") or keras_home())
+    if os.path.isdir(base) and not os.access(base, os.W_OK):
+        base = os.path.join("/tmp", ".keras")
+    return base
+
+
+class _OfflineGetFile:
+    """Stands in for `keras.utils.get_file` while a keras.applications
+    constructor runs: the same file names, URLs and hashes, but a file
+    absent from the cache is an error instead of a download, and the
+    hash is always checked."""
+
+    def __init__(self, model_name: str, real_get_file):
+        self.model_name = model_name
+        self.real_get_file = real_get_file
+        self.base = _keras_cache_base()
+
+    def __call__(self, fname=None, origin=None, *args, **kwargs):
+        from keras.src.utils.file_utils import validate_file
+
+        subdir = kwargs.get("cache_subdir", "datasets")
+        path = os.path.join(self.base, subdir, fname)
+        file_hash = kwargs.get("file_hash")
+        if not os.path.exists(path):
+            raise PretrainedWeightsError(
+                f"{self.model_name}: the imagenet weights are not in Keras's "
+                f"cache and nothing is downloaded here: place {fname} "
+                f"(from {origin}) at {path}"
+            )
+        if not file_hash:
+            raise PretrainedWeightsError(
+                f"{self.model_name}: Keras gives no hash for {fname}; "
+                "refusing to load an unverified file."
+            )
+        if not validate_file(path, file_hash):
+            raise PretrainedWeightsError(
+                f"{self.model_name}: {path} does not match the hash "
+                f"keras.applications expects ({file_hash}); replace it "
+                f"with the file from {origin}"
+            )
+        kwargs["cache_dir"] = self.base
+        return self.real_get_file(fname, origin, *args, **kwargs)
+
+
+def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
+    """Builds `keras.applications.<cfg.keras_application>` with
+    `weights`, the zoo arguments translated to Keras's names."""
+    from keras.src.utils import file_utils
+
+    constructor = getattr(keras.applications, cfg.keras_application)
+    keras_args = {_SHARED.get(k, k): v for k, v in args.items()}
+    real = file_utils.get_file
+    file_utils.get_file = _OfflineGetFile(name, real)
+    try:
+        return constructor(weights=weights, **keras_args)
+    except PretrainedWeightsError:
+        raise
+    except (ValueError, OSError) as error:
+        raise PretrainedWeightsError(
+            f"{name}: keras.applications.{cfg.keras_application} cannot "
+            f"read {weights!r}: {str(error).splitlines()[0]}"
+        ) from None
+    finally:
+        file_utils.get_file = real
+
+
+def _is_applications_file(path: str) -> bool:
+    """A keras.applications weights file: legacy HDF5 layer weights with
+    no model config."""
+    if os.path.isdir(path) or path.endswith((".keras", ".weights.h5")):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer_names" in f.attrs and "model_config" not in f.attrs
+    except OSError:
+        return False
+
+
+def _source_args(cfg: PretrainedCfg, args: dict[str, Any]) -> dict:
+    """The arguments of the model the weights file describes, given the
+    requested ones: Keras's own rule (with a top, the file has
+    `cfg.num_classes` classes; without, the "notop" file)."""
+    shared = {
+        k: args[k]
+        for k in ("input_shape", "include_top", "pooling")
+        if k in args
+    }
+    shared.setdefault("include_top", True)
+    if args.get("features_only"):
+        shared["include_top"] = False
+    if shared["include_top"]:
+        # Keras takes a top only at the weights' own size; convolution
+        # weights fit any size, so the backbone still transfers.
+        shared["input_shape"] = cfg.input_size
+        shared["num_classes"] = cfg.num_classes
+        shared.pop("pooling", None)
+    shared.setdefault("input_shape", cfg.input_size)
+    return shared
+
+
+def transfer_weights(
+    source: keras.Model, target: keras.Model
+) -> kb.io.LoadReport:
+    """Copies every variable of `source` into the variable of `target`
+    with the same path and shape; returns what was and was not loaded."""
+    sources = {v.path: v for v in kb.params.unique_variables(source)}
+    report = kb.io.LoadReport()
+    for variable in kb.params.unique_variables(target):
+        match = sources.pop(variable.path, None)
+        if match is None:
+            report.missing.append(variable.path)
+        elif tuple(match.shape) != tuple(variable.shape):
+            report.mismatched.append(
+                (variable.path, tuple(match.shape), tuple(variable.shape))
+            )
+        else:
+            variable.assign(match)
+            report.loaded.append(variable.path)
+    report.unexpected.extend(sources)
+    return report
+
+
+def _layers_of(paths) -> list[str]:
+    return sorted({p.rsplit("/", 1)[0] for p in paths})
+
+
+def _log_report(name: str, source: str, report: kb.io.LoadReport) -> None:
+    new = _layers_of(report.missing + [m[0] for m in report.mismatched])
+    left = _layers_of(report.unexpected)
+    line = (
+        f"{name}: loaded {len(report.loaded)} weights from {source}"
+        + (f"; new (not loaded): {', '.join(new)}" if new else "")
+        + (f"; unused from the file: {', '.join(left)}" if left else "")
+    )
+    (logger.warning if new else logger.info)(line)
+
+
+def load_pretrained(
+    name: str, build, args: dict[str, Any], weights: str
+) -> keras.Model:
+    """Builds model `name` with `args` (through `build(**args)`) and
+    fills it from `weights` ("imagenet" or a path); see the module
+    docstring. The report is `model.pretrained_report` and one log line.
+    """
+    from zoo._porting import from_keras_applications
+
+    cfg = pretrained_cfg(name)
+    is_path = weights != "imagenet"
+    if is_path:
+        weights = os.fspath(weights)
+        if not os.path.exists(weights):
+            raise FileNotFoundError(
+                f"{name}: no weights file or SavedModel at {weights}"
+            )
+    target = build(**args)
+    if is_path and not _is_applications_file(weights):
+        report = kb.io.load_weights(target, weights, strict=False)
+        if not report.loaded:
+            raise PretrainedWeightsError(
+                f"{name}: {weights} holds no weight of this architecture "
+                f"({report})"
+            )
+        _log_report(name, weights, report)
+        target.pretrained_report = report
+        return target
+    if cfg is None:
+        raise PretrainedWeightsError(
+            f"{name} has no keras.applications twin, so it has no "
+            f"{'imagenet' if not is_path else 'keras.applications'} "
+            "weights; pass a .keras, .h5, .weights.h5 or SavedModel path."
+        )
+    source_args = _source_args(cfg, args)
+    keras_model = _keras_application(name, cfg, weights, source_args)
+    ported = from_keras_applications(keras_model)
+    report = transfer_weights(ported, target)
+    if not report.loaded:
+        raise PretrainedWeightsError(
+            f"{name}: no weight of {weights} fits this model ({report})"
+        )
+    _log_report(name, "imagenet" if not is_path else weights, report)
+    target.pretrained_report = report
+    return target
