@@ -51,8 +51,9 @@ class ImagePreprocessing(keras.layers.Layer):
     >>> layer(np.array([[[[0, 127.5, 255]]]])).numpy().tolist()
     [[[[-1.0, 0.0, 1.0]]]]
     >>> caffe = ImagePreprocessing("caffe")
-    >>> np.round(caffe(np.full((1, 1, 1, 3), 100.0)).numpy(), 2).tolist()
-    [[[[-3.94, -16.78, -23.68]]]]
+    >>> out = caffe(np.full((1, 1, 1, 3), 100.0)).numpy()
+    >>> [round(float(v), 2) for v in out.ravel()]  # BGR minus the mean
+    [-3.94, -16.78, -23.68]
     """
 
     def __init__(
