@@ -4,6 +4,7 @@ atomic, safe to load, and checksummed."""
 from kerasblocks.io.errors import CorruptFileError as CorruptFileError
 from kerasblocks.io.errors import UnsafeModelError as UnsafeModelError
 from kerasblocks.io.errors import WeightsMismatchError as WeightsMismatchError
+from kerasblocks.io.image_serving import ImageServing as ImageServing
 from kerasblocks.io.models import load_model as load_model
 from kerasblocks.io.models import save_model as save_model
 from kerasblocks.io.saved_model import check_saved_model as check_saved_model

@@ -20,6 +20,7 @@ A process that never imports this project serves it with plain
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -32,6 +33,7 @@ from kerasblocks.compile._signature import normalize_spec, spec_of_model
 from kerasblocks.io import _integrity, safety
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
+from kerasblocks.io.image_serving import ImageServing, image_signatures
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.saved_model"
@@ -196,7 +198,11 @@ def _build_module(model, specs: list, names: list[str], structure: Any):
 
 
 def export_saved_model(
-    model: keras.Model, directory: str | os.PathLike, input_spec: Any = None
+    model: keras.Model,
+    directory: str | os.PathLike,
+    input_spec: Any = None,
+    *,
+    image_serving: ImageServing | None = None,
 ) -> None:
     """Exports `model` as a SavedModel that also reloads as Keras.
 
@@ -207,6 +213,11 @@ def export_saved_model(
         directory: the SavedModel directory.
         input_spec: input shape(s)/spec(s); None takes them from the
             model (a Functional model's inputs or its build shape).
+        image_serving: for an image classifier, how clients' raw images
+            become its input (`kerasblocks.io.ImageServing`). Then
+            `serving_default` takes uint8 images of any size,
+            `serving_bytes` encoded JPEG/PNG strings, and the float
+            signature above is named `serving_float`.
 
     Example:
 
@@ -254,15 +265,16 @@ def export_saved_model(
         ],
         "outputs": output_names,
     }
+    signatures = {
+        "serving_default": module.serve.get_concrete_function(),
+        "validate": module.validate.get_concrete_function(),
+    }
+    if image_serving is not None:
+        signatures["serving_float"] = signatures.pop("serving_default")
+        signatures.update(image_signatures(model, image_serving))
+        serving["image_serving"] = dataclasses.asdict(image_serving)
     with atomic_path(directory) as temporary:
-        tf.saved_model.save(
-            module,
-            temporary,
-            signatures={
-                "serving_default": module.serve.get_concrete_function(),
-                "validate": module.validate.get_concrete_function(),
-            },
-        )
+        tf.saved_model.save(module, temporary, signatures=signatures)
         assets = os.path.join(temporary, ASSETS)
         os.makedirs(assets, exist_ok=True)
         for name, content in (

@@ -1,0 +1,198 @@
+"""Serving signatures that take what image clients send.
+
+A TF Serving client sends raw pixels (uint8, any size) or encoded JPEG/PNG
+bytes (base64 in the REST API), not float tensors preprocessed exactly as
+in training. `ImageServing` describes how an image model wants its pixels
+(size, interpolation, central crop, preprocessing) and what to return
+(probabilities, the top-k indices and, when known, class names);
+`image_signatures` builds the two signatures `export_saved_model` adds:
+
+- `serving_default`: `images`, uint8 `[batch, height, width, 3]` of any
+  height and width;
+- `serving_bytes`: `images`, a `[batch]` string tensor of encoded JPEG,
+  PNG, BMP or GIF images.
+
+Both crop and resize inside the graph with the same function the
+in-process `ImageServing.prepare` uses, so served and in-process answers
+agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from kerasblocks.layers.preprocessing import MODES as _MODES
+from kerasblocks.layers.preprocessing import ImagePreprocessing
+
+# "unit": pixels scaled to [0, 1], what kb-train's own pipeline feeds.
+PREPROCESSING = (*[m for m in _MODES if m != "mean_std"], "unit")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageServing:
+    """How an exported image model takes raw images.
+
+    Attributes:
+        image_size: `(height, width)` the model takes.
+        channels: the model's channels (1 converts RGB to grayscale).
+        interpolation: resize method (`tf.image.resize`'s names).
+        crop_fraction: the central fraction kept before resizing
+            (timm's `crop_pct`; 1.0 keeps the whole image).
+        preprocessing: what is done to the resized 0-255 pixels before
+            the model: "none" (the model preprocesses itself), "unit"
+            (scaled to [0, 1]), or an `ImagePreprocessing` mode ("caffe",
+            "tf", "torch").
+        class_names: names of the classes, returned for the top k.
+        top_k: how many top classes to return.
+
+    Example:
+
+    >>> serving = ImageServing((4, 4), preprocessing="unit", top_k=2)
+    >>> white = tf.fill((1, 8, 8, 3), tf.constant(255, tf.uint8))
+    >>> x = serving.prepare(white)
+    >>> x.shape, float(x.numpy().max())
+    (TensorShape([1, 4, 4, 3]), 1.0)
+    """
+
+    image_size: tuple[int, int]
+    channels: int = 3
+    interpolation: str = "bilinear"
+    crop_fraction: float = 1.0
+    preprocessing: str = "none"
+    class_names: Sequence[str] | None = None
+    top_k: int = 5
+
+    def __post_init__(self):
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ValueError(
+                "image_size must be (height, width). Received: "
+                f"image_size={self.image_size!r}"
+            )
+        if self.channels not in (1, 3):
+            raise ValueError(
+                f"channels must be 1 or 3. Received: {self.channels}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {INTERPOLATIONS}. Received: "
+                f"{self.interpolation!r}"
+            )
+        if not 0 < self.crop_fraction <= 1:
+            raise ValueError(
+                "crop_fraction must be in (0, 1]. Received: "
+                f"{self.crop_fraction}"
+            )
+        if self.preprocessing not in PREPROCESSING:
+            raise ValueError(
+                f"preprocessing must be one of {PREPROCESSING}. Received: "
+                f"{self.preprocessing!r}"
+            )
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be positive. Received: {self.top_k}")
+
+    def prepare(self, images: tf.Tensor) -> tf.Tensor:
+        """Crops, resizes and preprocesses a batch of RGB images (any
+        dtype holding 0-255 values) into the model's float input."""
+        x = tf.cast(images, tf.float32)
+        if self.crop_fraction < 1.0:
+            shape = tf.shape(x)
+            size = tf.cast(
+                tf.cast(shape[1:3], tf.float32) * self.crop_fraction, tf.int32
+            )
+            size = tf.maximum(size, 1)
+            offset = (shape[1:3] - size) // 2
+            x = x[
+                :,
+                offset[0] : offset[0] + size[0],
+                offset[1] : offset[1] + size[1],
+            ]
+        x = tf.image.resize(x, self.image_size, method=self.interpolation)
+        if self.channels == 1:
+            x = tf.image.rgb_to_grayscale(x)
+        if self.preprocessing == "unit":
+            return x / 255.0
+        if self.preprocessing == "none":
+            return x
+        return ImagePreprocessing(self.preprocessing)(x)
+
+
+def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
+    activation = getattr(model.layers[-1], "activation", None)
+    if activation is keras.activations.softmax:
+        return outputs
+    return tf.nn.softmax(outputs, axis=-1)
+
+
+def image_signatures(
+    model: keras.Model, serving: ImageServing
+) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
+    images) concrete functions of `model`; see the module docstring."""
+    outputs = model.output_shape
+    if not isinstance(outputs, tuple) or len(outputs) != 2:
+        raise ValueError(
+            f"Image serving needs a classifier with one [batch, classes] "
+            f"output; '{model.name}' outputs {outputs}."
+        )
+    num_classes = outputs[-1]
+    k = min(serving.top_k, num_classes)
+    names = None
+    if serving.class_names is not None:
+        if len(serving.class_names) != num_classes:
+            raise ValueError(
+                f"{len(serving.class_names)} class names for a model with "
+                f"{num_classes} classes."
+            )
+        names = tf.constant([str(n) for n in serving.class_names])
+
+    def answer(x):
+        scores = _probabilities(model, model(x, training=False))
+        top = tf.math.top_k(scores, k=k)
+        result = {
+            "probabilities": scores,
+            "top_k_indices": top.indices,
+            "top_k_scores": top.values,
+        }
+        if names is not None:
+            result["top_k_classes"] = tf.gather(names, top.indices)
+        return result
+
+    def serve_pixels(images):
+        return answer(serving.prepare(images))
+
+    def decode_and_prepare(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        # Each image has its own size: prepared one at a time, exactly as
+        # the pixel signature prepares a batch.
+        return serving.prepare(image[tf.newaxis])[0]
+
+    def serve_bytes(images):
+        shape = [*serving.image_size, serving.channels]
+        return answer(
+            tf.map_fn(
+                decode_and_prepare,
+                images,
+                fn_output_signature=tf.TensorSpec(shape, tf.float32),
+            )
+        )
+
+    pixels = tf.function(
+        serve_pixels,
+        input_signature=[
+            tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+        ],
+    )
+    encoded = tf.function(
+        serve_bytes,
+        input_signature=[tf.TensorSpec([None], tf.string, name="images")],
+    )
+    return {
+        "serving_default": pixels.get_concrete_function(),
+        "serving_bytes": encoded.get_concrete_function(),
+    }
