@@ -224,3 +224,40 @@ def test_image_preprocessing_equals_keras_preprocess_input(mode):
     )
     got = kb.layers.ImagePreprocessing(mode)(images)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "mode, trainable",
+    [
+        ("backbone", ["avg_pool", "predictions"]),
+        ("all_but_head", ["predictions"]),
+    ],
+)
+def test_frozen_backbone_stays_put_while_the_head_trains(mode, trainable):
+    model = zoo.create_model("resnet18", input_shape=(32, 32, 1), num_classes=3)
+    assert zoo.pretrained.freeze(model, mode) == trainable
+    before = {v.path: v.numpy().copy() for v in model.weights}
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(16, 32, 32, 1)).astype("float32")
+    y = rng.integers(0, 3, 16)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    changed = {
+        v.path for v in model.weights if not np.array_equal(v, before[v.path])
+    }
+    # BN moving statistics are frozen too (inference mode).
+    assert changed == {"predictions/kernel", "predictions/bias"}
+    zoo.pretrained.freeze(model, "none")
+    assert len(model.trainable_weights) == len(
+        zoo.create_model(
+            "resnet18", input_shape=(32, 32, 1), num_classes=3
+        ).trainable_weights
+    )
+
+
+def test_freeze_rejects_unknown_modes_and_models():
+    model = zoo.create_model("lenet")
+    with pytest.raises(ValueError, match="freeze must be one of"):
+        zoo.pretrained.freeze(model, "top")
+    with pytest.raises(ValueError, match="not a zoo image model"):
+        zoo.pretrained.freeze(keras.Sequential([keras.layers.Dense(2)]), "none")
