@@ -59,7 +59,7 @@ class InceptionResNetBlock(BranchMix):
     >>> block = kerasblocks.layers.InceptionResNetBlock("block35", scale=0.17)
     >>> block(tf.ones((1, 5, 5, 16))).shape
     TensorShape([1, 5, 5, 16])
-    >>> block.conv.kernel.shape
+    >>> tuple(block.conv.kernel.shape)
     (1, 1, 128, 16)
     """
 
@@ -109,7 +109,11 @@ class InceptionResNetBlock(BranchMix):
             **super().get_config(),
             "block_type": self.block_type,
             "scale": self.scale,
-            "activation": self.activation,
+            "activation": (
+                self.activation
+                if self.activation is None or isinstance(self.activation, str)
+                else keras.activations.serialize(self._activation)
+            ),
         }
 
 

@@ -91,3 +91,12 @@ def test_xception_identity_block_refuses_other_widths():
     block = kb.layers.XceptionBlock((8, 8), name="b")
     with pytest.raises(ValueError, match=r"filters\[-1\]=8 channels"):
         block(np.zeros((1, 5, 5, 4), "float32"))
+
+
+def test_inception_resnet_block_serializes_a_callable_activation():
+    block = kb.layers.InceptionResNetBlock(
+        "block35", scale=0.17, activation=keras.activations.relu
+    )
+    config = block.get_config()
+    assert config["activation"] == "relu"
+    assert kb.layers.InceptionResNetBlock.from_config(config).scale == 0.17
