@@ -10,6 +10,8 @@ from zoo import alexnet as alexnet  # noqa: F401  (registers the models)
 from zoo import convnext as convnext  # noqa: F401
 from zoo import densenet as densenet  # noqa: F401
 from zoo import googlenet as googlenet  # noqa: F401
+from zoo import inception_resnet_v2 as inception_resnet_v2  # noqa: F401
+from zoo import inception_v3 as inception_v3  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
 from zoo import nin as nin  # noqa: F401
@@ -21,6 +23,7 @@ from zoo import seq2seq as seq2seq  # noqa: F401
 from zoo import transformer as transformer  # noqa: F401
 from zoo import vgg as vgg  # noqa: F401
 from zoo import vit as vit  # noqa: F401
+from zoo import xception as xception  # noqa: F401
 from zoo._image import FeatureInfo as FeatureInfo
 from zoo._image import ImageHead as ImageHead
 from zoo._image import ImageModel as ImageModel

@@ -30,6 +30,18 @@ from kerasblocks.layers.embedding import (
 )
 from kerasblocks.layers.embedding import SelectToken as SelectToken
 from kerasblocks.layers.function import Function as Function
+from kerasblocks.layers.inception import ConvBN as ConvBN
+from kerasblocks.layers.inception import InceptionA as InceptionA
+from kerasblocks.layers.inception import InceptionB as InceptionB
+from kerasblocks.layers.inception import InceptionC as InceptionC
+from kerasblocks.layers.inception import InceptionD as InceptionD
+from kerasblocks.layers.inception import InceptionE as InceptionE
+from kerasblocks.layers.inception_resnet import (
+    InceptionResNetBlock as InceptionResNetBlock,
+)
+from kerasblocks.layers.inception_resnet import (
+    InceptionResNetReduction as InceptionResNetReduction,
+)
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.preprocessing import (
@@ -54,3 +66,4 @@ from kerasblocks.layers.transformer import (
 from kerasblocks.layers.transformer import (
     TransformerEncoderBlock as TransformerEncoderBlock,
 )
+from kerasblocks.layers.xception import XceptionBlock as XceptionBlock

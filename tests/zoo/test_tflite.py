@@ -25,6 +25,9 @@ FAMILIES = [
     "mobilenetv2",
     "convnext_tiny",
     "vit_tiny16",
+    "xception",
+    "inceptionv3",
+    "inception_resnet_v2",
 ]
 
 
