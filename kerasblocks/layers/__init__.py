@@ -31,6 +31,15 @@ from kerasblocks.layers.embedding import (
 from kerasblocks.layers.embedding import SelectToken as SelectToken
 from kerasblocks.layers.function import Function as Function
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
+from kerasblocks.layers.nasnet import (
+    NASNetNormalCell as NASNetNormalCell,
+)
+from kerasblocks.layers.nasnet import (
+    NASNetReductionCell as NASNetReductionCell,
+)
+from kerasblocks.layers.nasnet import (
+    NASNetSeparableBlock as NASNetSeparableBlock,
+)
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.recurrent import AppendContext as AppendContext
 from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
