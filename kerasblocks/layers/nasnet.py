@@ -1,15 +1,10 @@
 """NASNet-A's cells, as keras.applications builds them.
 
-A NASNet is a stack of two searched cells. Each takes the outputs of the
-two cells before it, `x` and `previous`, and returns a new `x`; the next
-cell's `previous` is this cell's `x` input.
-
-- `NASNetSeparableBlock`: ReLU, separable convolution, batch norm,
-  twice; the cells' main operation.
-- `NASNetNormalCell`: keeps the size; concatenates `previous` and five
-  combined pairs of operations (`6 * filters` channels out).
-- `NASNetReductionCell`: halves the size; concatenates four combined
-  pairs (`4 * filters` channels out).
+A NASNet is built from two searched cells, `NASNetNormalCell` (keeps the
+size) and `NASNetReductionCell` (halves it), whose main operation is
+`NASNetSeparableBlock`. Each cell takes the outputs of the two cells
+before it, `x` and `previous`, and returns a new `x`; the next cell's
+`previous` is this cell's `x` input.
 
 Before a cell uses `previous`, an "adjust" step gives it `x`'s size and
 `filters` channels: `adjust="reduce"` (two offset stride-2 1x1
@@ -28,6 +23,12 @@ from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.layers.mobile import stride_two_padding
 
 ADJUSTS = (None, "project", "reduce")
+# keras.applications' 1x1 convolutions in NASNet.
+_CONV_1X1 = {
+    "kernel_size": 1,
+    "use_bias": False,
+    "kernel_initializer": "he_normal",
+}
 
 
 def adjust_for(previous_shape, shape, filters: int) -> str | None:
@@ -127,10 +128,12 @@ class NASNetSeparableBlock(keras.layers.Layer):
     def _padded_shape(self, shape):
         if self.strides == 1:
             return tuple(shape)
-        (top, bottom), (left, right) = self._padding(shape)
-        height = None if shape[1] is None else shape[1] + top + bottom
-        width = None if shape[2] is None else shape[2] + left + right
-        return (shape[0], height, width, shape[3])
+        pads = self._padding(shape)
+        size = [
+            None if n is None else n + sum(p)
+            for n, p in zip(shape[1:3], pads, strict=True)
+        ]
+        return (shape[0], *size, shape[3])
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -178,7 +181,8 @@ class _NASNetCell(keras.layers.Layer):
     """What both cells share: the adjust step for `previous`, and the
     ReLU, 1x1 convolution (`conv_1`) and batch norm (`bn_1`) that give
     `x` `filters` channels. Subclasses set `_BRANCHES` (name, kernel
-    size, stride) and `_output_size`."""
+    size, stride) and define `_build_branches`, `call` and
+    `_output_shape`."""
 
     _BRANCHES: tuple[tuple[str, int, int], ...] = ()
 
@@ -222,13 +226,7 @@ class _NASNetCell(keras.layers.Layer):
             setattr(self, name, block)
 
     def _conv(self, filters, name):
-        return keras.layers.Conv2D(
-            filters,
-            1,
-            use_bias=False,
-            kernel_initializer="he_normal",
-            name=name,
-        )
+        return keras.layers.Conv2D(filters, name=name, **_CONV_1X1)
 
     def _batch_norm(self, name):
         return keras.layers.BatchNormalization(
@@ -279,9 +277,6 @@ class _NASNetCell(keras.layers.Layer):
         self.bn_1.build(hidden)
         self._build_branches(hidden, adjusted)
 
-    def _build_branches(self, hidden, adjusted):
-        raise NotImplementedError
-
     def _adjust_previous(self, previous, training):
         if self.adjust is None:
             return previous
@@ -302,6 +297,9 @@ class _NASNetCell(keras.layers.Layer):
                 axis=-1,
             )
         return self.adjust_bn(previous, training=training)
+
+    def _run_branch(self, name, inputs, training):
+        return getattr(self, name)(inputs, training=training)
 
     def _hidden(self, x, training):
         return self.bn_1(self.conv_1(keras.ops.relu(x)), training=training)
@@ -378,14 +376,13 @@ class NASNetNormalCell(_NASNetCell):
         p = self._adjust_previous(previous, training)
         h = self._hidden(x, training)
         pooled = _pool3(p, "avg", 1, "same")
+        run = self._run_branch
         sums = [
-            self.left1(h, training=training)
-            + self.right1(p, training=training),
-            self.left2(p, training=training)
-            + self.right2(p, training=training),
+            run("left1", h, training) + run("right1", p, training),
+            run("left2", p, training) + run("right2", p, training),
             _pool3(h, "avg", 1, "same") + p,
             pooled + pooled,
-            self.left5(h, training=training) + h,
+            run("left5", h, training) + h,
         ]
         return keras.ops.concatenate([p, *sums], axis=-1)
 
@@ -450,13 +447,12 @@ class NASNetReductionCell(_NASNetCell):
             h,
             ((0, 0), *stride_two_padding(h.shape[1], h.shape[2], 3), (0, 0)),
         )
-        x1 = self.left1(h, training=training) + self.right1(
-            p, training=training
-        )
-        x2 = _pool3(h3, "max", 2, "valid") + self.right2(p, training=training)
-        x3 = _pool3(h3, "avg", 2, "valid") + self.right3(p, training=training)
+        run, maxed = self._run_branch, _pool3(h3, "max", 2, "valid")
+        x1 = run("left1", h, training) + run("right1", p, training)
+        x2 = maxed + run("right2", p, training)
+        x3 = _pool3(h3, "avg", 2, "valid") + run("right3", p, training)
         x4 = _pool3(x1, "avg", 1, "same") + x2
-        x5 = self.left5(x1, training=training) + _pool3(h3, "max", 2, "valid")
+        x5 = run("left5", x1, training) + maxed
         return keras.ops.concatenate([x2, x3, x4, x5], axis=-1)
 
     def _output_shape(self, shape):
