@@ -15,7 +15,6 @@ operation, the stem cells `filters // filter_multiplier ** 2` and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import keras
@@ -28,20 +27,25 @@ from zoo._porting import register_porter
 from zoo._porting_names import gather_sources
 from zoo._registry import register_model
 
-# keras.applications' arguments per variant: penultimate_filters,
-# num_blocks, stem_block_filters, skip_reduction, filter_multiplier;
-# and the default input size.
+# keras.applications' NASNet arguments per variant (NASNet-A "N @ P" is
+# num_blocks @ penultimate_filters), and its default input size.
 NASNET_SPECS = {
-    "mobile": (1056, 4, 32, False, 2, 224),
-    "large": (4032, 6, 96, True, 2, 331),
+    "mobile": {
+        "penultimate_filters": 1056,
+        "num_blocks": 4,
+        "stem_block_filters": 32,
+        "skip_reduction": False,
+        "filter_multiplier": 2,
+    },
+    "large": {
+        "penultimate_filters": 4032,
+        "num_blocks": 6,
+        "stem_block_filters": 96,
+        "skip_reduction": True,
+        "filter_multiplier": 2,
+    },
 }
-_SPEC_ARGS = (
-    "penultimate_filters",
-    "num_blocks",
-    "stem_block_filters",
-    "skip_reduction",
-    "filter_multiplier",
-)
+DEFAULT_SIZES = {"mobile": 224, "large": 331}
 # keras.applications' batch-norm settings for NASNet.
 _BN = {"momentum": 0.9997, "epsilon": 1e-3}
 
@@ -189,9 +193,12 @@ class NASNet(ImageModel):
 
 
 def _nasnet(variant: str, overrides) -> NASNet:
-    *spec, size = NASNET_SPECS[variant]
-    args = dict(zip(_SPEC_ARGS, spec, strict=True))
-    args.update(input_shape=(size, size, 3), name=f"nasnet_{variant}")
+    size = DEFAULT_SIZES[variant]
+    args = {
+        **NASNET_SPECS[variant],
+        "input_shape": (size, size, 3),
+        "name": f"nasnet_{variant}",
+    }
     return NASNet(**{**args, **overrides})
 
 
@@ -199,28 +206,21 @@ def _nasnet(variant: str, overrides) -> NASNet:
 # still runs every cell and adjust step (and, for nasnet_large, its
 # skip_reduction); the full models are checked against keras.applications
 # in tests/zoo/test_nasnet.py.
-@register_model(
-    test_overrides={
-        "input_shape": (32, 32, 3),
-        "num_classes": 5,
-        "num_blocks": 1,
-        "penultimate_filters": 192,
-    }
-)
+_TEST_OVERRIDES = {
+    "input_shape": (32, 32, 3),
+    "num_classes": 5,
+    "num_blocks": 1,
+    "penultimate_filters": 192,
+}
+
+
+@register_model(test_overrides=_TEST_OVERRIDES)
 def nasnet_mobile(**overrides) -> NASNet:
     """NASNet-A Mobile (4 @ 1056) for 224x224x3 images, 1000 classes."""
     return _nasnet("mobile", overrides)
 
 
-@register_model(
-    test_overrides={
-        "input_shape": (32, 32, 3),
-        "num_classes": 5,
-        "num_blocks": 1,
-        "penultimate_filters": 192,
-    },
-    test_covered_by="nasnet_mobile",
-)
+@register_model(test_overrides=_TEST_OVERRIDES, test_covered_by="nasnet_mobile")
 def nasnet_large(**overrides) -> NASNet:
     """NASNet-A Large (6 @ 4032) for 331x331x3 images, 1000 classes."""
     return _nasnet("large", overrides)
@@ -252,10 +252,10 @@ def _keras_layer(layers: list[str]) -> str:
     return f"{layers[2]}_{kind}_{part}_{block_id}"
 
 
-def _port(keras_model, config, variant):
-    *spec, _ = NASNET_SPECS[variant]
-    args = dict(zip(_SPEC_ARGS, spec, strict=True))
-    model = NASNet(**args, **config, name=f"nasnet_{variant}")
+@register_porter("nasnet_mobile", "nasnet_large")
+def _port_nasnet(keras_model, config):
+    variant = keras_model.name.removeprefix("nasnet_")
+    model = NASNet(**NASNET_SPECS[variant], **config, name=keras_model.name)
     # keras.applications builds its cells in name scopes: find each
     # layer's full path by its (unique) name.
     paths = {}
@@ -269,9 +269,3 @@ def _port(keras_model, config, variant):
         return paths.get(name, name), weight
 
     return model, gather_sources(model, keras_model, locate)
-
-
-@register_porter("nasnet_mobile", "nasnet_large")
-def _port_nasnet(keras_model, config):
-    variant = re.fullmatch(r"nasnet_(mobile|large)", keras_model.name)
-    return _port(keras_model, config, variant.group(1))
