@@ -43,6 +43,15 @@ from kerasblocks.layers.inception_resnet import (
     InceptionResNetReduction as InceptionResNetReduction,
 )
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
+from kerasblocks.layers.nasnet import (
+    NASNetNormalCell as NASNetNormalCell,
+)
+from kerasblocks.layers.nasnet import (
+    NASNetReductionCell as NASNetReductionCell,
+)
+from kerasblocks.layers.nasnet import (
+    NASNetSeparableBlock as NASNetSeparableBlock,
+)
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.preprocessing import (
     ImagePreprocessing as ImagePreprocessing,
