@@ -30,7 +30,14 @@ from kerasblocks.layers.embedding import (
 )
 from kerasblocks.layers.embedding import SelectToken as SelectToken
 from kerasblocks.layers.function import Function as Function
+from kerasblocks.layers.mobile import (
+    DepthwiseSeparableBlock as DepthwiseSeparableBlock,
+)
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
+from kerasblocks.layers.mobile_v3 import (
+    MobileNetV3Block as MobileNetV3Block,
+)
+from kerasblocks.layers.mobile_v3 import SqueezeExcite as SqueezeExcite
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.recurrent import AppendContext as AppendContext
 from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
