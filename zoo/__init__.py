@@ -12,6 +12,7 @@ from zoo import densenet as densenet  # noqa: F401
 from zoo import googlenet as googlenet  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
+from zoo import mobilenetv3 as mobilenetv3  # noqa: F401
 from zoo import nin as nin  # noqa: F401
 from zoo import regnet as regnet  # noqa: F401
 from zoo import resnet as resnet  # noqa: F401
