@@ -87,9 +87,10 @@ class MobileNet(ImageModel):
 
     Layer names: `stem_conv`, `stem_bn`, `stem_relu`, `block_0` ...
     `block_12` (`kerasblocks.layers.DepthwiseSeparableBlock`), then the
-    head: `avg_pool` (keeping a 1x1 map), `dropout`, `logits` (a 1x1
-    convolution with `num_classes` filters), `flatten`, `predictions`
-    (the classifier activation). `features_only` gives the outputs of
+    head: `avg_pool` (keeping a 1x1 map), `dropout` (when `dropout` >
+    0), `logits` (a 1x1 convolution with `num_classes` filters),
+    `flatten`, `predictions` (the classifier activation).
+    `features_only` gives the outputs of
     `block_0` (stride 2), `block_2` (4), `block_4` (8), `block_10` (16)
     and `block_12` (32).
 
