@@ -121,6 +121,23 @@ def test_port_without_preprocessing_or_dropout_at_an_odd_size():
     assert np.max(np.abs(actual - expected)) <= 1e-4
 
 
+def test_port_with_a_missing_layer_names_the_weight():
+    full = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), include_top=False
+    )
+    truncated = keras.Model(
+        full.input,
+        full.get_layer("expanded_conv_10_project_bn").output,
+        name="MobileNetV3Small",
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"zoo top_conv/kernel \(1, 1, 96, 576\) has no source; "
+        r"MobileNetV3Small has no layer 'conv_1' with weights\.$",
+    ):
+        zoo.from_keras_applications(truncated)
+
+
 # Counts do not depend on the input size: 32x32 is the cheapest. (alpha
 # above 1, which also widens the head, is in the odd-size port above.)
 @pytest.mark.parametrize("model_type", ["small", "large"])
