@@ -14,6 +14,7 @@ from zoo import inception_resnet_v2 as inception_resnet_v2  # noqa: F401
 from zoo import inception_v3 as inception_v3  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
+from zoo import mobilenetv3 as mobilenetv3  # noqa: F401
 from zoo import nasnet as nasnet  # noqa: F401
 from zoo import nin as nin  # noqa: F401
 from zoo import pretrained as pretrained  # noqa: F401

@@ -57,6 +57,11 @@ def applications_config(keras_model: keras.Model) -> dict[str, Any]:
     }
     if config["include_top"]:
         predictions = layers["predictions"]
+        if not isinstance(predictions, keras.layers.Dense):
+            # The classifier is elsewhere (MobileNet's 1x1 convolution
+            # before an Activation named "predictions"): the family's
+            # porter reads it.
+            return config
         config["num_classes"] = predictions.units
         activation = keras.activations.serialize(predictions.activation)
         config["classifier_activation"] = (

@@ -27,6 +27,9 @@ from zoo._registry import register_model
 VARIANTS = {
     "tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
     "small": ((3, 3, 27, 3), (96, 192, 384, 768)),
+    "base": ((3, 3, 27, 3), (128, 256, 512, 1024)),
+    "large": ((3, 3, 27, 3), (192, 384, 768, 1536)),
+    "xlarge": ((3, 3, 27, 3), (256, 512, 1024, 2048)),
 }
 # ImageNet's RGB statistics on the 0-255 scale.
 _MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -184,32 +187,40 @@ _OVERRIDES = {
 }
 
 
+def _variant(variant: str, overrides) -> ConvNeXt:
+    depths, filters = VARIANTS[variant]
+    arguments = {"depths": depths, "filters": filters}
+    return ConvNeXt(**{**arguments, "name": f"convnext_{variant}", **overrides})
+
+
 @register_model(test_overrides=_OVERRIDES)
 def convnext_tiny(**overrides) -> ConvNeXt:
     """ConvNeXt-T for 224x224x3 images (0-255 RGB), 1000 classes."""
-    depths, filters = VARIANTS["tiny"]
-    return ConvNeXt(
-        **{
-            "depths": depths,
-            "filters": filters,
-            "name": "convnext_tiny",
-            **overrides,
-        }
-    )
+    return _variant("tiny", overrides)
 
 
 @register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
 def convnext_small(**overrides) -> ConvNeXt:
     """ConvNeXt-S for 224x224x3 images (0-255 RGB), 1000 classes."""
-    depths, filters = VARIANTS["small"]
-    return ConvNeXt(
-        **{
-            "depths": depths,
-            "filters": filters,
-            "name": "convnext_small",
-            **overrides,
-        }
-    )
+    return _variant("small", overrides)
+
+
+@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+def convnext_base(**overrides) -> ConvNeXt:
+    """ConvNeXt-B for 224x224x3 images (0-255 RGB), 1000 classes."""
+    return _variant("base", overrides)
+
+
+@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+def convnext_large(**overrides) -> ConvNeXt:
+    """ConvNeXt-L for 224x224x3 images (0-255 RGB), 1000 classes."""
+    return _variant("large", overrides)
+
+
+@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+def convnext_xlarge(**overrides) -> ConvNeXt:
+    """ConvNeXt-XL for 224x224x3 images (0-255 RGB), 1000 classes."""
+    return _variant("xlarge", overrides)
 
 
 def _transpose_grouped_kernel(value):
@@ -286,7 +297,13 @@ def _applications_config(keras_model):
     return config
 
 
-@register_porter("convnext_tiny", "convnext_small")
+@register_porter(
+    "convnext_tiny",
+    "convnext_small",
+    "convnext_base",
+    "convnext_large",
+    "convnext_xlarge",
+)
 def _port_convnext(keras_model, _config):
     # The generic config misreads ConvNeXt's head; read it here instead.
     depths, filters = VARIANTS[keras_model.name.split("_", 1)[1]]

@@ -1,10 +1,18 @@
-"""MobileNetV2 (Sandler et al., 2018, "MobileNetV2: Inverted Residuals and
-Linear Bottlenecks"), laid out exactly as keras.applications.MobileNetV2
-builds it, so that its weights port one to one.
+"""MobileNet (Howard et al., 2017, "MobileNets: Efficient Convolutional
+Neural Networks for Mobile Vision Applications") and MobileNetV2
+(Sandler et al., 2018, "MobileNetV2: Inverted Residuals and Linear
+Bottlenecks"), laid out exactly as keras.applications.MobileNet and
+MobileNetV2 build them, so that their weights port one to one.
 
-A stride-2 3x3 stem convolution, 17 `InvertedResidual` blocks in seven
-groups, a 1x1 convolution to 1280 channels, then the head. `alpha`
-scales every width, rounded as keras.applications rounds it.
+- `mobilenet`: a stride-2 3x3 stem convolution, 13
+  `DepthwiseSeparableBlock`s, and a head of global pooling, dropout and
+  a 1x1 convolution (`logits`) as the classifier. `alpha` scales every
+  width (truncated, as keras.applications does), `depth_multiplier`
+  the depthwise outputs per channel.
+- `mobilenetv2`: a stride-2 3x3 stem convolution, 17 `InvertedResidual`
+  blocks in seven groups, a 1x1 convolution to 1280 channels, then the
+  head. `alpha` scales every width, rounded as keras.applications
+  rounds it.
 """
 
 from __future__ import annotations
@@ -15,11 +23,25 @@ from collections.abc import Callable
 import keras
 
 import kerasblocks as kb
+from kerasblocks.layers.mobile import round_channels as round_channels
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
 from zoo._porting_names import gather_sources
 from zoo._registry import register_model
 
+# (filters, strides) of MobileNet's depthwise separable blocks (the
+# paper's Table 1).
+V1_BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    *((512, 1),) * 5,
+    (1024, 2),
+    (1024, 1),
+)
 # (filters, expansion, strides of the first block, blocks) per group.
 BLOCKS = (
     (16, 1, 1, 1),
@@ -34,13 +56,129 @@ BLOCKS = (
 _BN = {"momentum": 0.999, "epsilon": 1e-3}
 
 
-def round_channels(value: float, divisor: int = 8) -> int:
-    """Rounds a width to a multiple of `divisor`, never below `divisor`
-    and never more than 10% below `value` (keras.applications' rule)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
+def check_alpha(alpha) -> None:
+    """Raises unless `alpha` (a width multiplier) is a positive number."""
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float))
+        or not alpha > 0
+    ):
+        raise ValueError(f"alpha must be a positive number. Received: {alpha=}")
+
+
+def conv_classifier(head: ImageHead, name: str, dropout_rate: float):
+    """keras.applications' MobileNet top, applied to a pooled (1, 1, c)
+    map: dropout (when `dropout_rate` > 0), a 1x1 convolution with
+    `num_classes` filters named `name`, and a flatten; the head then adds
+    the classifier activation as the layer "predictions"."""
+
+    def top(x):
+        if dropout_rate > 0:
+            x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+        x = keras.layers.Conv2D(head.num_classes, 1, name=name)(x)
+        return keras.layers.Flatten(name="flatten")(x)
+
+    return top
+
+
+@kb.register(package="zoo")
+class MobileNet(ImageModel):
+    """MobileNet (V1) with width and depth multipliers.
+
+    Layer names: `stem_conv`, `stem_bn`, `stem_relu`, `block_0` ...
+    `block_12` (`kerasblocks.layers.DepthwiseSeparableBlock`), then the
+    head: `avg_pool` (keeping a 1x1 map), `dropout` (when `dropout` >
+    0), `logits` (a 1x1 convolution with `num_classes` filters),
+    `flatten`, `predictions` (the classifier activation).
+    `features_only` gives the outputs of
+    `block_0` (stride 2), `block_2` (4), `block_4` (8), `block_10` (16)
+    and `block_12` (32).
+
+    Args:
+        alpha: width multiplier; every width is `int(filters * alpha)`.
+        depth_multiplier: depthwise outputs per input channel (the
+            paper's resolution multiplier is the input size instead).
+        dropout: dropout rate before the classifier.
+        input_shape, num_classes, include_top, pooling,
+            classifier_activation: as in keras.applications.
+        features_only: output the feature map of each stride instead.
+
+    Example:
+
+    >>> import zoo
+    >>> model = zoo.create_model("mobilenet", input_shape=(64, 64, 3),
+    ...                          alpha=0.25, num_classes=10)
+    >>> model.output_shape, model.get_layer("block_12").filters
+    ((None, 10), 256)
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 1.0,
+        depth_multiplier: int = 1,
+        dropout: float = 1e-3,
+        input_shape: tuple[int, int, int] = (224, 224, 3),
+        num_classes: int = 1000,
+        include_top: bool = True,
+        pooling: str | None = None,
+        classifier_activation: str | Callable | None = "softmax",
+        features_only: bool = False,
+        name: str = "mobilenet",
+        **kwargs,
+    ):
+        check_alpha(alpha)
+        if isinstance(dropout, bool) or not (
+            isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0
+        ):
+            raise ValueError(f"dropout must be in [0, 1). Received: {dropout=}")
+        head = ImageHead(
+            "MobileNet",
+            input_shape=input_shape,
+            num_classes=num_classes,
+            include_top=include_top,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+            features_only=features_only,
+            min_input_size=32,
+        )
+        inputs = head.inputs()
+        x = keras.layers.Conv2D(
+            int(32 * alpha),
+            3,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            name="stem_conv",
+        )(inputs)
+        x = keras.layers.BatchNormalization(epsilon=1e-3, name="stem_bn")(x)
+        x = keras.layers.ReLU(6.0, name="stem_relu")(x)
+        stages, stride = [], 2
+        for index, (filters, strides) in enumerate(V1_BLOCKS):
+            if strides == 2:
+                stages.append(Stage(f"block_{index - 1}", x, stride))
+                stride *= 2
+            x = kb.layers.DepthwiseSeparableBlock(
+                int(filters * alpha),
+                strides=strides,
+                depth_multiplier=depth_multiplier,
+                name=f"block_{index}",
+            )(x)
+        stages.append(Stage(f"block_{len(V1_BLOCKS) - 1}", x, stride))
+        pool = keras.layers.GlobalAveragePooling2D(
+            keepdims=True, name="avg_pool"
+        )
+        classify = conv_classifier(head, "logits", dropout)
+        outputs = head.outputs(
+            stages, lambda x: classify(pool(x)), dense_classifier=False
+        )
+        self._finish(head, inputs, outputs, name, kwargs)
+
+
+@register_model(test_overrides={"input_shape": (32, 32, 3), "alpha": 0.5})
+def mobilenet(**overrides) -> MobileNet:
+    """MobileNet (alpha 1.0) for 224x224x3 images, 1000 classes."""
+    return MobileNet(**overrides)
 
 
 @kb.register(package="zoo")
@@ -84,14 +222,7 @@ class MobileNetV2(ImageModel):
         name: str = "mobilenetv2",
         **kwargs,
     ):
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, (int, float))
-            or not alpha > 0
-        ):
-            raise ValueError(
-                f"alpha must be a positive number. Received: {alpha=}"
-            )
+        check_alpha(alpha)
         head = ImageHead(
             "MobileNetV2",
             input_shape=input_shape,
@@ -187,3 +318,73 @@ def _port_mobilenetv2(keras_model, config):
         )
     model = MobileNetV2(alpha=float(match.group(1)), **config)
     return model, gather_sources(model, keras_model, _keras_location)
+
+
+def conv_classifier_config(keras_model, classifier: str) -> dict:
+    """The zoo's image arguments of a keras.applications MobileNet (V1 or
+    V3), whose classifier is a 1x1 convolution named `classifier` and
+    whose "predictions" layer is the activation alone."""
+    layers = {layer.name: layer for layer in keras_model.layers}
+    last = keras_model.layers[-1]
+    config = {
+        "input_shape": tuple(keras_model.input_shape[1:]),
+        "include_top": classifier in layers,
+        "pooling": None,
+    }
+    if config["include_top"]:
+        config["num_classes"] = layers[classifier].filters
+        activation = keras.activations.serialize(
+            layers["predictions"].activation
+        )
+        config["classifier_activation"] = (
+            None if activation == "linear" else activation
+        )
+    elif isinstance(last, keras.layers.GlobalAveragePooling2D):
+        config["pooling"] = "avg"
+    elif isinstance(last, keras.layers.GlobalMaxPooling2D):
+        config["pooling"] = "max"
+    return config
+
+
+# MobileNet's zoo layer names -> keras.applications' (outside the
+# blocks); keras counts its blocks from 1 and abbreviates their parts.
+_KERAS_V1_LAYERS = {
+    "stem_conv": "conv1",
+    "stem_bn": "conv1_bn",
+    "logits": "conv_preds",
+}
+_KERAS_V1_BLOCK_LAYERS = {
+    "depthwise": "conv_dw_{}",
+    "depthwise_bn": "conv_dw_{}_bn",
+    "pointwise": "conv_pw_{}",
+    "pointwise_bn": "conv_pw_{}_bn",
+}
+
+
+def _keras_location_v1(path: str):
+    *layers, weight = path.split("/")
+    if len(layers) == 2:
+        index = int(layers[0].removeprefix("block_")) + 1
+        return _KERAS_V1_BLOCK_LAYERS[layers[1]].format(index), weight
+    return _KERAS_V1_LAYERS.get(layers[0], layers[0]), weight
+
+
+@register_porter("mobilenet_*")
+def _port_mobilenet(keras_model, _config):
+    match = re.fullmatch(r"mobilenet_(\d+(?:\.\d+)?)_\d+", keras_model.name)
+    if match is None:
+        raise ValueError(
+            f"Cannot port {keras_model.name!r}: a keras.applications "
+            "MobileNet is named 'mobilenet_<alpha>_<rows>'."
+        )
+    layers = {layer.name: layer for layer in keras_model.layers}
+    arguments = {
+        "alpha": float(match.group(1)),
+        # The depthwise kernel is (3, 3, channels, depth_multiplier).
+        "depth_multiplier": int(layers["conv_dw_1"].kernel.shape[-1]),
+        **conv_classifier_config(keras_model, "conv_preds"),
+    }
+    if "dropout" in layers:
+        arguments["dropout"] = float(layers["dropout"].rate)
+    model = MobileNet(**arguments)
+    return model, gather_sources(model, keras_model, _keras_location_v1)

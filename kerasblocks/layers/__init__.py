@@ -42,7 +42,14 @@ from kerasblocks.layers.inception_resnet import (
 from kerasblocks.layers.inception_resnet import (
     InceptionResNetReduction as InceptionResNetReduction,
 )
+from kerasblocks.layers.mobile import (
+    DepthwiseSeparableBlock as DepthwiseSeparableBlock,
+)
 from kerasblocks.layers.mobile import InvertedResidual as InvertedResidual
+from kerasblocks.layers.mobile_v3 import (
+    MobileNetV3Block as MobileNetV3Block,
+)
+from kerasblocks.layers.mobile_v3 import SqueezeExcite as SqueezeExcite
 from kerasblocks.layers.nasnet import (
     NASNetNormalCell as NASNetNormalCell,
 )

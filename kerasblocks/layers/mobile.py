@@ -1,11 +1,17 @@
-"""MobileNetV2's inverted residual block, as keras.applications builds it.
+"""MobileNet's blocks, as keras.applications builds them.
 
-`InvertedResidual` widens the input with a 1x1 convolution, filters each
-channel with a depthwise convolution, and projects back with a linear
-1x1 convolution (the "linear bottleneck"); the shortcut joins the narrow
-ends. Its sublayers have fixed names (`expand`, `expand_bn`,
-`depthwise`, `depthwise_bn`, `project`, `project_bn`); the names are the
-weight-file contract.
+`DepthwiseSeparableBlock` is MobileNet (V1)'s factorized convolution: a
+depthwise 3x3 convolution filters each channel, a 1x1 ("pointwise")
+convolution mixes them; batch norm and ReLU6 follow each. Its sublayers
+are `depthwise`, `depthwise_bn`, `pointwise`, `pointwise_bn`.
+
+`InvertedResidual` (MobileNetV2) widens the input with a 1x1
+convolution, filters each channel with a depthwise convolution, and
+projects back with a linear 1x1 convolution (the "linear bottleneck");
+the shortcut joins the narrow ends. Its sublayers are `expand`,
+`expand_bn`, `depthwise`, `depthwise_bn`, `project`, `project_bn`.
+
+The sublayer names are the weight-file contract.
 """
 
 from __future__ import annotations
@@ -14,6 +20,30 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+
+
+def round_channels(value: float, divisor: int = 8) -> int:
+    """Rounds a width to a multiple of `divisor`, never below `divisor`
+    and never more than 10% below `value` (the rule of MobileNetV2 and
+    V3 in keras.applications)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _check_batch_norm(momentum, epsilon):
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1). Received: {momentum=}")
+    if epsilon <= 0:
+        raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
+    return float(momentum), float(epsilon)
+
+
+def _check_strides(strides):
+    if strides not in (1, 2) or isinstance(strides, bool):
+        raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
+    return strides
 
 
 def stride_two_padding(height, width, kernel_size: int):
@@ -79,22 +109,13 @@ class InvertedResidual(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.expansion = _positive_int("expansion", expansion)
-        if strides not in (1, 2) or isinstance(strides, bool):
-            raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
-        self.strides = strides
+        self.strides = _check_strides(strides)
         if _positive_int("kernel_size", kernel_size) % 2 == 0:
             raise ValueError(
                 f"kernel_size must be odd. Received: {kernel_size=}"
             )
         self.kernel_size = kernel_size
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"momentum must be in [0, 1). Received: {momentum=}"
-            )
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum, self.epsilon = _check_batch_norm(momentum, epsilon)
         # The expanded width depends on the input's channels: `expand`
         # gets its filters in `build`. Creating it here keeps the
         # sublayers (and their variables) in the order they run.
@@ -191,6 +212,125 @@ class InvertedResidual(keras.layers.Layer):
             "expansion": self.expansion,
             "strides": self.strides,
             "kernel_size": self.kernel_size,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
+
+
+@register()
+class DepthwiseSeparableBlock(keras.layers.Layer):
+    """MobileNet's depthwise separable convolution block.
+
+    In order: `depthwise` (3x3 depthwise convolution with
+    `depth_multiplier` outputs per channel, no bias), `depthwise_bn`,
+    ReLU6, `pointwise` (1x1 convolution to `filters`, no bias),
+    `pointwise_bn`, ReLU6. With `strides=2` the input gets one row and
+    one column of zeros at the bottom and right, whatever its size, and
+    the depthwise convolution is "valid", as keras.applications'
+    MobileNet does (on odd sizes this is one pixel smaller than "same").
+
+    Batch norm uses Keras's defaults, as keras.applications' MobileNet.
+
+    Args:
+        filters: output channels.
+        strides: stride of the depthwise convolution (1 or 2).
+        depth_multiplier: depthwise outputs per input channel.
+        momentum: batch-norm momentum.
+        epsilon: batch-norm epsilon.
+
+    Input shape: `(batch, height, width, channels)`. Output shape:
+    `(batch, height, width, filters)` at stride 1, `(batch, height // 2,
+    width // 2, filters)` at stride 2.
+
+    Example:
+
+    >>> import tensorflow as tf, kerasblocks
+    >>> block = kerasblocks.layers.DepthwiseSeparableBlock(
+    ...     8, strides=2, depth_multiplier=2, name="b")
+    >>> block(tf.ones((2, 7, 6, 4))).shape
+    TensorShape([2, 3, 3, 8])
+    >>> [tuple(v.shape) for v in block.trainable_weights][::3]
+    [(3, 3, 4, 2), (1, 1, 8, 8)]
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        *,
+        strides: int = 1,
+        depth_multiplier: int = 1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.strides = _check_strides(strides)
+        self.depth_multiplier = _positive_int(
+            "depth_multiplier", depth_multiplier
+        )
+        self.momentum, self.epsilon = _check_batch_norm(momentum, epsilon)
+        self.depthwise = keras.layers.DepthwiseConv2D(
+            3,
+            strides=strides,
+            padding="same" if strides == 1 else "valid",
+            depth_multiplier=depth_multiplier,
+            use_bias=False,
+            name="depthwise",
+        )
+        self.depthwise_bn = self._batch_norm("depthwise_bn")
+        self.pointwise = keras.layers.Conv2D(
+            filters, 1, use_bias=False, name="pointwise"
+        )
+        self.pointwise_bn = self._batch_norm("pointwise_bn")
+
+    def _batch_norm(self, name):
+        return keras.layers.BatchNormalization(
+            momentum=self.momentum, epsilon=self.epsilon, name=name
+        )
+
+    def _padded_shape(self, shape):
+        if self.strides == 1:
+            return shape
+        return (
+            shape[0],
+            *(None if size is None else size + 1 for size in shape[1:3]),
+            shape[3],
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                f"DepthwiseSeparableBlock '{self.name}' takes (batch, "
+                "height, width, channels) inputs with known channels. "
+                f"Received: {input_shape=}"
+            )
+        shape = self._padded_shape(tuple(input_shape))
+        self.depthwise.build(shape)
+        shape = self.depthwise.compute_output_shape(shape)
+        self.depthwise_bn.build(shape)
+        self.pointwise.build(shape)
+        self.pointwise_bn.build(self.pointwise.compute_output_shape(shape))
+
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.strides == 2:
+            x = keras.ops.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+        x = self.depthwise_bn(self.depthwise(x), training=training)
+        x = self.pointwise(keras.ops.relu6(x))
+        return keras.ops.relu6(self.pointwise_bn(x, training=training))
+
+    def compute_output_shape(self, input_shape):
+        shape = self._padded_shape(tuple(input_shape))
+        shape = self.depthwise.compute_output_shape(shape)
+        return (*shape[:3], self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "strides": self.strides,
+            "depth_multiplier": self.depth_multiplier,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
         }

@@ -2,6 +2,8 @@
 0-255 inputs, preprocessing included), parameter counts, the stochastic
 depth schedule, feature maps and argument errors."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -124,6 +126,60 @@ def test_parameter_counts_equal_keras_applications(
     assert count_parameters(zoo.create_model(name)) == with_top
     no_top = zoo.create_model(name, include_top=False)
     assert count_parameters(no_top) == without_top
+
+
+def _trainable_and_not(model):
+    return (
+        sum(math.prod(v.shape) for v in model.trainable_weights),
+        sum(math.prod(v.shape) for v in model.non_trainable_weights),
+    )
+
+
+# The big variants at 32x32, which has the counts of 224x224 (every
+# weight's shape is independent of the input size) at a fraction of the
+# cost; without the classifier only for the base model, as building
+# XLarge (350M weights) costs seconds per model.
+@pytest.mark.parametrize(
+    "name, application, with_top, without_top",
+    [
+        ("convnext_base", "ConvNeXtBase", 88_591_464, 87_566_464),
+        ("convnext_large", "ConvNeXtLarge", 197_767_336, None),
+        ("convnext_xlarge", "ConvNeXtXLarge", 350_196_968, None),
+    ],
+)
+def test_big_parameter_counts_equal_keras_applications(
+    name, application, with_top, without_top
+):
+    shape = (32, 32, 3)
+    keras_model = getattr(keras.applications, application)(
+        weights=None, input_shape=shape
+    )
+    assert _trainable_and_not(keras_model) == (with_top, 0)
+    model = zoo.create_model(name, input_shape=shape)
+    assert _trainable_and_not(model) == (with_top, 0)
+    assert [layer.name for layer in model.layers if layer.weights][-3:] == [
+        "stage_3_block_2",
+        "head_layernorm",
+        "predictions",
+    ]
+    if without_top is not None:
+        no_top = zoo.create_model(name, input_shape=shape, include_top=False)
+        # keras.applications' figure, as the literals above.
+        assert count_parameters(no_top) == without_top
+
+
+def test_base_port_at_64_with_top_gives_equal_logits():
+    keras_model = keras.applications.ConvNeXtBase(
+        weights=None, input_shape=(64, 64, 3), classifier_activation=None
+    )
+    model, actual, expected = _ported_outputs(keras_model, seed=3)
+    config = model.get_config()
+    assert model.name == "convnext_base"
+    assert config["filters"] == [128, 256, 512, 1024]
+    assert config["depths"] == [3, 3, 27, 3]
+    assert actual.shape == expected.shape == (1, 1000)
+    assert np.std(expected) > 0.1
+    assert np.max(np.abs(actual - expected)) <= 1e-4
 
 
 def test_stochastic_depth_grows_linearly_over_the_blocks():

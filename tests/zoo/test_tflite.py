@@ -23,6 +23,7 @@ FAMILIES = [
     "densenet",
     "regnety_002",
     "mobilenetv2",
+    "mobilenetv3_small",
     "convnext_tiny",
     "vit_tiny16",
     "xception",
