@@ -37,6 +37,7 @@ from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
 from kerasblocks.layers.recurrent import GRUCell as GRUCell
 from kerasblocks.layers.recurrent import LSTMCell as LSTMCell
 from kerasblocks.layers.recurrent import RNNCell as RNNCell
+from kerasblocks.layers.regularization import DropPath as DropPath
 from kerasblocks.layers.residual import BasicBlock as BasicBlock
 from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
 from kerasblocks.layers.residual import ResNeXtBlock as ResNeXtBlock

@@ -11,6 +11,13 @@ bottleneck blocks of keras.applications' ResNet (v1) and ResNetV2.
 
 Every block creates its sublayers with fixed names (`conv1`, `bn1`, ...,
 `shortcut_conv`, `shortcut_bn`); the names are the weight-file contract.
+
+Every block takes the two timm training options: `drop_path_rate`
+(stochastic depth: a `DropPath` named `drop_path` at the end of the
+residual branch, only when the rate is above 0, so the default adds no
+layer) and `zero_init_last` (the branch's last batch-norm scale, or its
+last convolution when no batch norm follows it, starts at zero, so the
+block starts as its shortcut).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 # keras.applications' ResNets use this batch-norm epsilon everywhere.
 IMAGENET_EPSILON = 1.001e-5
@@ -51,7 +59,29 @@ def _conv(filters, kernel_size, name, *, strides=1, padding="valid", **kw):
 
 
 class _ResidualLayer(keras.layers.Layer):
-    """Shared checks of the residual blocks."""
+    """Shared checks and training options of the residual blocks."""
+
+    def _training_options(self, drop_path_rate, zero_init_last) -> dict:
+        """Sets `drop_path_rate`, `zero_init_last` and `drop_path`;
+        returns the keywords that zero-initialize a batch norm's scale
+        (empty without `zero_init_last`)."""
+        self.drop_path_rate = check_drop_path_rate(drop_path_rate)
+        self.zero_init_last = _bool("zero_init_last", zero_init_last)
+        self.drop_path = None
+        if self.drop_path_rate > 0:
+            self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
+        return {"gamma_initializer": "zeros"} if self.zero_init_last else {}
+
+    def _drop_branch(self, x, training):
+        if self.drop_path is None:
+            return x
+        return self.drop_path(x, training=training)
+
+    def _training_config(self) -> dict:
+        return {
+            "drop_path_rate": self.drop_path_rate,
+            "zero_init_last": self.zero_init_last,
+        }
 
     def _input_channels(self, input_shape) -> int:
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -90,6 +120,10 @@ class BasicBlock(_ResidualLayer):
         use_projection: use a 1x1 convolution shortcut (the book's
             `use_1x1conv`); needed when `strides > 1` or the channels
             change.
+        drop_path_rate: stochastic depth: probability of dropping the
+            residual branch of an example in training.
+        zero_init_last: start `bn2`'s scale (gamma) at zero, so that the
+            block starts as its shortcut.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -109,16 +143,19 @@ class BasicBlock(_ResidualLayer):
         *,
         strides: int = 1,
         use_projection: bool = False,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.strides = _positive_int("strides", strides)
         self.use_projection = _bool("use_projection", use_projection)
+        last = self._training_options(drop_path_rate, zero_init_last)
         self.conv1 = _conv(filters, 3, "conv1", strides=strides, padding="same")
         self.bn1 = keras.layers.BatchNormalization(name="bn1")
         self.conv2 = _conv(filters, 3, "conv2", padding="same")
-        self.bn2 = keras.layers.BatchNormalization(name="bn2")
+        self.bn2 = keras.layers.BatchNormalization(name="bn2", **last)
         self.shortcut_conv = None
         if use_projection:
             self.shortcut_conv = _conv(
@@ -135,6 +172,7 @@ class BasicBlock(_ResidualLayer):
     def call(self, inputs, training=None):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = self.bn2(self.conv2(x), training=training)
+        x = self._drop_branch(x, training)
         shortcut = inputs
         if self.shortcut_conv is not None:
             shortcut = self.shortcut_conv(inputs)
@@ -149,6 +187,7 @@ class BasicBlock(_ResidualLayer):
             "filters": self.filters,
             "strides": self.strides,
             "use_projection": self.use_projection,
+            **self._training_config(),
         }
 
 
@@ -179,6 +218,11 @@ class BottleneckBlock(_ResidualLayer):
         use_projection: use a 1x1 convolution shortcut.
         preact: pre-activation (v2) instead of post-activation (v1).
         expansion: output channels per bottleneck channel (4 in ResNet).
+        drop_path_rate: stochastic depth: probability of dropping the
+            residual branch of an example in training.
+        zero_init_last: start `bn3`'s scale (v1) or `conv3`'s kernel and
+            bias (v2) at zero, so that the
+            block starts as its shortcut.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides),
@@ -200,6 +244,8 @@ class BottleneckBlock(_ResidualLayer):
         use_projection: bool = False,
         preact: bool = False,
         expansion: int = 4,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -208,12 +254,13 @@ class BottleneckBlock(_ResidualLayer):
         self.use_projection = _bool("use_projection", use_projection)
         self.preact = _bool("preact", preact)
         self.expansion = _positive_int("expansion", expansion)
+        last = self._training_options(drop_path_rate, zero_init_last)
         out = expansion * filters
         v1 = not preact
 
-        def bn(name):
+        def bn(name, **kw):
             return keras.layers.BatchNormalization(
-                epsilon=IMAGENET_EPSILON, name=name
+                epsilon=IMAGENET_EPSILON, name=name, **kw
             )
 
         self.preact_bn = None if v1 else bn("preact_bn")
@@ -230,8 +277,12 @@ class BottleneckBlock(_ResidualLayer):
                 filters, 3, "conv2", strides=strides, use_bias=False
             )
         self.bn2 = bn("bn2")
-        self.conv3 = _conv(out, 1, "conv3")
-        self.bn3 = bn("bn3") if v1 else None
+        # v2 has no batch norm after conv3: zero the convolution itself.
+        zeros = {}
+        if self.zero_init_last and not v1:
+            zeros = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+        self.conv3 = _conv(out, 1, "conv3", **zeros)
+        self.bn3 = bn("bn3", **last) if v1 else None
         self.shortcut_conv = self.shortcut_bn = self.shortcut_pool = None
         if use_projection:
             self.shortcut_conv = _conv(out, 1, "shortcut_conv", strides=strides)
@@ -262,6 +313,7 @@ class BottleneckBlock(_ResidualLayer):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
         x = self.bn3(self.conv3(x), training=training)
+        x = self._drop_branch(x, training)
         shortcut = inputs
         if self.shortcut_conv is not None:
             shortcut = self.shortcut_bn(
@@ -279,7 +331,7 @@ class BottleneckBlock(_ResidualLayer):
         x = keras.ops.relu(self.bn1(self.conv1(preact), training=training))
         x = self.conv2(self.pad2(x))
         x = keras.ops.relu(self.bn2(x, training=training))
-        return shortcut + self.conv3(x)
+        return shortcut + self._drop_branch(self.conv3(x), training)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -298,6 +350,7 @@ class BottleneckBlock(_ResidualLayer):
             "use_projection": self.use_projection,
             "preact": self.preact,
             "expansion": self.expansion,
+            **self._training_config(),
         }
 
 
@@ -331,6 +384,10 @@ class ResNeXtBlock(_ResidualLayer):
             `use_1x1conv`).
         se_ratio: squeeze-and-excitation width per input channel; 0
             turns it off.
+        drop_path_rate: stochastic depth: probability of dropping the
+            residual branch of an example in training.
+        zero_init_last: start `bn3`'s scale (gamma) at zero, so that the
+            block starts as its shortcut.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -360,6 +417,8 @@ class ResNeXtBlock(_ResidualLayer):
         use_bias: bool = True,
         epsilon: float = 1e-3,
         momentum: float = 0.99,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -401,10 +460,11 @@ class ResNeXtBlock(_ResidualLayer):
                 f"{filters=}, {group_width=}, {bottleneck_ratio=}"
             )
         bias = {"use_bias": self.use_bias}
+        last = self._training_options(drop_path_rate, zero_init_last)
 
-        def norm(name):
+        def norm(name, **kw):
             return keras.layers.BatchNormalization(
-                epsilon=self.epsilon, momentum=self.momentum, name=name
+                epsilon=self.epsilon, momentum=self.momentum, name=name, **kw
             )
 
         self.conv1 = _conv(bottleneck, 1, "conv1", **bias)
@@ -420,7 +480,7 @@ class ResNeXtBlock(_ResidualLayer):
         )
         self.bn2 = norm("bn2")
         self.conv3 = _conv(filters, 1, "conv3", **bias)
-        self.bn3 = norm("bn3")
+        self.bn3 = norm("bn3", **last)
         self.shortcut_conv = self.shortcut_bn = None
         if use_projection:
             self.shortcut_conv = _conv(
@@ -454,6 +514,7 @@ class ResNeXtBlock(_ResidualLayer):
             scale = keras.ops.relu(self.se_reduce(scale))
             x = x * keras.ops.sigmoid(self.se_expand(scale))
         x = self.bn3(self.conv3(x), training=training)
+        x = self._drop_branch(x, training)
         shortcut = inputs
         if self.shortcut_conv is not None:
             shortcut = self.shortcut_bn(
@@ -477,4 +538,5 @@ class ResNeXtBlock(_ResidualLayer):
             "use_bias": self.use_bias,
             "epsilon": self.epsilon,
             "momentum": self.momentum,
+            **self._training_config(),
         }

@@ -23,6 +23,7 @@ from kerasblocks.layers.attention import (
     _positive_int,
     _rate,
 )
+from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 
 def _activation_name(activation):
@@ -158,9 +159,27 @@ class _TransformerBlock(keras.layers.Layer):
         activation: str = "relu",
         use_bias: bool = False,
         epsilon: float = 1e-5,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.drop_path_rate = check_drop_path_rate(drop_path_rate)
+        if not isinstance(zero_init_last, bool):
+            raise ValueError(
+                f"zero_init_last must be a bool. Received: {zero_init_last=}"
+            )
+        if zero_init_last and not norm_first:
+            raise ValueError(
+                "zero_init_last makes a pre-norm block start as the identity; "
+                "a post-norm block normalizes after the addition. Received: "
+                f"{zero_init_last=}, {norm_first=}"
+            )
+        self.zero_init_last = zero_init_last
+        # One layer for both branches: its draws differ call to call.
+        self.drop_path = None
+        if self.drop_path_rate > 0:
+            self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
         self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
         self.num_heads = _positive_int("num_heads", num_heads)
         self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
@@ -176,6 +195,7 @@ class _TransformerBlock(keras.layers.Layer):
         """Attention layers, norms and the FFN, in the order of the
         forward pass (the order of the weights)."""
         self._sublayers = len(attention_names) + 1
+        self._attention_names = tuple(attention_names)
         for index, name in enumerate(attention_names, start=1):
             setattr(
                 self,
@@ -226,11 +246,29 @@ class _TransformerBlock(keras.layers.Layer):
         norm = self._norm(index)
         norm.build([shape, shape] if not self.norm_first else shape)
 
+    def _zero_branch_ends(self):
+        """With `zero_init_last`, zeroes the attention output projections
+        and the FFN's `dense2` (called at the end of `build`)."""
+        if not self.zero_init_last:
+            return
+        ends = [getattr(self, n).output_dense for n in self._attention_names]
+        for layer in [*ends, self.ffn.dense2]:
+            for variable in layer.weights:
+                variable.assign(keras.ops.zeros_like(variable))
+
     def _residual(self, index, x, sublayer, training):
-        """`x + f(norm(x))` (pre-norm) or `norm(x + dropout(f(x)))`."""
+        """`x + f(norm(x))` (pre-norm) or `norm(x + dropout(f(x)))`, with
+        `f` followed by `drop_path` when there is one."""
+
+        def branch(y):
+            y = sublayer(y)
+            if self.drop_path is None:
+                return y
+            return self.drop_path(y, training=training)
+
         if self.norm_first:
-            return x + sublayer(self._norm(index)(x))
-        return self._norm(index)([x, sublayer(x)], training=training)
+            return x + branch(self._norm(index)(x))
+        return self._norm(index)([x, branch(x)], training=training)
 
     def get_config(self):
         return {
@@ -243,6 +281,8 @@ class _TransformerBlock(keras.layers.Layer):
             "activation": self.activation,
             "use_bias": self.use_bias,
             "epsilon": self.epsilon,
+            "drop_path_rate": self.drop_path_rate,
+            "zero_init_last": self.zero_init_last,
         }
 
 
@@ -273,6 +313,11 @@ class TransformerEncoderBlock(_TransformerBlock):
         activation: of the FFN.
         use_bias: biases in the attention projections.
         epsilon: of the layer norms.
+        drop_path_rate: stochastic depth: probability of dropping a
+            residual branch of an example in training (`drop_path`).
+        zero_init_last: (pre-norm only) zero the attention's `output`
+            projection and the FFN's `dense2`, so that the block starts
+            as the identity.
 
     Call arguments:
         inputs: `(batch, length, hidden_dim)`.
@@ -297,6 +342,7 @@ class TransformerEncoderBlock(_TransformerBlock):
         self._build_norm(0, shape)
         self.ffn.build(shape)
         self._build_norm(1, shape)
+        self._zero_branch_ends()
 
     def call(self, inputs, padding_mask=None, valid_lens=None, training=None):
         checks = []
@@ -339,7 +385,9 @@ class TransformerDecoderBlock(_TransformerBlock):
 
     Args:
         hidden_dim, num_heads, mlp_dim, dropout_rate, norm_first,
-            activation, use_bias, epsilon: as `TransformerEncoderBlock`.
+            activation, use_bias, epsilon, drop_path_rate,
+            zero_init_last: as `TransformerEncoderBlock` (zero_init_last
+            also zeroes `cross_attention`'s output projection).
         use_cross_attention: attend to encoder outputs.
 
     Call arguments:
@@ -401,6 +449,7 @@ class TransformerDecoderBlock(_TransformerBlock):
             self._build_norm(1, shape)
         self.ffn.build(shape)
         self._build_norm(self._sublayers - 1, shape)
+        self._zero_branch_ends()
 
     def call(
         self,
