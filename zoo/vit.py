@@ -88,6 +88,8 @@ class VisionTransformer(ImageModel):
     ((None, 10), (5, 192))
     """
 
+    top_pooling = "token"  # the classifier reads the class token
+
     def __init__(
         self,
         *,
