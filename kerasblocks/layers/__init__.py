@@ -40,7 +40,7 @@ from kerasblocks.layers.recurrent import RNNCell as RNNCell
 from kerasblocks.layers.regularization import DropPath as DropPath
 from kerasblocks.layers.residual import BasicBlock as BasicBlock
 from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
-from kerasblocks.layers.residual import ResNeXtBlock as ResNeXtBlock
+from kerasblocks.layers.resnext import ResNeXtBlock as ResNeXtBlock
 from kerasblocks.layers.tokens import CheckTokenIds as CheckTokenIds
 from kerasblocks.layers.tokens import OneHot as OneHot
 from kerasblocks.layers.tokens import PaddingMask as PaddingMask

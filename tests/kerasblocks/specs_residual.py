@@ -1,4 +1,5 @@
-"""Conformance specs for the residual blocks (`kerasblocks.layers.residual`).
+"""Conformance specs for the residual blocks (`kerasblocks.layers.residual`
+and `kerasblocks.layers.resnext`).
 
 The specs cover each block's shortcut kinds: identity, projection with a
 stride (`BasicBlock` with stochastic depth, so its `drop_path` goes
