@@ -172,3 +172,30 @@ def test_zero_init_last_makes_every_block_start_as_its_shortcut(name):
     x = random_inputs((1, *last.input.shape[1:]), seed=4)
     assert not np.array_equal(last(x, training=False), _shortcut(last, x))
     assert plain.get_config()["zero_init_last"] is False
+
+
+def test_zero_init_without_layer_scale_and_bad_arguments():
+    # ConvNeXt without a layer scale zeroes its last pointwise layer.
+    block = kb.layers.ConvNeXtBlock(
+        4, layer_scale_init_value=None, zero_init_last=True
+    )
+    x = random_inputs((2, 3, 3, 4), seed=5)
+    np.testing.assert_array_equal(block(x), x)
+    for call, message in [
+        (
+            lambda: zoo.create_model("resnet18", drop_path_rate=1.0),
+            "drop_path_rate must be in",
+        ),
+        (
+            lambda: zoo.create_model("regnetx_002", zero_init_last=1),
+            "zero_init_last must be a bool",
+        ),
+        (
+            lambda: kb.layers.TransformerEncoderBlock(
+                8, 2, 16, zero_init_last=True
+            ),
+            "a post-norm block normalizes after the addition",
+        ),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()
