@@ -35,4 +35,5 @@ from zoo._registry import create_model as create_model
 from zoo._registry import get_model_entry as get_model_entry
 from zoo._registry import list_models as list_models
 from zoo._registry import register_model as register_model
+from zoo._table import model_table as model_table
 from zoo.generate import generate as generate

@@ -13,6 +13,15 @@ finishes the model with keras.applications' meanings:
   `pooling` is "avg" or "max";
 - `features_only=True`: the feature map of every stage, described by
   `model.feature_info` (name, stride, channels).
+
+The backbone / head split (timm's `forward_features` / `forward_head`):
+every image model is `head(forward_features(x))`. `forward_features(x)`
+returns the final feature map (what `include_top=False, pooling=None`
+outputs: `(batch, height / stride, width / stride, channels)`), computed
+by the model's own layers and weights; the head is what follows it
+(global pooling and the family's top, then `predictions`).
+`reset_classifier(num_classes)` returns a model with the same backbone
+and a new head; `num_classes=0` gives the pooled features.
 """
 
 from __future__ import annotations
@@ -109,6 +118,7 @@ class ImageHead:
         self.classifier_activation = classifier_activation
         self.features_only = bool(features_only)
         self.feature_info: list[FeatureInfo] = []
+        self.feature_map = None
 
     def inputs(self) -> keras.KerasTensor:
         return keras.Input(shape=self.input_shape, name="images")
@@ -144,7 +154,7 @@ class ImageHead:
             FeatureInfo(s.name, s.stride, int(s.tensor.shape[-1]))
             for s in stages
         ]
-        x = stages[-1].tensor
+        x = self.feature_map = stages[-1].tensor
         if self.features_only:
             return [s.tensor for s in stages]
         if self.include_top:
@@ -168,12 +178,30 @@ class ImageHead:
         return x
 
 
+class _Untracked:
+    """Holds a value out of Keras's attribute tracking (a sub-model kept
+    here must not become a layer of the model, nor its weights twice)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value=None):
+        self.value = value
+
+
 class ImageModel(CapturedConfig, keras.Model):
     """Base class of the zoo's image models.
 
     A subclass builds its graph in `__init__` with an `ImageHead`, then
     calls `self._finish(head, inputs, outputs, name, kwargs)`.
+
+    Besides Keras's API, an image model has `feature_info`,
+    `forward_features(x)` (the final feature map) and
+    `reset_classifier(num_classes, pooling)` (a new head).
     """
+
+    # The pooling of the family's classifier top, which
+    # `reset_classifier(0)` uses by default.
+    top_pooling = "avg"
 
     def _finish(self, head: ImageHead, inputs, outputs, name, kwargs):
         # Keras's Functional constructor ignores unknown keywords, which
@@ -194,3 +222,112 @@ class ImageModel(CapturedConfig, keras.Model):
             **self._base_kwargs(kwargs),
         )
         self.feature_info = tuple(head.feature_info)
+        self._feature_map = _Untracked(head.feature_map)
+        self._features_model = _Untracked()
+
+    def forward_features(self, inputs, training=None):
+        """The backbone's final feature map for `inputs`.
+
+        The output the model has with `include_top=False, pooling=None`,
+        computed by this model's layers (same weights), so that
+        `model(x)` is the head applied to `forward_features(x)`.
+
+        Args:
+            inputs: a batch of images, as the model takes them.
+            training: as in `model(x, training=...)`.
+
+        Returns:
+            `(batch, height, width, channels)` (the last stage of
+            `feature_info`).
+
+        Example:
+
+        >>> import numpy as np, zoo
+        >>> model = zoo.create_model("resnet18", input_shape=(32, 32, 1))
+        >>> model.forward_features(np.zeros((2, 32, 32, 1))).shape
+        TensorShape([2, 1, 1, 512])
+        """
+        if self._features_model.value is None:
+            self._features_model.value = keras.Model(
+                self.inputs,
+                self._feature_map.value,
+                name=f"{self.name}_features",
+            )
+        return self._features_model.value(inputs, training=training)
+
+    def reset_classifier(
+        self, num_classes: int, pooling: str | None = None
+    ) -> ImageModel:
+        """A copy of this model with a new classifier of `num_classes`.
+
+        Returns a new model of the same class, built from this model's
+        config with `num_classes` changed (a Keras Functional model
+        cannot change its graph in place); every layer except the head
+        gets a copy of this model's weights, so the two train
+        independently and this model is unchanged. The new
+        `predictions` layer (and any other head layer whose shape
+        depends on `num_classes`, as NiN's last block) is freshly
+        initialized; weighted layers of the family's top that keep
+        their shapes (ConvNeXt's `head_layernorm`, VGG's `fc1`, `fc2`)
+        keep their weights.
+
+        Args:
+            num_classes: classes of the new classifier; 0 removes the
+                classifier: the model then outputs the pooled features
+                (`include_top=False` with `pooling`).
+            pooling: with `num_classes=0`, "avg", "max" or None (the
+                feature map); None by default means the family's top
+                pooling (`top_pooling`: "avg", or ViT's "token"). A
+                classifier always uses the family's top.
+
+        Returns:
+            The new model (its config says `num_classes`, `include_top`
+            and `pooling`).
+
+        Example:
+
+        >>> import zoo
+        >>> model = zoo.create_model("resnet18", input_shape=(32, 32, 1))
+        >>> model.reset_classifier(3).output_shape
+        (None, 3)
+        >>> model.reset_classifier(0).output_shape
+        (None, 512)
+        """
+        config = self.get_config()
+        if config.get("features_only"):
+            raise ValueError(
+                f"{self.name}: a features_only model has no classifier to "
+                "reset."
+            )
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, int)
+            or num_classes < 0
+        ):
+            raise ValueError(
+                "num_classes must be a non-negative int. Received: "
+                f"{num_classes=}"
+            )
+        if num_classes == 0:
+            pooling = self.top_pooling if pooling is None else pooling
+            config.update(include_top=False, pooling=pooling)
+        else:
+            if pooling not in (None, self.top_pooling):
+                raise ValueError(
+                    f"{self.name}: a classifier pools as the family's top "
+                    f"({self.top_pooling!r}); pooling applies to "
+                    f"num_classes=0. Received: {pooling=}"
+                )
+            config.update(include_top=True, num_classes=num_classes)
+        model = type(self).from_config(config)
+        for layer in model.layers:
+            if layer.name == "predictions" or not layer.weights:
+                continue
+            try:
+                source = self.get_layer(layer.name)
+            except ValueError:
+                continue
+            shapes = [tuple(w.shape) for w in layer.weights]
+            if shapes == [tuple(w.shape) for w in source.weights]:
+                layer.set_weights(source.get_weights())
+        return model

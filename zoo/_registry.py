@@ -31,7 +31,8 @@ class ModelEntry:
         family: the module that defines it (e.g. "resnet").
         test_overrides: arguments that make the model small enough for
             the conformance suite (e.g. a small `input_shape`).
-        summary: the first line of the function's docstring.
+        summary: the first paragraph of the function's docstring, on
+            one line.
         task: "image" (takes `input_shape`, `num_classes`, `include_top`,
             `pooling`, `classifier_activation`, `features_only`) or
             "sequence".
@@ -114,7 +115,7 @@ def register_model(
             fn=function,
             family=function.__module__.rsplit(".", 1)[-1],
             test_overrides=dict(test_overrides or {}),
-            summary=doc.splitlines()[0] if doc else "",
+            summary=" ".join(doc.split("\n\n")[0].split()),
             task=task,
             test_inputs=test_inputs,
             test_tolerance=test_tolerance,

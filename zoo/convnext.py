@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 
 import kerasblocks as kb
+from kerasblocks.layers.regularization import linear_drop_path_rates
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
 from zoo._porting_names import gather_sources
@@ -81,6 +81,8 @@ class ConvNeXt(ImageModel):
         drop_path_rate: stochastic depth rate of the last block; the
             rate grows linearly from 0 over the blocks.
         layer_scale_init_value: initial layer scale (None: none).
+        zero_init_last: start every block's layer scale at zero, so that
+            every block starts as the identity.
         include_preprocessing: normalize raw 0-255 RGB inputs.
         input_shape, num_classes, include_top, pooling,
             classifier_activation: as in keras.applications.
@@ -102,6 +104,7 @@ class ConvNeXt(ImageModel):
         filters: Sequence[int] = VARIANTS["tiny"][1],
         drop_path_rate: float = 0.0,
         layer_scale_init_value: float | None = 1e-6,
+        zero_init_last: bool = False,
         include_preprocessing: bool = True,
         input_shape: tuple[int, int, int] = (224, 224, 3),
         num_classes: int = 1000,
@@ -114,13 +117,6 @@ class ConvNeXt(ImageModel):
     ):
         _positive_ints("depths", depths, 4)
         _positive_ints("filters", filters, 4)
-        if isinstance(drop_path_rate, bool) or not (
-            isinstance(drop_path_rate, (int, float))
-            and 0.0 <= drop_path_rate < 1.0
-        ):
-            raise ValueError(
-                f"drop_path_rate must be in [0, 1). Received: {drop_path_rate=}"
-            )
         head = ImageHead(
             "ConvNeXt",
             input_shape=input_shape,
@@ -146,7 +142,7 @@ class ConvNeXt(ImageModel):
             )(x)
         x = keras.layers.Conv2D(filters[0], 4, strides=4, name="stem_conv")(x)
         x = _layer_norm("stem_layernorm")(x)
-        rates = np.linspace(0.0, drop_path_rate, sum(depths)).tolist()
+        rates = linear_drop_path_rates(drop_path_rate, sum(depths))
         stages, block = [], 0
         for stage, (depth, width) in enumerate(
             zip(depths, filters, strict=True)
@@ -161,6 +157,7 @@ class ConvNeXt(ImageModel):
                     width,
                     drop_path_rate=rates[block],
                     layer_scale_init_value=layer_scale_init_value,
+                    zero_init_last=zero_init_last,
                     name=f"stage_{stage}_block_{index}",
                 )(x)
                 block += 1

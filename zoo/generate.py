@@ -9,6 +9,9 @@ caches, so a step costs the same at every position. With
 `use_cache=False` each step reruns the whole model on the fixed-size
 buffer and reads the logits at the current position (the reference:
 both give the same tokens).
+
+Beam search (`num_beams > 1`, in `zoo._decoding`) runs in the same kind
+of loop, with the caches reordered by beam.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import secrets
 import keras
 import numpy as np
 import tensorflow as tf
+
+from zoo._decoding import beam_loop, mask_pad, write_tokens
 
 STRATEGIES = ("greedy", "sample")
 
@@ -64,18 +69,6 @@ def _choose(logits, step, strategy, temperature, seed):
     return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
 
 
-def _write(buffer, position, tokens, done, eos_id, pad_id, generated):
-    """Writes `tokens` at `position` of rows still generating."""
-    if eos_id is not None:
-        tokens = tf.where(done, pad_id, tokens)
-        done = tf.logical_or(
-            done, tf.logical_and(generated, tf.equal(tokens, eos_id))
-        )
-    column = tf.where(generated, tokens, buffer[:, position])
-    hit = tf.equal(tf.range(tf.shape(buffer)[1]), position)[None, :]
-    return tf.where(hit, column[:, None], buffer), done
-
-
 def _loop(model, options):
     """The function `(prompt, temperature, seed) -> ids` for `model`."""
     kind = model.kind
@@ -96,16 +89,10 @@ def _loop(model, options):
         done = tf.zeros(tf.stack([batch]), tf.bool)
 
         def advance(i, buffer, logits, done):
-            # Never generate padding: it would be masked when the text is
-            # read again, so it cannot be part of a continuation.
-            logits = tf.where(
-                tf.equal(tf.range(tf.shape(logits)[-1]), pad_id)[None, :],
-                tf.constant(logits.dtype.min, logits.dtype),
-                logits,
-            )
+            logits = mask_pad(logits, pad_id)
             tokens = _choose(logits, i, strategy, temperature, seed)
             generated = tf.fill(tf.stack([batch]), i >= first)
-            return _write(
+            return write_tokens(
                 buffer, i + 1, tokens, done, eos_id, pad_id, generated
             )
 
@@ -147,8 +134,9 @@ def _compiled(model, options):
     cache = model.__dict__.setdefault("_zoo_generate_functions", {})
     key = tuple(sorted(options.items()))
     if key not in cache:
+        loop = beam_loop if options["num_beams"] > 1 else _loop
         cache[key] = tf.function(
-            _loop(model, options),
+            loop(model, options),
             input_signature=[
                 tf.TensorSpec([None, None], tf.int32),
                 tf.TensorSpec([], tf.float32),
@@ -188,6 +176,8 @@ def generate(
     eos_id: int | None = None,
     use_cache: bool = True,
     jit_compile: bool = False,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
 ) -> np.ndarray:
     """Generates tokens with a zoo language model or encoder-decoder.
 
@@ -211,6 +201,20 @@ def generate(
         use_cache: decode incrementally (recurrent states or key/value
             caches) rather than recompute the whole prefix each step.
         jit_compile: compile with XLA.
+        num_beams: beam search with this many beams per sequence
+            (strategy "greedy" only); 1 is greedy decoding itself. A
+            beam's score is the sum of its generated tokens'
+            log-probabilities (softmax over every token but padding);
+            a beam that generated `eos_id` stops there (padding follows,
+            adding nothing to its score) and keeps competing with its
+            final score.
+        length_penalty: the returned sequence is the final beam with the
+            highest `score / length ** length_penalty` (the common
+            definition, as in Hugging Face's and Fairseq's), `length`
+            counting the generated tokens up to and including `eos_id`;
+            0 ranks by the raw score, above 0 favours longer sequences
+            (scores are negative). Only matters with `eos_id`: without
+            one every beam has `max_new_tokens` tokens.
 
     Returns:
         int32 token ids: `(batch, length + max_new_tokens)`, the prompt
@@ -249,6 +253,27 @@ def generate(
             "max_new_tokens must be a positive int. Received: "
             f"{max_new_tokens=}"
         )
+    if (
+        isinstance(num_beams, bool)
+        or not isinstance(num_beams, (int, np.integer))
+        or num_beams < 1
+    ):
+        raise ValueError(
+            f"num_beams must be a positive int. Received: {num_beams=}"
+        )
+    if num_beams > 1 and strategy != "greedy":
+        raise ValueError(
+            "Beam search is deterministic: num_beams > 1 takes strategy="
+            f"'greedy'. Received: {strategy=}, {num_beams=}"
+        )
+    if isinstance(length_penalty, bool) or not (
+        isinstance(length_penalty, (int, float, np.floating))
+        and np.isfinite(length_penalty)
+    ):
+        raise ValueError(
+            f"length_penalty must be a finite number. Received: "
+            f"{length_penalty=}"
+        )
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be > 0. Received: {temperature=}")
     prompt = np.asarray(prompt_ids)
@@ -285,6 +310,8 @@ def generate(
         "eos_id": None if eos_id is None else int(eos_id),
         "pad_id": 0 if pad_id is None else int(pad_id),
         "bos_id": config.get("bos_id"),
+        "num_beams": int(num_beams),
+        "length_penalty": float(length_penalty) if num_beams > 1 else 1.0,
     }
     if seed is None:
         seed = secrets.randbelow(2**31 - 1)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 import kerasblocks as kb
+from kerasblocks.layers.regularization import linear_drop_path_rates
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._registry import register_model
 
@@ -103,6 +104,11 @@ class RegNet(ImageModel):
             none).
         bn_epsilon, bn_momentum: batch-norm settings (the paper's are
             1e-5 and 0.9).
+        drop_path_rate: stochastic depth of the last block; block `k` of
+            `n` drops its branch with probability `drop_path_rate * k /
+            (n - 1)` in training (timm's rule). 0 adds no layer.
+        zero_init_last: start each block's `bn3` scale at zero, so that
+            every block starts as its shortcut.
         input_shape, num_classes, include_top, pooling,
             classifier_activation: as in keras.applications.
         features_only: output the stem's and each stage's feature maps.
@@ -127,6 +133,8 @@ class RegNet(ImageModel):
         use_bias: bool = True,
         bn_epsilon: float = 1e-3,
         bn_momentum: float = 0.99,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         input_shape: tuple[int, int, int] = (224, 224, 3),
         num_classes: int = 1000,
         include_top: bool = True,
@@ -177,6 +185,9 @@ class RegNet(ImageModel):
         x = keras.layers.Activation("relu", name="stem_relu")(x)
         feature_maps = [Stage("stem", x, 2)]
         stride = 2
+        rates = iter(
+            linear_drop_path_rates(drop_path_rate, sum(s[0] for s in stages))
+        )
         for i, stage in enumerate(stages, start=1):
             depth, width, group_width, bottleneck_ratio, se_ratio = stage
             stride *= 2
@@ -191,6 +202,8 @@ class RegNet(ImageModel):
                     use_bias=use_bias,
                     epsilon=bn_epsilon,
                     momentum=bn_momentum,
+                    drop_path_rate=next(rates),
+                    zero_init_last=zero_init_last,
                     name=f"stage{i}_block{j}",
                 )(x)
             feature_maps.append(Stage(f"stage{i}", x, stride))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 import kerasblocks as kb
+from kerasblocks.layers.regularization import linear_drop_path_rates
 from kerasblocks.layers.residual import IMAGENET_EPSILON
 from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
@@ -97,6 +98,12 @@ class ResNet(ImageModel):
         preact: pre-activation (v2) bottleneck blocks.
         group_width: the ResNeXt blocks' channels per group.
         bottleneck_ratio: the ResNeXt blocks' bottleneck ratio.
+        drop_path_rate: stochastic depth of the last block; block `k` of
+            `n` drops its branch with probability `drop_path_rate * k /
+            (n - 1)` in training (timm's rule). 0 adds no layer.
+        zero_init_last: start each block's last batch-norm scale (v2:
+            its last convolution) at zero, so that every block starts as
+            its shortcut.
         input_shape, num_classes, include_top, pooling,
             classifier_activation: as in keras.applications.
         features_only: output the four stages' feature maps.
@@ -121,6 +128,8 @@ class ResNet(ImageModel):
         preact: bool = False,
         group_width: int = 16,
         bottleneck_ratio: float = 1.0,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         input_shape: tuple[int, int, int] = (224, 224, 3),
         num_classes: int = 1000,
         include_top: bool = True,
@@ -169,30 +178,23 @@ class ResNet(ImageModel):
             min_input_size=_MIN_INPUT_SIZE,
         )
 
+        rates = iter(linear_drop_path_rates(drop_path_rate, sum(depths)))
+
         def make_block(width, strides, projection, block_name):
+            options = {
+                "strides": strides,
+                "use_projection": projection,
+                "drop_path_rate": next(rates),
+                "zero_init_last": zero_init_last,
+                "name": block_name,
+            }
             if block_type == "basic":
-                return kb.layers.BasicBlock(
-                    width,
-                    strides=strides,
-                    use_projection=projection,
-                    name=block_name,
-                )
+                return kb.layers.BasicBlock(width, **options)
             if block_type == "resnext":
                 return kb.layers.ResNeXtBlock(
-                    width,
-                    group_width,
-                    bottleneck_ratio,
-                    strides=strides,
-                    use_projection=projection,
-                    name=block_name,
+                    width, group_width, bottleneck_ratio, **options
                 )
-            return kb.layers.BottleneckBlock(
-                width,
-                strides=strides,
-                use_projection=projection,
-                preact=preact,
-                name=block_name,
-            )
+            return kb.layers.BottleneckBlock(width, preact=preact, **options)
 
         inputs = head.inputs()
         x = _stem(inputs, stem, preact)

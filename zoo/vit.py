@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasblocks as kb
+from kerasblocks.layers.regularization import linear_drop_path_rates
 from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._registry import register_model
@@ -66,6 +67,12 @@ class VisionTransformer(ImageModel):
         mlp_dim: hidden width of the blocks' MLPs.
         dropout_rate: dropout after the embeddings, on attention weights
             and in the MLPs.
+        drop_path_rate: stochastic depth of the last block; block `k` of
+            `n` drops its branch with probability `drop_path_rate * k /
+            (n - 1)` in training (timm's rule). 0 adds no layer.
+        zero_init_last: zero each block's attention output projection
+            and MLP output layer, so that every block starts as the
+            identity.
         input_shape, num_classes, include_top, pooling,
             classifier_activation: as in keras.applications (plus
             `pooling="token"`, see above).
@@ -81,6 +88,8 @@ class VisionTransformer(ImageModel):
     ((None, 10), (5, 192))
     """
 
+    top_pooling = "token"  # the classifier reads the class token
+
     def __init__(
         self,
         *,
@@ -90,6 +99,8 @@ class VisionTransformer(ImageModel):
         num_heads: int = VARIANTS["tiny"][2],
         mlp_dim: int = VARIANTS["tiny"][3],
         dropout_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         input_shape: tuple[int, int, int] = (224, 224, 3),
         num_classes: int = 1000,
         include_top: bool = True,
@@ -141,6 +152,7 @@ class VisionTransformer(ImageModel):
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
         ends = feature_blocks(num_layers)
+        rates = linear_drop_path_rates(drop_path_rate, num_layers)
         stages = []
         for index in range(num_layers):
             x = kb.layers.TransformerEncoderBlock(
@@ -152,6 +164,8 @@ class VisionTransformer(ImageModel):
                 activation="gelu",
                 use_bias=True,
                 epsilon=_EPSILON,
+                drop_path_rate=rates[index],
+                zero_init_last=zero_init_last,
                 name=f"block_{index}",
             )(x)
             if features_only and index in ends:

@@ -17,6 +17,9 @@ from kerasblocks.layers.classic import Inception as Inception
 from kerasblocks.layers.classic import NiNBlock as NiNBlock
 from kerasblocks.layers.classic import VGGBlock as VGGBlock
 from kerasblocks.layers.convnext import ConvNeXtBlock as ConvNeXtBlock
+from kerasblocks.layers.decoder import (
+    TransformerDecoderBlock as TransformerDecoderBlock,
+)
 from kerasblocks.layers.dense import DenseBlock as DenseBlock
 from kerasblocks.layers.dense import TransitionBlock as TransitionBlock
 from kerasblocks.layers.embedding import ClassToken as ClassToken
@@ -68,17 +71,15 @@ from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
 from kerasblocks.layers.recurrent import GRUCell as GRUCell
 from kerasblocks.layers.recurrent import LSTMCell as LSTMCell
 from kerasblocks.layers.recurrent import RNNCell as RNNCell
+from kerasblocks.layers.regularization import DropPath as DropPath
 from kerasblocks.layers.residual import BasicBlock as BasicBlock
 from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
-from kerasblocks.layers.residual import ResNeXtBlock as ResNeXtBlock
+from kerasblocks.layers.resnext import ResNeXtBlock as ResNeXtBlock
 from kerasblocks.layers.tokens import CheckTokenIds as CheckTokenIds
 from kerasblocks.layers.tokens import OneHot as OneHot
 from kerasblocks.layers.tokens import PaddingMask as PaddingMask
 from kerasblocks.layers.transformer import AddNorm as AddNorm
 from kerasblocks.layers.transformer import PositionWiseFFN as PositionWiseFFN
-from kerasblocks.layers.transformer import (
-    TransformerDecoderBlock as TransformerDecoderBlock,
-)
 from kerasblocks.layers.transformer import (
     TransformerEncoderBlock as TransformerEncoderBlock,
 )

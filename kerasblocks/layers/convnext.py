@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 
 from kerasblocks._registry import register
+from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 
 @register()
@@ -33,9 +34,10 @@ class ConvNeXtBlock(keras.layers.Layer):
     and parameters, because TensorFlow's CPU kernels run it about 100x
     faster than a grouped convolution.
 
-    Stochastic depth (training only) zeroes the residual branch of each
-    example with probability `drop_path_rate` and divides the kept
-    branches by `1 - drop_path_rate`; at inference it is the identity.
+    Stochastic depth (training only, a `DropPath` named `drop_path` when
+    `drop_path_rate > 0`) zeroes the residual branch of each example
+    with probability `drop_path_rate` and divides the kept branches by
+    `1 - drop_path_rate`; at inference it is the identity.
 
     Args:
         filters: channels of the input and output.
@@ -43,6 +45,9 @@ class ConvNeXtBlock(keras.layers.Layer):
             an example during training, in [0, 1).
         layer_scale_init_value: initial value of the per-channel scale;
             None leaves the branch unscaled (no `layer_scale` variable).
+        zero_init_last: start the layer scale at zero (without a layer
+            scale: `pointwise_conv_2`'s kernel and bias), so that the
+            block starts as the identity.
 
     Input shape: `(batch, height, width, filters)`; the output has the
     same shape.
@@ -63,6 +68,7 @@ class ConvNeXtBlock(keras.layers.Layer):
         *,
         drop_path_rate: float = 0.0,
         layer_scale_init_value: float | None = 1e-6,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,12 +80,10 @@ class ConvNeXtBlock(keras.layers.Layer):
             raise ValueError(
                 f"filters must be a positive int. Received: {filters=}"
             )
-        if isinstance(drop_path_rate, bool) or not (
-            isinstance(drop_path_rate, (int, float))
-            and 0.0 <= drop_path_rate < 1.0
-        ):
+        check_drop_path_rate(drop_path_rate)
+        if not isinstance(zero_init_last, bool):
             raise ValueError(
-                f"drop_path_rate must be in [0, 1). Received: {drop_path_rate=}"
+                f"zero_init_last must be a bool. Received: {zero_init_last=}"
             )
         if layer_scale_init_value is not None and (
             isinstance(layer_scale_init_value, bool)
@@ -91,6 +95,7 @@ class ConvNeXtBlock(keras.layers.Layer):
             )
         self.filters = filters
         self.drop_path_rate = float(drop_path_rate)
+        self.zero_init_last = zero_init_last
         self.layer_scale_init_value = (
             None
             if layer_scale_init_value is None
@@ -105,16 +110,15 @@ class ConvNeXtBlock(keras.layers.Layer):
         self.pointwise_conv_1 = keras.layers.Dense(
             4 * filters, name="pointwise_conv_1"
         )
+        zeros = {}
+        if zero_init_last and self.layer_scale_init_value is None:
+            zeros = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
         self.pointwise_conv_2 = keras.layers.Dense(
-            filters, name="pointwise_conv_2"
+            filters, name="pointwise_conv_2", **zeros
         )
-        # Like keras.layers.Dropout: a seed generator only when it is used,
-        # so a block without stochastic depth has no random state.
-        self.seed_generator = None
+        self.drop_path = None
         if self.drop_path_rate > 0:
-            self.seed_generator = keras.random.SeedGenerator(
-                name="drop_path_seed"
-            )
+            self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] != self.filters:
@@ -128,7 +132,7 @@ class ConvNeXtBlock(keras.layers.Layer):
                 name="layer_scale",
                 shape=(self.filters,),
                 initializer=keras.initializers.Constant(
-                    self.layer_scale_init_value
+                    0.0 if self.zero_init_last else self.layer_scale_init_value
                 ),
             )
         shape = tuple(input_shape)
@@ -143,13 +147,8 @@ class ConvNeXtBlock(keras.layers.Layer):
         x = self.pointwise_conv_2(x)
         if self.layer_scale_init_value is not None:
             x = x * self.layer_scale
-        if training and self.seed_generator is not None:
-            keep = 1.0 - self.drop_path_rate
-            shape = (keras.ops.shape(x)[0], 1, 1, 1)
-            mask = keras.ops.floor(
-                keep + keras.random.uniform(shape, seed=self.seed_generator)
-            )
-            x = x / keep * mask
+        if self.drop_path is not None:
+            x = self.drop_path(x, training=training)
         return inputs + x
 
     def compute_output_shape(self, input_shape):
@@ -161,4 +160,5 @@ class ConvNeXtBlock(keras.layers.Layer):
             "filters": self.filters,
             "drop_path_rate": self.drop_path_rate,
             "layer_scale_init_value": self.layer_scale_init_value,
+            "zero_init_last": self.zero_init_last,
         }

@@ -5,12 +5,18 @@ bottleneck blocks of keras.applications' ResNet (v1) and ResNetV2.
 - `BottleneckBlock`: 1x1, 3x3, 1x1 with 4x expansion, post-activation
   (ResNet v1) or pre-activation (ResNet v2), laid out exactly as
   keras.applications builds them so that their weights port one to one.
-- `ResNeXtBlock`: the bottleneck with a grouped 3x3 convolution (the
-  book's `ResNeXtBlock`), optionally with squeeze-and-excitation as in
-  RegNetY.
+- `ResNeXtBlock` (in `kerasblocks.layers.resnext`): the bottleneck
+  with a grouped 3x3 convolution.
 
 Every block creates its sublayers with fixed names (`conv1`, `bn1`, ...,
 `shortcut_conv`, `shortcut_bn`); the names are the weight-file contract.
+
+Every block takes the two timm training options: `drop_path_rate`
+(stochastic depth: a `DropPath` named `drop_path` at the end of the
+residual branch, only when the rate is above 0, so the default adds no
+layer) and `zero_init_last` (the branch's last batch-norm scale, or its
+last convolution when no batch norm follows it, starts at zero, so the
+block starts as its shortcut).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 # keras.applications' ResNets use this batch-norm epsilon everywhere.
 IMAGENET_EPSILON = 1.001e-5
@@ -51,7 +58,29 @@ def _conv(filters, kernel_size, name, *, strides=1, padding="valid", **kw):
 
 
 class _ResidualLayer(keras.layers.Layer):
-    """Shared checks of the residual blocks."""
+    """Shared checks and training options of the residual blocks."""
+
+    def _training_options(self, drop_path_rate, zero_init_last) -> dict:
+        """Sets `drop_path_rate`, `zero_init_last` and `drop_path`;
+        returns the keywords that zero-initialize a batch norm's scale
+        (empty without `zero_init_last`)."""
+        self.drop_path_rate = check_drop_path_rate(drop_path_rate)
+        self.zero_init_last = _bool("zero_init_last", zero_init_last)
+        self.drop_path = None
+        if self.drop_path_rate > 0:
+            self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
+        return {"gamma_initializer": "zeros"} if self.zero_init_last else {}
+
+    def _drop_branch(self, x, training):
+        if self.drop_path is None:
+            return x
+        return self.drop_path(x, training=training)
+
+    def _training_config(self) -> dict:
+        return {
+            "drop_path_rate": self.drop_path_rate,
+            "zero_init_last": self.zero_init_last,
+        }
 
     def _input_channels(self, input_shape) -> int:
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -90,6 +119,10 @@ class BasicBlock(_ResidualLayer):
         use_projection: use a 1x1 convolution shortcut (the book's
             `use_1x1conv`); needed when `strides > 1` or the channels
             change.
+        drop_path_rate: stochastic depth: probability of dropping the
+            residual branch of an example in training.
+        zero_init_last: start `bn2`'s scale (gamma) at zero, so that the
+            block starts as its shortcut.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -109,16 +142,19 @@ class BasicBlock(_ResidualLayer):
         *,
         strides: int = 1,
         use_projection: bool = False,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.strides = _positive_int("strides", strides)
         self.use_projection = _bool("use_projection", use_projection)
+        last = self._training_options(drop_path_rate, zero_init_last)
         self.conv1 = _conv(filters, 3, "conv1", strides=strides, padding="same")
         self.bn1 = keras.layers.BatchNormalization(name="bn1")
         self.conv2 = _conv(filters, 3, "conv2", padding="same")
-        self.bn2 = keras.layers.BatchNormalization(name="bn2")
+        self.bn2 = keras.layers.BatchNormalization(name="bn2", **last)
         self.shortcut_conv = None
         if use_projection:
             self.shortcut_conv = _conv(
@@ -135,6 +171,7 @@ class BasicBlock(_ResidualLayer):
     def call(self, inputs, training=None):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = self.bn2(self.conv2(x), training=training)
+        x = self._drop_branch(x, training)
         shortcut = inputs
         if self.shortcut_conv is not None:
             shortcut = self.shortcut_conv(inputs)
@@ -149,6 +186,7 @@ class BasicBlock(_ResidualLayer):
             "filters": self.filters,
             "strides": self.strides,
             "use_projection": self.use_projection,
+            **self._training_config(),
         }
 
 
@@ -179,6 +217,11 @@ class BottleneckBlock(_ResidualLayer):
         use_projection: use a 1x1 convolution shortcut.
         preact: pre-activation (v2) instead of post-activation (v1).
         expansion: output channels per bottleneck channel (4 in ResNet).
+        drop_path_rate: stochastic depth: probability of dropping the
+            residual branch of an example in training.
+        zero_init_last: start `bn3`'s scale (v1) or `conv3`'s kernel and
+            bias (v2) at zero, so that the
+            block starts as its shortcut.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides),
@@ -200,6 +243,8 @@ class BottleneckBlock(_ResidualLayer):
         use_projection: bool = False,
         preact: bool = False,
         expansion: int = 4,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -208,12 +253,13 @@ class BottleneckBlock(_ResidualLayer):
         self.use_projection = _bool("use_projection", use_projection)
         self.preact = _bool("preact", preact)
         self.expansion = _positive_int("expansion", expansion)
+        last = self._training_options(drop_path_rate, zero_init_last)
         out = expansion * filters
         v1 = not preact
 
-        def bn(name):
+        def bn(name, **kw):
             return keras.layers.BatchNormalization(
-                epsilon=IMAGENET_EPSILON, name=name
+                epsilon=IMAGENET_EPSILON, name=name, **kw
             )
 
         self.preact_bn = None if v1 else bn("preact_bn")
@@ -230,8 +276,12 @@ class BottleneckBlock(_ResidualLayer):
                 filters, 3, "conv2", strides=strides, use_bias=False
             )
         self.bn2 = bn("bn2")
-        self.conv3 = _conv(out, 1, "conv3")
-        self.bn3 = bn("bn3") if v1 else None
+        # v2 has no batch norm after conv3: zero the convolution itself.
+        zeros = {}
+        if self.zero_init_last and not v1:
+            zeros = {"kernel_initializer": "zeros", "bias_initializer": "zeros"}
+        self.conv3 = _conv(out, 1, "conv3", **zeros)
+        self.bn3 = bn("bn3", **last) if v1 else None
         self.shortcut_conv = self.shortcut_bn = self.shortcut_pool = None
         if use_projection:
             self.shortcut_conv = _conv(out, 1, "shortcut_conv", strides=strides)
@@ -262,6 +312,7 @@ class BottleneckBlock(_ResidualLayer):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
         x = self.bn3(self.conv3(x), training=training)
+        x = self._drop_branch(x, training)
         shortcut = inputs
         if self.shortcut_conv is not None:
             shortcut = self.shortcut_bn(
@@ -279,7 +330,7 @@ class BottleneckBlock(_ResidualLayer):
         x = keras.ops.relu(self.bn1(self.conv1(preact), training=training))
         x = self.conv2(self.pad2(x))
         x = keras.ops.relu(self.bn2(x, training=training))
-        return shortcut + self.conv3(x)
+        return shortcut + self._drop_branch(self.conv3(x), training)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -298,183 +349,15 @@ class BottleneckBlock(_ResidualLayer):
             "use_projection": self.use_projection,
             "preact": self.preact,
             "expansion": self.expansion,
+            **self._training_config(),
         }
 
 
-@register()
-class ResNeXtBlock(_ResidualLayer):
-    """The ResNeXt block: a bottleneck whose 3x3 convolution is grouped
-    (the book's `ResNeXtBlock`), with optional squeeze-and-excitation.
+def __getattr__(name: str):
+    # ResNeXtBlock moved to kerasblocks.layers.resnext; the old path keeps
+    # working for one release (imported late: resnext imports this module).
+    if name == "ResNeXtBlock":
+        from kerasblocks.layers.resnext import ResNeXtBlock
 
-    `conv1` (1x1) maps to `round(filters * bottleneck_ratio)` channels,
-    `conv2` (3x3, strided) convolves them in groups of `group_width`
-    channels, `conv3` (1x1) maps to `filters`; each is followed by batch
-    norm, the first two by ReLU. The shortcut is the identity or a
-    strided 1x1 convolution with batch norm; ReLU follows the addition.
-    As in the book every convolution has a bias and batch norm has
-    Keras's defaults.
-
-    With `se_ratio > 0`, a squeeze-and-excitation module rescales the
-    grouped convolution's output channels (as in RegNetY): global
-    average pool, a 1x1 convolution to `round(se_ratio * input
-    channels)` channels with ReLU, a 1x1 convolution back with sigmoid.
-
-    Args:
-        filters: output channels.
-        group_width: channels per group of the 3x3 convolution (the
-            book's `groups` argument): it has `bottleneck channels //
-            group_width` groups.
-        bottleneck_ratio: bottleneck channels per output channel (the
-            book's `bot_mul`).
-        strides: stride of the 3x3 convolution and of the projection.
-        use_projection: use a 1x1 convolution shortcut (the book's
-            `use_1x1conv`).
-        se_ratio: squeeze-and-excitation width per input channel; 0
-            turns it off.
-
-    Input shape: `(batch, height, width, channels)`. Output shape:
-    `(batch, ceil(height / strides), ceil(width / strides), filters)`.
-
-    `use_bias=False, epsilon=1e-5, momentum=0.9` give the RegNet paper's
-    convolutions and batch norms; the defaults are the book's.
-
-    Example (the book's `ResNeXtBlock(32, 16, 1)`):
-
-    >>> import tensorflow as tf, kerasblocks
-    >>> block = kerasblocks.layers.ResNeXtBlock(32, 16, 1)
-    >>> block(tf.ones((4, 96, 96, 32))).shape
-    TensorShape([4, 96, 96, 32])
-    >>> block.conv2.groups
-    2
-    """
-
-    def __init__(
-        self,
-        filters: int,
-        group_width: int,
-        bottleneck_ratio: float = 1.0,
-        *,
-        strides: int = 1,
-        use_projection: bool = False,
-        se_ratio: float = 0.0,
-        use_bias: bool = True,
-        epsilon: float = 1e-3,
-        momentum: float = 0.99,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.group_width = _positive_int("group_width", group_width)
-        self.use_bias = _bool("use_bias", use_bias)
-        self.epsilon = float(epsilon)
-        self.momentum = float(momentum)
-        if isinstance(bottleneck_ratio, bool) or not (
-            isinstance(bottleneck_ratio, (int, float)) and bottleneck_ratio > 0
-        ):
-            raise ValueError(
-                "bottleneck_ratio must be a positive number. Received: "
-                f"{bottleneck_ratio=}"
-            )
-        if isinstance(se_ratio, bool) or not (
-            isinstance(se_ratio, (int, float)) and 0 <= se_ratio <= 1
-        ):
-            raise ValueError(
-                f"se_ratio must be a number in [0, 1]. Received: {se_ratio=}"
-            )
-        self.bottleneck_ratio = float(bottleneck_ratio)
-        self.strides = _positive_int("strides", strides)
-        self.use_projection = _bool("use_projection", use_projection)
-        self.se_ratio = float(se_ratio)
-        bottleneck = int(round(filters * bottleneck_ratio))
-        groups = bottleneck // group_width
-        if groups < 1:
-            raise ValueError(
-                f"group_width must be at most the {bottleneck} bottleneck "
-                f"channels (round(filters * bottleneck_ratio)). Received: "
-                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
-            )
-        if bottleneck % groups:
-            raise ValueError(
-                f"The {bottleneck} bottleneck channels (round(filters * "
-                f"bottleneck_ratio)) must split into {groups} groups "
-                f"(bottleneck channels // group_width). Received: "
-                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
-            )
-        bias = {"use_bias": self.use_bias}
-
-        def norm(name):
-            return keras.layers.BatchNormalization(
-                epsilon=self.epsilon, momentum=self.momentum, name=name
-            )
-
-        self.conv1 = _conv(bottleneck, 1, "conv1", **bias)
-        self.bn1 = norm("bn1")
-        self.conv2 = _conv(
-            bottleneck,
-            3,
-            "conv2",
-            strides=strides,
-            padding="same",
-            groups=groups,
-            **bias,
-        )
-        self.bn2 = norm("bn2")
-        self.conv3 = _conv(filters, 1, "conv3", **bias)
-        self.bn3 = norm("bn3")
-        self.shortcut_conv = self.shortcut_bn = None
-        if use_projection:
-            self.shortcut_conv = _conv(
-                filters, 1, "shortcut_conv", strides=strides, **bias
-            )
-            self.shortcut_bn = norm("shortcut_bn")
-        # The squeeze width depends on the input channels: made in build.
-        self.se_reduce = self.se_expand = None
-
-    def build(self, input_shape):
-        channels = self._input_channels(input_shape)
-        self._check_identity(channels, self.filters, self.strides == 1)
-        shape = _build_chain(input_shape, self.conv1, self.bn1, self.conv2)
-        shape = _build_chain(shape, self.bn2)
-        if self.se_ratio > 0:
-            squeezed = max(1, int(round(self.se_ratio * channels)))
-            self.se_reduce = _conv(squeezed, 1, "se_reduce")
-            self.se_expand = _conv(shape[-1], 1, "se_expand")
-            pooled = (shape[0], 1, 1, shape[-1])
-            _build_chain(pooled, self.se_reduce, self.se_expand)
-        _build_chain(shape, self.conv3, self.bn3)
-        if self.shortcut_conv is not None:
-            shape = _build_chain(input_shape, self.shortcut_conv)
-            self.shortcut_bn.build(shape)
-
-    def call(self, inputs, training=None):
-        x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
-        x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
-        if self.se_reduce is not None:
-            scale = keras.ops.mean(x, axis=(1, 2), keepdims=True)
-            scale = keras.ops.relu(self.se_reduce(scale))
-            x = x * keras.ops.sigmoid(self.se_expand(scale))
-        x = self.bn3(self.conv3(x), training=training)
-        shortcut = inputs
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_bn(
-                self.shortcut_conv(inputs), training=training
-            )
-        return keras.ops.relu(x + shortcut)
-
-    def compute_output_shape(self, input_shape):
-        shape = self.conv2.compute_output_shape(input_shape)
-        return (*shape[:-1], self.filters)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "group_width": self.group_width,
-            "bottleneck_ratio": self.bottleneck_ratio,
-            "strides": self.strides,
-            "use_projection": self.use_projection,
-            "se_ratio": self.se_ratio,
-            "use_bias": self.use_bias,
-            "epsilon": self.epsilon,
-            "momentum": self.momentum,
-        }
+        return ResNeXtBlock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

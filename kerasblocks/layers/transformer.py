@@ -7,7 +7,7 @@ and `TransformerDecoderBlock` are post-norm (the book's, `norm_first=
 False`: `norm(x + dropout(f(x)))`) or pre-norm (`norm_first=True`, ViT's:
 `x + f(norm(x))`). The decoder block masks its self-attention causally
 and, for incremental decoding, keeps the projected keys and values of
-earlier positions in a cache.
+earlier positions in a cache; it lives in `kerasblocks.layers.decoder`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kerasblocks.layers.attention import (
     _positive_int,
     _rate,
 )
+from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 
 def _activation_name(activation):
@@ -158,9 +159,27 @@ class _TransformerBlock(keras.layers.Layer):
         activation: str = "relu",
         use_bias: bool = False,
         epsilon: float = 1e-5,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.drop_path_rate = check_drop_path_rate(drop_path_rate)
+        if not isinstance(zero_init_last, bool):
+            raise ValueError(
+                f"zero_init_last must be a bool. Received: {zero_init_last=}"
+            )
+        if zero_init_last and not norm_first:
+            raise ValueError(
+                "zero_init_last makes a pre-norm block start as the identity; "
+                "a post-norm block normalizes after the addition. Received: "
+                f"{zero_init_last=}, {norm_first=}"
+            )
+        self.zero_init_last = zero_init_last
+        # One layer for both branches: its draws differ call to call.
+        self.drop_path = None
+        if self.drop_path_rate > 0:
+            self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
         self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
         self.num_heads = _positive_int("num_heads", num_heads)
         self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
@@ -176,6 +195,7 @@ class _TransformerBlock(keras.layers.Layer):
         """Attention layers, norms and the FFN, in the order of the
         forward pass (the order of the weights)."""
         self._sublayers = len(attention_names) + 1
+        self._attention_names = tuple(attention_names)
         for index, name in enumerate(attention_names, start=1):
             setattr(
                 self,
@@ -226,11 +246,29 @@ class _TransformerBlock(keras.layers.Layer):
         norm = self._norm(index)
         norm.build([shape, shape] if not self.norm_first else shape)
 
+    def _zero_branch_ends(self):
+        """With `zero_init_last`, zeroes the attention output projections
+        and the FFN's `dense2` (called at the end of `build`)."""
+        if not self.zero_init_last:
+            return
+        ends = [getattr(self, n).output_dense for n in self._attention_names]
+        for layer in [*ends, self.ffn.dense2]:
+            for variable in layer.weights:
+                variable.assign(keras.ops.zeros_like(variable))
+
     def _residual(self, index, x, sublayer, training):
-        """`x + f(norm(x))` (pre-norm) or `norm(x + dropout(f(x)))`."""
+        """`x + f(norm(x))` (pre-norm) or `norm(x + dropout(f(x)))`, with
+        `f` followed by `drop_path` when there is one."""
+
+        def branch(y):
+            y = sublayer(y)
+            if self.drop_path is None:
+                return y
+            return self.drop_path(y, training=training)
+
         if self.norm_first:
-            return x + sublayer(self._norm(index)(x))
-        return self._norm(index)([x, sublayer(x)], training=training)
+            return x + branch(self._norm(index)(x))
+        return self._norm(index)([x, branch(x)], training=training)
 
     def get_config(self):
         return {
@@ -243,6 +281,8 @@ class _TransformerBlock(keras.layers.Layer):
             "activation": self.activation,
             "use_bias": self.use_bias,
             "epsilon": self.epsilon,
+            "drop_path_rate": self.drop_path_rate,
+            "zero_init_last": self.zero_init_last,
         }
 
 
@@ -273,6 +313,11 @@ class TransformerEncoderBlock(_TransformerBlock):
         activation: of the FFN.
         use_bias: biases in the attention projections.
         epsilon: of the layer norms.
+        drop_path_rate: stochastic depth: probability of dropping a
+            residual branch of an example in training (`drop_path`).
+        zero_init_last: (pre-norm only) zero the attention's `output`
+            projection and the FFN's `dense2`, so that the block starts
+            as the identity.
 
     Call arguments:
         inputs: `(batch, length, hidden_dim)`.
@@ -297,6 +342,7 @@ class TransformerEncoderBlock(_TransformerBlock):
         self._build_norm(0, shape)
         self.ffn.build(shape)
         self._build_norm(1, shape)
+        self._zero_branch_ends()
 
     def call(self, inputs, padding_mask=None, valid_lens=None, training=None):
         checks = []
@@ -320,168 +366,12 @@ class TransformerEncoderBlock(_TransformerBlock):
         return tuple(input_shape)
 
 
-@register()
-class TransformerDecoderBlock(_TransformerBlock):
-    """Causal self-attention, cross-attention to the encoder's outputs
-    and a position-wise FFN, each with a residual connection and layer
-    norm (the book's `TransformerDecoderBlock`). With
-    `use_cross_attention=False` it is a decoder-only (GPT-style) block.
+def __getattr__(name: str):
+    # TransformerDecoderBlock moved to kerasblocks.layers.decoder; the old
+    # path keeps working for one release (imported late: decoder imports
+    # this module).
+    if name == "TransformerDecoderBlock":
+        from kerasblocks.layers.decoder import TransformerDecoderBlock
 
-    Incremental decoding: `cache` holds the projected keys and values of
-    the self-attention, `(batch, 2, max_length, hidden_dim)` (from
-    `init_cache`); give the new positions as inputs and their first
-    position as `cache_index`, and the block returns `(outputs,
-    new_cache)`. Feeding a sequence one position at a time this way
-    gives the same outputs as the whole sequence at once.
-
-    Sublayers: `self_attention`, `cross_attention` (when used), `ffn`,
-    and `add_norm1..3` (post-norm) or `norm1..3` (pre-norm).
-
-    Args:
-        hidden_dim, num_heads, mlp_dim, dropout_rate, norm_first,
-            activation, use_bias, epsilon: as `TransformerEncoderBlock`.
-        use_cross_attention: attend to encoder outputs.
-
-    Call arguments:
-        inputs: `(batch, length, hidden_dim)`, or `[inputs,
-            encoder_outputs]`.
-        encoder_outputs: `(batch, source_length, hidden_dim)`.
-        padding_mask: `(batch, length)` (with a cache: `(batch,
-            max_length)`), True for real tokens.
-        encoder_mask: `(batch, source_length)`, True for real tokens.
-        encoder_valid_lens: `(batch,)` (the book's `enc_valid_lens`).
-        cache, cache_index: incremental decoding (see above).
-
-    Example:
-
-    >>> import tensorflow as tf, kerasblocks
-    >>> block = kerasblocks.layers.TransformerDecoderBlock(24, 8, 48)
-    >>> x, memory = tf.ones((2, 5, 24)), tf.ones((2, 7, 24))
-    >>> block(x, memory).shape
-    TensorShape([2, 5, 24])
-    >>> cache = block.init_cache(2, 5)
-    >>> y, cache = block(x[:, :1], memory, cache=cache, cache_index=0)
-    >>> y.shape, cache.shape
-    (TensorShape([2, 1, 24]), TensorShape([2, 2, 5, 24]))
-    """
-
-    def __init__(
-        self,
-        hidden_dim: int,
-        num_heads: int,
-        mlp_dim: int,
-        *,
-        use_cross_attention: bool = True,
-        **kwargs,
-    ):
-        super().__init__(hidden_dim, num_heads, mlp_dim, **kwargs)
-        self.use_cross_attention = bool(use_cross_attention)
-        self.cross_attention = None
-        self._create_sublayers(
-            ["self_attention", "cross_attention"]
-            if self.use_cross_attention
-            else ["self_attention"]
-        )
-
-    def init_cache(self, batch_size, max_length: int, dtype="float32"):
-        """An empty self-attention cache for `max_length` positions."""
-        return self.self_attention.init_cache(batch_size, max_length, dtype)
-
-    def build(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and isinstance(
-            input_shape[0], (list, tuple)
-        ):
-            input_shape = input_shape[0]
-        shape = self._check_input_shape(input_shape)
-        self.self_attention.build(shape)
-        self._build_norm(0, shape)
-        if self.cross_attention is not None:
-            memory = (shape[0], None, self.hidden_dim)
-            self.cross_attention.build([shape, memory, memory])
-            self._build_norm(1, shape)
-        self.ffn.build(shape)
-        self._build_norm(self._sublayers - 1, shape)
-
-    def call(
-        self,
-        inputs,
-        encoder_outputs=None,
-        padding_mask=None,
-        encoder_mask=None,
-        encoder_valid_lens=None,
-        *,
-        cache=None,
-        cache_index=None,
-        training=None,
-    ):
-        if isinstance(inputs, (list, tuple)):
-            inputs, encoder_outputs = inputs
-        if self.use_cross_attention and encoder_outputs is None:
-            raise ValueError(
-                f"TransformerDecoderBlock '{self.name}' needs encoder_outputs "
-                "(or use_cross_attention=False)."
-            )
-        if not self.use_cross_attention and encoder_outputs is not None:
-            raise ValueError(
-                f"TransformerDecoderBlock '{self.name}' has no cross-attention"
-                "; do not pass encoder_outputs."
-            )
-        checks = []
-        if padding_mask is not None and cache is None:
-            padding_mask = _check_mask(padding_mask, inputs, checks)
-        new_cache = []
-
-        def self_attend(x):
-            if cache is None:
-                return self.self_attention(
-                    x,
-                    attention_mask=padding_mask,
-                    use_causal_mask=True,
-                    training=training,
-                )
-            outputs, updated = self.self_attention(
-                x,
-                attention_mask=padding_mask,
-                cache=cache,
-                cache_index=cache_index,
-                training=training,
-            )
-            new_cache.append(updated)
-            return outputs
-
-        x = self._residual(0, inputs, self_attend, training)
-        if self.cross_attention is not None:
-            if encoder_outputs.shape[-1] != self.hidden_dim:
-                raise ValueError(
-                    f"encoder_outputs must have {self.hidden_dim} features. "
-                    f"Received: shape={tuple(encoder_outputs.shape)}"
-                )
-            encoder_mask = _check_mask(
-                encoder_mask, encoder_outputs, checks, "encoder_mask"
-            )
-
-            def cross_attend(y):
-                return self.cross_attention(
-                    [y, encoder_outputs, encoder_outputs],
-                    valid_lens=encoder_valid_lens,
-                    attention_mask=encoder_mask,
-                    training=training,
-                )
-
-            x = self._residual(1, x, cross_attend, training)
-        x = self._residual(
-            self._sublayers - 1,
-            x,
-            lambda y: self.ffn(y, training=training),
-            training,
-        )
-        x = with_checks(x, checks)
-        if cache is not None:
-            return x, new_cache[0]
-        return x
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "use_cross_attention": self.use_cross_attention,
-        }
+        return TransformerDecoderBlock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,11 @@
-"""Conformance specs for the residual blocks (`kerasblocks.layers.residual`).
+"""Conformance specs for the residual blocks (`kerasblocks.layers.residual`
+and `kerasblocks.layers.resnext`).
 
 The specs cover each block's shortcut kinds: identity, projection with a
-stride, and for `BottleneckBlock` the pre-activation (v2) layout with its
-strided max-pool shortcut; `ResNeXtBlock` also with squeeze-and-excitation.
+stride (`BasicBlock` with stochastic depth, so its `drop_path` goes
+through every save format), and for `BottleneckBlock` the pre-activation
+(v2) layout with its strided max-pool shortcut; `ResNeXtBlock` also with
+squeeze-and-excitation.
 """
 
 import kerasblocks as kb
@@ -10,7 +13,9 @@ from kerasblocks.testing import BlockSpec
 
 SPECS = {
     "kerasblocks>BasicBlock": BlockSpec(
-        lambda: kb.layers.BasicBlock(6, strides=2, use_projection=True),
+        lambda: kb.layers.BasicBlock(
+            6, strides=2, use_projection=True, drop_path_rate=0.2
+        ),
         (2, 7, 7, 3),
         (2, 4, 4, 6),
     ),

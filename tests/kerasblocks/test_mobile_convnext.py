@@ -123,7 +123,7 @@ def test_convnext_block_drops_whole_examples_in_training():
 def test_convnext_block_without_stochastic_depth_has_no_random_state():
     block = kb.layers.ConvNeXtBlock(4)
     block(random_inputs((1, 3, 3, 4)))
-    assert block.seed_generator is None
+    assert block.drop_path is None
     assert len(block.variables) == len(block.weights) == 9
 
 

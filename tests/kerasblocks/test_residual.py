@@ -113,7 +113,7 @@ def test_config_round_trip_values():
         16, 4, 0.5, strides=2, use_projection=True, se_ratio=0.25, name="b"
     )
     config = block.get_config()
-    assert {k: config[k] for k in list(config)[-9:]} == {
+    assert {k: config[k] for k in list(config)[-11:]} == {
         "filters": 16,
         "group_width": 4,
         "bottleneck_ratio": 0.5,
@@ -123,6 +123,8 @@ def test_config_round_trip_values():
         "use_bias": True,
         "epsilon": 0.001,
         "momentum": 0.99,
+        "drop_path_rate": 0.0,
+        "zero_init_last": False,
     }
     config = kb.layers.BottleneckBlock(8, preact=True).get_config()
     assert (config["preact"], config["expansion"]) == (True, 4)

@@ -98,7 +98,9 @@ def test_inspect_tool_prints_summary_table_and_shapes():
         timeout=300,
         cwd=REPO,
     )
-    assert "resnet18" in listed.stdout and "googlenet" in listed.stdout
+    # Every registered model, one per line, in the registry's order.
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == zoo.list_models()
     bad = subprocess.run(
         [sys.executable, "-m", "tools.inspect", "--model=lenot"],
         capture_output=True,
