@@ -1,0 +1,171 @@
+"""Streaming sources: image folders, TFRecord shards, TFDS directories.
+
+The tests write small images whose class is visible in the pixels (a
+solid colour per class), so labels can be checked against the images.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasblocks.training import data as data_lib
+
+COLOURS = ((230, 20, 20), (20, 230, 20), (20, 20, 230))
+
+
+def class_of(images) -> np.ndarray:
+    """The class a batch of decoded images shows: its brightest channel."""
+    return np.argmax(np.asarray(images).mean(axis=(1, 2)), axis=-1)
+
+
+def write_image(path, label: int, size=(32, 32), fmt="png", gray=False):
+    colour = np.asarray(COLOURS[label], np.uint8)
+    image = np.broadcast_to(colour, (*size, 3)).copy()
+    if gray:
+        # Grayscale classes are told apart by brightness instead.
+        image = np.full((*size, 1), 60 + 80 * label, np.uint8)
+    encoded = (
+        tf.io.encode_jpeg(image, quality=95)
+        if fmt == "jpg"
+        else tf.io.encode_png(image)
+    )
+    tf.io.write_file(str(path), encoded)
+
+
+def write_folder(root, per_class=(6, 5, 4), formats=("png", "jpg"), **kw):
+    """`root/class_K/NNN.ext`, alternating formats and two sizes."""
+    for label, count in enumerate(per_class):
+        folder = os.path.join(str(root), f"class_{label}")
+        os.makedirs(folder, exist_ok=True)
+        for i in range(count):
+            fmt = formats[i % len(formats)]
+            size = (32, 32) if i % 2 else (24, 40)
+            write_image(
+                os.path.join(folder, f"{i:03d}.{fmt}"),
+                label,
+                size=size,
+                fmt=fmt,
+                **kw,
+            )
+    return root
+
+
+def _epoch(dataset, batch_size=4, seed=3, epoch=0, start_batch=0, **kw):
+    pipeline = data_lib.make_pipeline(
+        dataset,
+        "train",
+        batch_size,
+        image_shape=(16, 16, 3),
+        shuffle_seed=seed,
+        epoch=epoch,
+        drop_remainder=True,
+        start_batch=start_batch,
+        **kw,
+    )
+    return [(x.numpy(), y.numpy()) for x, y in pipeline]
+
+
+def test_folder_order_resume_and_labels(tmp_path):
+    write_folder(tmp_path)
+    dataset = data_lib.load_dataset(f"folder:{tmp_path}", seed=1)
+    assert dataset.class_names == ["class_0", "class_1", "class_2"]
+    assert (dataset.num_train, dataset.num_val) == (12, 3)
+    assert dataset.num_classes == 3 and dataset.is_image
+    assert dataset.example_shape == (24, 40, 3)  # the first file's
+    full = _epoch(dataset)
+    assert len(full) == 3
+    for x, y in full:
+        assert x.shape == (4, 16, 16, 3) and x.dtype == np.float32
+        np.testing.assert_array_equal(class_of(x), y)
+    # The order is a function of (seed, epoch) alone.
+    again = _epoch(data_lib.load_dataset(f"folder:{tmp_path}", seed=1))
+    for (x, y), (x2, y2) in zip(full, again, strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    other = _epoch(dataset, epoch=1)
+    assert not all(
+        np.array_equal(a[1], b[1]) for a, b in zip(full, other, strict=True)
+    )
+    # Resuming at batch k gives batches k.. of the full epoch, with the
+    # same augmentation.
+    augmented = _epoch(dataset, augment=True)
+    resumed = _epoch(dataset, start_batch=1, augment=True)
+    assert len(resumed) == 2
+    for (x, y), (x2, y2) in zip(augmented[1:], resumed, strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    # Validation keeps its own order; every example once.
+    val = data_lib.make_pipeline(dataset, "val", 2, image_shape=(8, 8, 3))
+    labels = np.concatenate([y.numpy() for _, y in val])
+    assert len(labels) == 3
+
+
+def test_folder_splits_grayscale_cache_and_image_size(tmp_path, capsys):
+    root = tmp_path / "split"
+    write_folder(root / "train", per_class=(3, 3), gray=True)
+    write_folder(root / "val", per_class=(1, 2), gray=True)
+    dataset = data_lib.load_dataset(
+        "folder:split", data_dir=str(tmp_path), image_size=12, cache="memory"
+    )
+    assert (dataset.num_train, dataset.num_val) == (6, 3)
+    assert dataset.example_shape == (12, 12, 1)
+    assert dataset.info["model_overrides"] == {"input_shape": (12, 12, 1)}
+    first = _epoch(dataset, batch_size=3)
+    second = _epoch(dataset, batch_size=3)
+    assert "converting to the model's 3" in capsys.readouterr().err
+    _epoch(dataset, batch_size=3)
+    assert "converting" not in capsys.readouterr().err  # said once
+    for (x, y), (x2, y2) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+        # Grayscale converted to RGB: equal channels, brightness by class.
+        np.testing.assert_allclose(x[..., 0], x[..., 2])
+        np.testing.assert_array_equal(x.mean(axis=(1, 2, 3)) > 0.4, y == 1)
+    resumed = _epoch(dataset, batch_size=3, start_batch=1)
+    np.testing.assert_array_equal(resumed[0][1], first[1][1])
+    val = data_lib.make_pipeline(dataset, "val", 3, image_shape=(12, 12, 1))
+    assert next(iter(val))[1].numpy().tolist() == [0, 1, 1]
+    os.makedirs(root / "val" / "class_9")
+    with pytest.raises(data_lib.DataError, match=r"classes \['class_9'\]"):
+        data_lib.load_dataset(f"folder:{root}")
+
+
+def test_folder_corrupt_images_are_skipped_or_refused(tmp_path):
+    write_folder(tmp_path, per_class=(4, 4), formats=("png", "jpg"))
+    good = (tmp_path / "class_1" / "001.jpg").read_bytes()
+    (tmp_path / "class_0" / "000.png").write_bytes(b"not an image")
+    (tmp_path / "class_1" / "001.jpg").write_bytes(good[: len(good) // 2])
+    (tmp_path / "class_1" / "notes.txt").write_text("ignored")
+    with pytest.warns(UserWarning) as caught:
+        dataset = data_lib.load_dataset(f"folder:{tmp_path}")
+    message = str(caught[0].message)
+    assert "skipping 2 unreadable image(s)" in message
+    assert "000.png (not a JPEG, PNG, BMP or GIF image)" in message
+    assert "001.jpg (truncated JPEG)" in message
+    assert dataset.num_train + dataset.num_val == 6
+    for x, y in _epoch(dataset, batch_size=2):
+        np.testing.assert_array_equal(class_of(x), y)
+    with pytest.raises(data_lib.DataError, match="2 unreadable image"):
+        data_lib.load_dataset(f"folder:{tmp_path}", strict=True)
+
+
+def test_folder_bad_input_is_one_line(tmp_path):
+    missing = tmp_path / "nowhere"
+    cases = [(f"folder:{missing}", f"{missing}: no such directory")]
+    (tmp_path / "flat").mkdir()
+    cases.append((f"folder:{tmp_path / 'flat'}", "no class subfolders"))
+    write_folder(tmp_path / "holes", per_class=(2, 2))
+    (tmp_path / "holes" / "class_2").mkdir()
+    cases.append(
+        (f"folder:{tmp_path / 'holes'}", f"{tmp_path}/holes/class_2: no images")
+    )
+    for name, expected in cases:
+        with pytest.raises(data_lib.DataError) as info:
+            data_lib.load_dataset(name)
+        assert expected in str(info.value) and "\n" not in str(info.value)
+    write_folder(tmp_path / "small", per_class=(2, 2))
+    dataset = data_lib.load_dataset(f"folder:{tmp_path / 'small'}")
+    with pytest.raises(data_lib.DataError, match="batch size 8 is larger"):
+        _epoch(dataset, batch_size=8)
