@@ -2,6 +2,7 @@
 
 from kerasblocks.training import folders as folders  # noqa: F401
 from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
+from kerasblocks.training import tfrecords as tfrecords  # noqa: F401
 from kerasblocks.training.data import DataError as DataError
 from kerasblocks.training.data import Dataset as Dataset
 from kerasblocks.training.data import list_datasets as list_datasets
@@ -11,3 +12,7 @@ from kerasblocks.training.data import make_pipeline as make_pipeline
 from kerasblocks.training.data import register_dataset as register_dataset
 from kerasblocks.training.data import register_source as register_source
 from kerasblocks.training.folders import FolderDataset as FolderDataset
+from kerasblocks.training.tfrecords import TFRecordSource as TFRecordSource
+from kerasblocks.training.tfrecords import (
+    write_image_tfrecords as write_image_tfrecords,
+)

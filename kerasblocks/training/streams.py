@@ -22,12 +22,32 @@ from kerasblocks.training.data import DataError, _augment
 # Fixed parallelism rather than AUTOTUNE: a live iterator with AUTOTUNE
 # can drop a 2-core machine into a one-core-idle mode (see DESIGN.md).
 PARALLEL_CALLS = max(1, min(os.cpu_count() or 1, 8))
-CACHE_SHUFFLE_BUFFER = 8192
+SHUFFLE_BLOCK = 1024
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """One int seed for tf.data ops, a function of (seed, epoch) only."""
     return int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
+
+
+def block_shuffle(
+    data: tf.data.Dataset, block: int, seed: int
+) -> tf.data.Dataset:
+    """Permutes each run of `block` elements with a stateless shuffle.
+
+    Unlike `Dataset.shuffle`, whose seed is combined with TensorFlow's
+    global seed, the order here depends on `seed` alone, and memory is
+    bounded by one block.
+    """
+
+    def permute(index, items):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(items[0])[0]),
+            seed=tf.stack([tf.constant(seed, tf.int64), index]),
+        )
+        return tuple(tf.gather(item, order) for item in items)
+
+    return data.batch(block).enumerate().map(permute).unbatch()
 
 
 def notice(message: str) -> None:
@@ -170,7 +190,7 @@ class ImageStream:
             )
         else:
             # A cache holds the split in its own order, decoded once; each
-            # epoch then reorders it with a (seed, epoch) shuffle buffer.
+            # epoch then reorders it, block by block, by (seed, epoch).
             path = "" if self.cache == "memory" else f"{self.cache}-{split}"
             data = (
                 self._encoded(split, None, 0, 0)
@@ -182,10 +202,8 @@ class ImageStream:
                 .cache(path)
             )
             if shuffle_seed is not None:
-                data = data.shuffle(
-                    min(size, CACHE_SHUFFLE_BUFFER),
-                    seed=epoch_seed(shuffle_seed, epoch),
-                    reshuffle_each_iteration=False,
+                data = block_shuffle(
+                    data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
                 )
             data = data.skip(start)
         if not self.strict:

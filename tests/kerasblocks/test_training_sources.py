@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasblocks import training
 from kerasblocks.training import data as data_lib
 
 COLOURS = ((230, 20, 20), (20, 230, 20), (20, 20, 230))
@@ -169,3 +170,120 @@ def test_folder_bad_input_is_one_line(tmp_path):
     dataset = data_lib.load_dataset(f"folder:{tmp_path / 'small'}")
     with pytest.raises(data_lib.DataError, match="batch size 8 is larger"):
         _epoch(dataset, batch_size=8)
+
+
+def _example(**features):
+    def feature(value):
+        if isinstance(value, bytes):
+            return tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[value])
+            )
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={k: feature(v) for k, v in features.items()}
+        )
+    ).SerializeToString()
+
+
+def test_tfrecord_shards_order_resume_and_labels(tmp_path):
+    write_folder(tmp_path / "images", per_class=(7, 6, 5))
+    written = training.write_image_tfrecords(
+        str(tmp_path / "images"), str(tmp_path / "shards" / "data"), 3
+    )
+    assert [os.path.basename(p) for p in written] == [
+        f"data-0000{i}-of-00003" for i in range(3)
+    ]
+    first = next(iter(tf.data.TFRecordDataset(written[0])))
+    example = tf.train.Example.FromString(first.numpy()).features.feature
+    assert example["image/format"].bytes_list.value[0] in (b"png", b"jpeg")
+    assert example["image/height"].int64_list.value[0] in (24, 32)
+    label = example["image/class/label"].int64_list.value[0]
+    assert example["image/class/text"].bytes_list.value[0] == (
+        f"class_{label}".encode()
+    )
+    name = f"tfrecord:{tmp_path}/shards/data-*"
+    dataset = data_lib.load_dataset(name, shuffle_block=5)
+    assert (dataset.num_train, dataset.num_val, dataset.num_classes) == (
+        14,
+        4,
+        3,
+    )
+    assert dataset.class_names == ["class_0", "class_1", "class_2"]
+    full = _epoch(dataset, augment=True)
+    assert len(full) == 3
+    for x, y in full:
+        np.testing.assert_array_equal(class_of(x), y)
+    again = _epoch(data_lib.load_dataset(name, shuffle_block=5), augment=True)
+    resumed = _epoch(dataset, start_batch=2, augment=True)
+    for (x, y), (x2, y2) in zip(full, again, strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(resumed[0][0], full[2][0])
+    np.testing.assert_array_equal(resumed[0][1], full[2][1])
+    # Gzip shards read the same (compression is told by the first bytes).
+    training.write_image_tfrecords(
+        str(tmp_path / "images"),
+        str(tmp_path / "zipped" / "data"),
+        3,
+        gzip=True,
+    )
+    zipped = data_lib.load_dataset(
+        f"tfrecord:{tmp_path}/zipped/data-*", shuffle_block=5
+    )
+    for (x, y), (x2, y2) in zip(
+        full, _epoch(zipped, augment=True), strict=True
+    ):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    other = _epoch(dataset, epoch=1, augment=True)
+    assert not all(
+        np.array_equal(a[1], b[1]) for a, b in zip(full, other, strict=True)
+    )
+    # The seeded split: train and val are disjoint and cover every record.
+    val = data_lib.make_pipeline(dataset, "val", 4, image_shape=(8, 8, 3))
+    ((x_val, y_val),) = [(x.numpy(), y.numpy()) for x, y in val]
+    np.testing.assert_array_equal(class_of(x_val), y_val)
+    whole = data_lib.make_pipeline(dataset, "train", 14, image_shape=(8, 8, 3))
+    counts = np.bincount(
+        np.concatenate([next(iter(whole))[1].numpy(), y_val]), minlength=3
+    )
+    assert counts.tolist() == [7, 6, 5]
+
+
+def test_tfrecord_train_and_val_globs_and_bad_records(tmp_path):
+    write_folder(tmp_path / "images" / "train", per_class=(3, 3))
+    write_folder(tmp_path / "images" / "val", per_class=(1, 1))
+    written = training.write_image_tfrecords(
+        str(tmp_path / "images"), str(tmp_path / "out"), 2
+    )
+    assert len(written) == 4
+    dataset = data_lib.load_dataset(
+        "tfrecord:out-train-*,out-val-*", data_dir=str(tmp_path), num_classes=4
+    )
+    assert (dataset.num_train, dataset.num_val) == (6, 2)
+    assert dataset.num_classes == 4 and dataset.class_names is None
+    nowhere = tmp_path / "nothing-*"
+    cases = [(f"tfrecord:{nowhere}", f"{nowhere} matches no files")]
+    png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
+    for base, record in (
+        ("nolabel", _example(**{"image/encoded": png})),
+        ("nokey", _example(**{"image/class/label": 0})),
+        ("range", _example(**{"image/encoded": png, "image/class/label": 5})),
+    ):
+        with tf.io.TFRecordWriter(str(tmp_path / base)) as writer:
+            writer.write(record)
+    lacks = "a record lacks image/encoded or image/class/label"
+    cases += [
+        (f"tfrecord:{tmp_path}/nolabel", f"{tmp_path}/nolabel: {lacks}"),
+        (f"tfrecord:{tmp_path}/nokey", f"{tmp_path}/nokey: {lacks}"),
+    ]
+    (tmp_path / "cut").write_bytes(open(written[0], "rb").read()[:-20])
+    cases.append((f"tfrecord:{tmp_path}/cut", "cut: corrupt or truncated"))
+    for name, expected in cases:
+        with pytest.raises(data_lib.DataError) as info:
+            data_lib.load_dataset(name)
+        assert expected in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(data_lib.DataError, match="range: label 5 is outside"):
+        data_lib.load_dataset(f"tfrecord:{tmp_path}/range", num_classes=3)
