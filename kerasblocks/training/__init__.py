@@ -2,6 +2,7 @@
 
 from kerasblocks.training import folders as folders  # noqa: F401
 from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
+from kerasblocks.training import tfds_source as tfds_source  # noqa: F401
 from kerasblocks.training import tfrecords as tfrecords  # noqa: F401
 from kerasblocks.training.data import DataError as DataError
 from kerasblocks.training.data import Dataset as Dataset
