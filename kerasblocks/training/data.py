@@ -454,6 +454,7 @@ def make_pipeline(
     drop_remainder: bool = False,
     repeat: bool = False,
     start_batch: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A tf.data pipeline over one split.
 
@@ -461,6 +462,11 @@ def make_pipeline(
     so a resumed run sees the same batches: `start_batch=k` yields the
     batches `k, k + 1, ...` of that order. Images are resized to
     `image_shape` and scaled to [0, 1].
+
+    `shard=(num_shards, index)` (one per worker, with `batch_size` the
+    worker's share) keeps every `num_shards`-th example of that order
+    from `index`, before any decoding: batch `k` of the workers together
+    holds the examples of the global batch `k`.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
@@ -468,6 +474,11 @@ def make_pipeline(
         raise ValueError(f"batch_size must be positive. Received: {batch_size}")
     if start_batch < 0:
         raise ValueError(f"start_batch must be >= 0. Received: {start_batch}")
+    if shard is not None and not 0 <= shard[1] < shard[0]:
+        raise ValueError(
+            f"shard must be (num_shards, index) with 0 <= index < "
+            f"num_shards. Received: {shard}"
+        )
     if not isinstance(dataset, Dataset):
         return dataset.pipeline(
             split,
@@ -479,6 +490,7 @@ def make_pipeline(
             drop_remainder=drop_remainder,
             repeat=repeat,
             start_batch=start_batch,
+            shard=shard,
         )
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
@@ -492,6 +504,8 @@ def make_pipeline(
         )
         y = y[order]
     data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shard is not None:
+        data = data.shard(*shard)
     if repeat:
         data = data.repeat()
     data = data.batch(batch_size, drop_remainder=drop_remainder)

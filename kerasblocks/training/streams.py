@@ -158,13 +158,16 @@ class ImageStream:
         drop_remainder: bool = False,
         repeat: bool = False,
         start_batch: int = 0,
+        shard: tuple[int, int] | None = None,
     ) -> tf.data.Dataset:
         """Batches of `(images, labels)`; see `data.make_pipeline`."""
         size = self.num_train if split == "train" else self.num_val
-        if drop_remainder and batch_size > size:
+        workers = shard[0] if shard else 1
+        if drop_remainder and batch_size * workers > size:
             raise DataError(
-                f"{self.name}: batch size {batch_size} is larger than the "
-                f"{split} split ({size} examples); lower --batch_size."
+                f"{self.name}: batch size {batch_size * workers} is larger "
+                f"than the {split} split ({size} examples); lower "
+                "--batch_size."
             )
         image_shape = tuple(image_shape or self.example_shape)
         if len(image_shape) != 3:
@@ -181,10 +184,12 @@ class ImageStream:
                 f"{self.name}: images have {self._source_channels()} "
                 f"channel(s); converting to the model's {image_shape[-1]}."
             )
-        start = start_batch * batch_size
+        start = start_batch * batch_size * workers
         decode = self._decoder(image_shape)
         if self.cache is None:
             data = self._encoded(split, shuffle_seed, epoch, start)
+            if shard:
+                data = data.shard(*shard)
             data = data.map(
                 decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
             )
@@ -206,6 +211,8 @@ class ImageStream:
                     data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
                 )
             data = data.skip(start)
+            if shard:
+                data = data.shard(*shard)
         if not self.strict:
             # The up-front checks catch what they can; an image that still
             # fails to decode is dropped with its own label, never

@@ -287,3 +287,33 @@ def test_tfrecord_train_and_val_globs_and_bad_records(tmp_path):
         assert expected in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(data_lib.DataError, match="range: label 5 is outside"):
         data_lib.load_dataset(f"tfrecord:{tmp_path}/range", num_classes=3)
+
+
+def test_worker_shards_split_each_global_batch(tmp_path):
+    write_folder(tmp_path, per_class=(5, 5, 4))
+    folder = data_lib.load_dataset(f"folder:{tmp_path}")
+    digits = data_lib.load_dataset("digits")
+
+    def batches(dataset, size, **kw):
+        pipeline = data_lib.make_pipeline(
+            dataset,
+            "train",
+            size,
+            image_shape=(16, 16, 3),
+            shuffle_seed=5,
+            epoch=2,
+            drop_remainder=True,
+            start_batch=1,
+            **kw,
+        )
+        return [(x.numpy(), y.numpy()) for x, y in pipeline.take(2)]
+
+    for dataset, batch in ((folder, 4), (digits, 32)):
+        whole = batches(dataset, batch)
+        parts = [batches(dataset, batch // 2, shard=(2, i)) for i in range(2)]
+        for k, (x, y) in enumerate(whole):
+            for i in range(2):
+                np.testing.assert_array_equal(parts[i][k][1], y[i::2])
+                np.testing.assert_allclose(parts[i][k][0], x[i::2])
+    with pytest.raises(ValueError, match="shard must be"):
+        data_lib.make_pipeline(folder, "train", 2, shard=(2, 2))
