@@ -4,9 +4,13 @@ Class names are the subfolder names, sorted; labels are their positions.
 `DIR/train` and `DIR/val` are the splits when both exist, else a seeded
 split of `DIR`. JPEG, PNG, BMP and GIF files are read (other files are
 ignored). Every file's header and end are checked up front (a few bytes
-each, no decoding), so a corrupt or truncated image is skipped with a
-warning that counts them and names the first few (or is an error under
-`strict=True`) before training starts, not halfway through an epoch.
+each, no decoding), so a missing, foreign or truncated image is skipped
+with a warning that counts them and names the first few (or is an error
+under `strict=True`) before training starts, not halfway through an
+epoch. A well-framed file with a damaged body passes that check; it is
+dropped when its decoding fails in the pipeline (with its own label; that
+epoch is then one example short). `verify="decode"` decodes every image
+once up front instead, so such files are reported and left out too.
 """
 
 from __future__ import annotations
@@ -99,10 +103,34 @@ def list_class_folder(directory: str, class_names=None):
     return paths, np.asarray(labels, np.int32), list(class_names)
 
 
-def drop_unreadable(paths, labels, name: str, strict: bool):
-    """Keeps the files that pass `image_problem`; warns about the rest
-    (their count and the first few), or raises under `strict`."""
+def _undecodable(paths) -> set[int]:
+    """Indices of the files whose decoding fails (one parallel pass)."""
+    data = (
+        tf.data.Dataset.from_tensor_slices(np.asarray(paths))
+        .enumerate()
+        .map(
+            lambda index, path: (
+                index,
+                tf.shape(streams.decode_image(tf.io.read_file(path), 0)),
+            ),
+            num_parallel_calls=streams.PARALLEL_CALLS,
+        )
+        .ignore_errors()
+    )
+    decoded = {int(index) for index, _ in data.as_numpy_iterator()}
+    return set(range(len(paths))) - decoded
+
+
+def drop_unreadable(
+    paths, labels, name: str, strict: bool, decode: bool = False
+):
+    """Keeps the files that pass `image_problem` (and, with `decode`,
+    decode); warns about the rest (their count and the first few), or
+    raises under `strict`."""
     problems = [(p, image_problem(p)) for p in paths]
+    if decode and paths:
+        for index in _undecodable(paths):
+            problems[index] = (paths[index], problems[index][1] or "corrupt")
     bad = [(p, why) for p, why in problems if why]
     if not bad:
         return paths, labels
@@ -118,6 +146,16 @@ def drop_unreadable(paths, labels, name: str, strict: bool):
     )
     keep = np.asarray([why is None for _, why in problems])
     return [p for p, k in zip(paths, keep, strict=True) if k], labels[keep]
+
+
+def _first_decodable(paths, name: str) -> tf.Tensor:
+    """The first image that decodes: its shape stands for the set's."""
+    for path in paths:
+        try:
+            return streams.decode_image(tf.io.read_file(path), 0)
+        except tf.errors.InvalidArgumentError:
+            continue
+    raise DataError(f"{name}: no image can be decoded")
 
 
 class FolderDataset(streams.ImageStream):
@@ -153,7 +191,12 @@ class FolderDataset(streams.ImageStream):
         image_size=None,
         cache: str | None = None,
         strict: bool = False,
+        verify: str = "header",
     ):
+        if verify not in ("header", "decode"):
+            raise ValueError(
+                f"verify must be 'header' or 'decode'. Received: {verify!r}"
+            )
         name = f"folder:{directory}"
         train_dir = os.path.join(directory, "train")
         val_dir = os.path.join(directory, "val")
@@ -172,16 +215,17 @@ class FolderDataset(streams.ImageStream):
             val_labels = labels[np.sort(order[cut:])]
             paths = [paths[i] for i in sorted(order[:cut])]
             labels = labels[np.sort(order[:cut])]
-        paths, labels = drop_unreadable(paths, labels, name, strict)
+        decode = verify == "decode"
+        paths, labels = drop_unreadable(paths, labels, name, strict, decode)
         val_paths, val_labels = drop_unreadable(
-            val_paths, val_labels, name, strict
+            val_paths, val_labels, name, strict, decode
         )
         streams.check_split_sizes(name, len(labels), len(val_labels))
         self._splits = {
             "train": (np.asarray(paths), labels),
             "val": (np.asarray(val_paths), val_labels),
         }
-        first = streams.decode_image(tf.io.read_file(paths[0]), 0)
+        first = _first_decodable(paths, name)
         super().__init__(
             name,
             num_classes=len(class_names),

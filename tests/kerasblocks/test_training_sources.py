@@ -150,6 +150,17 @@ def test_folder_corrupt_images_are_skipped_or_refused(tmp_path):
         np.testing.assert_array_equal(class_of(x), y)
     with pytest.raises(data_lib.DataError, match="2 unreadable image"):
         data_lib.load_dataset(f"folder:{tmp_path}", strict=True)
+    # A damaged body behind a sound frame: only decoding finds it.
+    png = bytearray((tmp_path / "class_0" / "002.png").read_bytes())
+    png[len(png) // 2 : len(png) // 2 + 40] = bytes(40)
+    (tmp_path / "class_0" / "002.png").write_bytes(bytes(png))
+    with pytest.warns(UserWarning, match="skipping 2 unreadable"):
+        data_lib.load_dataset(f"folder:{tmp_path}")
+    with pytest.warns(UserWarning) as caught:
+        dataset = data_lib.load_dataset(f"folder:{tmp_path}", verify="decode")
+    assert "skipping 3 unreadable" in str(caught[0].message)
+    assert "002.png (corrupt)" in str(caught[0].message)
+    assert dataset.num_train + dataset.num_val == 5
 
 
 def test_folder_bad_input_is_one_line(tmp_path):
