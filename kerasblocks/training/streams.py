@@ -197,6 +197,10 @@ class ImageStream:
             # A cache holds the split in its own order, decoded once; each
             # epoch then reorders it, block by block, by (seed, epoch).
             path = "" if self.cache == "memory" else f"{self.cache}-{split}"
+            if path and shard:
+                path += f"-worker{shard[1]}"
+            if path:
+                _clear_unfinished_cache(path)
             data = (
                 self._encoded(split, None, 0, 0)
                 .map(
@@ -235,6 +239,19 @@ class ImageStream:
         options = tf.data.Options()
         options.deterministic = True
         return data.with_options(options).prefetch(2)
+
+
+def _clear_unfinished_cache(path: str) -> None:
+    """Removes what a killed writer of the file cache `path` left.
+
+    tf.data refuses a cache prefix whose lockfile exists, and a run killed
+    while filling its cache leaves one; with no `.index` the cache was
+    never finished, so its files are stale (one process per prefix).
+    """
+    if tf.io.gfile.exists(path + ".index"):
+        return
+    for stale in tf.io.gfile.glob(path + "_*"):
+        tf.io.gfile.remove(stale)
 
 
 def _image_size(value) -> tuple[int, int]:

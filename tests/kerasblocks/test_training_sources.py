@@ -328,3 +328,31 @@ def test_worker_shards_split_each_global_batch(tmp_path):
                 np.testing.assert_allclose(parts[i][k][0], x[i::2])
     with pytest.raises(ValueError, match="shard must be"):
         data_lib.make_pipeline(folder, "train", 2, shard=(2, 2))
+
+
+def test_file_cache_survives_a_killed_writer_and_resumes(tmp_path):
+    write_folder(tmp_path / "images", per_class=(4, 4))
+    prefix = str(tmp_path / "cache" / "c")
+    os.makedirs(tmp_path / "cache")
+    # What a run killed while filling its cache leaves behind.
+    (tmp_path / "cache" / "c-train_0.lockfile").write_text("stale")
+    (
+        tmp_path / "cache" / "c-train_0.data-00000-of-00001.tempstate1"
+    ).write_text("stale")
+    dataset = data_lib.load_dataset(
+        f"folder:{tmp_path / 'images'}", val_fraction=0.25, cache=prefix
+    )
+    first = _epoch(dataset, batch_size=2)
+    assert sorted(os.listdir(tmp_path / "cache")) == [
+        "c-train.data-00000-of-00001",
+        "c-train.index",
+    ]
+    for x, y in first:
+        np.testing.assert_array_equal(class_of(x), y)
+    # From the finished cache: the same epoch, and resumed at batch 1.
+    np.testing.assert_array_equal(
+        _epoch(dataset, batch_size=2)[1][0], first[1][0]
+    )
+    resumed = _epoch(dataset, batch_size=2, start_batch=1)
+    np.testing.assert_array_equal(resumed[0][1], first[1][1])
+    np.testing.assert_array_equal(resumed[0][0], first[1][0])
