@@ -495,6 +495,12 @@ def make_pipeline(
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
     size = len(y)
+    workers = shard[0] if shard else 1
+    if drop_remainder and batch_size * workers > size:
+        raise DataError(
+            f"{dataset.name}: batch size {batch_size * workers} is larger "
+            f"than the {split} split ({size} examples); lower --batch_size."
+        )
     if shuffle_seed is not None:
         order = np.random.default_rng([shuffle_seed, epoch]).permutation(size)
         x = (

@@ -181,6 +181,13 @@ def test_folder_bad_input_is_one_line(tmp_path):
     dataset = data_lib.load_dataset(f"folder:{tmp_path / 'small'}")
     with pytest.raises(data_lib.DataError, match="batch size 8 is larger"):
         _epoch(dataset, batch_size=8)
+    digits = data_lib.load_dataset("digits")
+    with pytest.raises(data_lib.DataError) as info:
+        _epoch(digits, batch_size=2000)
+    assert str(info.value) == (
+        "digits: batch size 2000 is larger than the train split (1438 "
+        "examples); lower --batch_size."
+    )
 
 
 def _example(**features):
