@@ -19,9 +19,15 @@ import tensorflow as tf
 
 from kerasblocks.training.data import DataError, _augment
 
-# Fixed parallelism rather than AUTOTUNE: a live iterator with AUTOTUNE
-# can drop a 2-core machine into a one-core-idle mode (see DESIGN.md).
-PARALLEL_CALLS = max(1, min(os.cpu_count() or 1, 8))
+# Fixed parallelism, the usable cores (a container may see more), rather
+# than AUTOTUNE: a live iterator with AUTOTUNE can drop a 2-core machine
+# into a one-core-idle mode (see DESIGN.md).
+_CORES = (
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")
+    else os.cpu_count() or 1
+)
+PARALLEL_CALLS = max(1, min(_CORES, 8))
 SHUFFLE_BLOCK = 1024
 
 
