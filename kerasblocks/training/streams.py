@@ -244,6 +244,13 @@ class ImageStream:
             )
         options = tf.data.Options()
         options.deterministic = True
+        # tf.distribute's AUTO policy would shard TFRecord files by worker,
+        # leaving workers with different numbers of batches; by element
+        # keeps them in step, and an explicit `shard` needs none.
+        policy = tf.data.experimental.AutoShardPolicy
+        options.experimental_distribute.auto_shard_policy = (
+            policy.OFF if shard else policy.DATA
+        )
         return data.with_options(options).prefetch(2)
 
 

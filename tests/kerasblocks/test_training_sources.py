@@ -333,6 +333,12 @@ def test_worker_shards_split_each_global_batch(tmp_path):
             for i in range(2):
                 np.testing.assert_array_equal(parts[i][k][1], y[i::2])
                 np.testing.assert_allclose(parts[i][k][0], x[i::2])
+    policy = tf.data.experimental.AutoShardPolicy
+    for shard, expected in ((None, policy.DATA), ((2, 0), policy.OFF)):
+        options = data_lib.make_pipeline(
+            folder, "train", 2, shard=shard
+        ).options()
+        assert options.experimental_distribute.auto_shard_policy == expected
     with pytest.raises(ValueError, match="shard must be"):
         data_lib.make_pipeline(folder, "train", 2, shard=(2, 2))
 
