@@ -8,6 +8,11 @@ original file formats) or from Keras's cache when the files are there;
 `synthetic` is random data for benchmarks. The sequence zoo registers
 its own data sets the same way.
 
+Users' own files are named by a source form, `KIND:WHERE` (`folder:DIR`,
+`tfrecord:GLOB[,GLOB]`, `tfds:NAME`): the modules that read them register
+an opener with `register_source` and return a streaming data set whose
+`pipeline(...)` method `make_pipeline` calls.
+
 `make_pipeline` turns a split into a `tf.data.Dataset`: images resized to
 the model's input size and scaled to [0, 1], optional augmentation, a
 shuffle that depends only on (seed, epoch), batching and prefetching.
@@ -72,6 +77,14 @@ class Dataset:
         return isinstance(self.x_train, np.ndarray) and self.x_train.ndim == 4
 
     @property
+    def num_train(self) -> int:
+        return len(self.y_train)
+
+    @property
+    def num_val(self) -> int:
+        return len(self.y_val)
+
+    @property
     def example_shape(self):
         return (
             tuple(self.x_train.shape[1:])
@@ -82,6 +95,7 @@ class Dataset:
 
 Loader = Callable[..., Dataset]
 _DATASETS: dict[str, tuple[Loader, str]] = {}
+_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {}
 
 
 def register_dataset(
@@ -100,24 +114,49 @@ def register_dataset(
     return decorator
 
 
+def register_source(
+    kind: str, summary: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers `opener(where, data_dir=None, **options)` for the data set
+    names `KIND:WHERE`; the opener returns a streaming data set."""
+
+    def decorator(opener):
+        if kind in _SOURCES:
+            raise ValueError(f"A source named {kind!r} is already registered.")
+        _SOURCES[kind] = (opener, summary)
+        return opener
+
+    return decorator
+
+
+def list_sources() -> dict[str, str]:
+    """The source forms (`KIND` of `KIND:WHERE`) and their summaries."""
+    return {kind: summary for kind, (_, summary) in sorted(_SOURCES.items())}
+
+
 def list_datasets() -> list[str]:
     """The registered data set names, sorted."""
     return sorted(_DATASETS)
 
 
 def load_dataset(name: str, data_dir: str | None = None, **options) -> Dataset:
-    """Loads a registered data set.
+    """Loads a registered data set, or opens a source named `KIND:WHERE`.
 
     Raises:
         DataError: unknown name, or the files are missing or unreadable
             (the message says where it looked and how to provide them).
     """
+    kind, colon, where = name.partition(":")
+    if colon and kind in _SOURCES:
+        opener, _ = _SOURCES[kind]
+        return opener(where, data_dir=data_dir, **options)
     if name not in _DATASETS:
         close = difflib.get_close_matches(name, list(_DATASETS), n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise DataError(
             f"Unknown data set {name!r}.{hint} "
-            f"Known: {', '.join(list_datasets())}"
+            f"Known: {', '.join(list_datasets())}; or "
+            + ", ".join(f"{kind}:..." for kind in list_sources())
         )
     loader, _ = _DATASETS[name]
     return loader(data_dir=data_dir, **options)
@@ -414,20 +453,54 @@ def make_pipeline(
     augment: bool = False,
     drop_remainder: bool = False,
     repeat: bool = False,
+    start_batch: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A tf.data pipeline over one split.
 
     The order of a shuffled split depends only on (shuffle_seed, epoch),
-    so a resumed run sees the same batches. Images are resized to
+    so a resumed run sees the same batches: `start_batch=k` yields the
+    batches `k, k + 1, ...` of that order. Images are resized to
     `image_shape` and scaled to [0, 1].
+
+    `shard=(num_shards, index)` (one per worker, with `batch_size` the
+    worker's share) keeps every `num_shards`-th example of that order
+    from `index`, before any decoding: batch `k` of the workers together
+    holds the examples of the global batch `k`.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive. Received: {batch_size}")
+    if start_batch < 0:
+        raise ValueError(f"start_batch must be >= 0. Received: {start_batch}")
+    if shard is not None and not 0 <= shard[1] < shard[0]:
+        raise ValueError(
+            f"shard must be (num_shards, index) with 0 <= index < "
+            f"num_shards. Received: {shard}"
+        )
+    if not isinstance(dataset, Dataset):
+        return dataset.pipeline(
+            split,
+            batch_size,
+            image_shape=image_shape,
+            shuffle_seed=shuffle_seed,
+            epoch=epoch,
+            augment=augment,
+            drop_remainder=drop_remainder,
+            repeat=repeat,
+            start_batch=start_batch,
+            shard=shard,
+        )
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
     size = len(y)
+    workers = shard[0] if shard else 1
+    if drop_remainder and batch_size * workers > size:
+        raise DataError(
+            f"{dataset.name}: batch size {batch_size * workers} is larger "
+            f"than the {split} split ({size} examples); lower --batch_size."
+        )
     if shuffle_seed is not None:
         order = np.random.default_rng([shuffle_seed, epoch]).permutation(size)
         x = (
@@ -437,6 +510,8 @@ def make_pipeline(
         )
         y = y[order]
     data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shard is not None:
+        data = data.shard(*shard)
     if repeat:
         data = data.repeat()
     data = data.batch(batch_size, drop_remainder=drop_remainder)
@@ -454,9 +529,17 @@ def make_pipeline(
                 )
             return images, labels
 
-        data = data.enumerate().map(
-            prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        data = (
+            data.enumerate()
+            .skip(start_batch)
+            .map(
+                prepare,
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
         )
+    elif start_batch:
+        data = data.skip(start_batch)
     options = tf.data.Options()
     options.deterministic = True
     data = data.with_options(options)

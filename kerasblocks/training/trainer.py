@@ -513,7 +513,8 @@ def train(config: TrainConfig, *, stream=sys.stderr) -> RunResult:
             epoch=epoch,
             augment=config.augment,
             drop_remainder=True,
-        ).skip(state["batch"])
+            start_batch=state["batch"],
+        )
         iterator = iter(strategy.experimental_distribute_dataset(pipeline))
         started, seen = time.perf_counter(), 0
         while state["batch"] < steps_per_epoch and state["step"] < total_steps:

@@ -1,0 +1,263 @@
+"""`folder:DIR`: a directory with one subfolder of images per class.
+
+Class names are the subfolder names, sorted; labels are their positions.
+`DIR/train` and `DIR/val` are the splits when both exist, else a seeded
+split of `DIR`. JPEG, PNG, BMP and GIF files are read (other files are
+ignored). Every file's header and end are checked up front (a few bytes
+each, no decoding), so a missing, foreign or truncated image is skipped
+with a warning that counts them and names the first few (or is an error
+under `strict=True`) before training starts, not halfway through an
+epoch. A well-framed file with a damaged body passes that check; it is
+dropped when its decoding fails in the pipeline (with its own label; that
+epoch is then one example short). `verify="decode"` decodes every image
+once up front instead, so such files are reported and left out too.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from kerasblocks.training import streams
+from kerasblocks.training.data import DataError, register_source
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+_SHOWN = 5
+
+
+def image_problem(path: str) -> str | None:
+    """Why the file at `path` is not a whole JPEG/PNG/BMP/GIF, or None.
+
+    Reads the first and last few bytes only: the format's signature and
+    its end marker, which a truncated file lacks.
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(32)
+            f.seek(max(0, size - 64))
+            tail = f.read(64)
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+    if head.startswith(b"\xff\xd8\xff"):
+        # Some writers pad after the end-of-image marker.
+        return None if b"\xff\xd9" in tail else "truncated JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None if b"IEND" in tail else "truncated PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return None if b";" in tail[-16:] else "truncated GIF"
+    if head[:2] == b"BM" and len(head) >= 6:
+        declared = int.from_bytes(head[2:6], "little")
+        return None if declared <= size else "truncated BMP"
+    return "not a JPEG, PNG, BMP or GIF image"
+
+
+def list_class_folder(directory: str, class_names=None):
+    """`(paths, labels, class_names)` of a one-subfolder-per-class tree.
+
+    Raises:
+        DataError: the directory is missing, has no class folders, a class
+            folder has no images, or (with `class_names`) holds a class
+            that is not among them.
+    """
+    if not os.path.isdir(directory):
+        raise DataError(f"folder {directory}: no such directory")
+    found = sorted(
+        entry.name
+        for entry in os.scandir(directory)
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
+    if not found:
+        raise DataError(
+            f"folder {directory}: no class subfolders (expected "
+            "DIR/CLASS_NAME/IMAGE.jpg)"
+        )
+    if class_names is None:
+        class_names = found
+    unknown = sorted(set(found) - set(class_names))
+    if unknown:
+        raise DataError(
+            f"folder {directory}: classes {unknown} are not in the "
+            f"training classes {class_names}"
+        )
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        folder = os.path.join(directory, name)
+        files = (
+            sorted(
+                f for f in os.listdir(folder) if f.lower().endswith(EXTENSIONS)
+            )
+            if os.path.isdir(folder)
+            else []
+        )
+        if not files:
+            raise DataError(
+                f"folder {folder}: no images (expected "
+                f"{', '.join(EXTENSIONS)} files)"
+            )
+        paths += [os.path.join(folder, f) for f in files]
+        labels += [label] * len(files)
+    return paths, np.asarray(labels, np.int32), list(class_names)
+
+
+def _undecodable(paths) -> set[int]:
+    """Indices of the files whose decoding fails (one parallel pass)."""
+    data = (
+        tf.data.Dataset.from_tensor_slices(np.asarray(paths))
+        .enumerate()
+        .map(
+            lambda index, path: (
+                index,
+                tf.shape(streams.decode_image(tf.io.read_file(path), 0)),
+            ),
+            num_parallel_calls=streams.PARALLEL_CALLS,
+        )
+        .ignore_errors()
+    )
+    decoded = {int(index) for index, _ in data.as_numpy_iterator()}
+    return set(range(len(paths))) - decoded
+
+
+def drop_unreadable(
+    paths, labels, name: str, strict: bool, decode: bool = False
+):
+    """Keeps the files that pass `image_problem` (and, with `decode`,
+    decode); warns about the rest (their count and the first few), or
+    raises under `strict`."""
+    problems = [(p, image_problem(p)) for p in paths]
+    if decode and paths:
+        for index in _undecodable(paths):
+            problems[index] = (paths[index], problems[index][1] or "corrupt")
+    bad = [(p, why) for p, why in problems if why]
+    if not bad:
+        return paths, labels
+    shown = "; ".join(f"{p} ({why})" for p, why in bad[:_SHOWN])
+    more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
+    if strict:
+        raise DataError(
+            f"{name}: {len(bad)} unreadable image(s): {shown}{more}"
+        )
+    warnings.warn(
+        f"{name}: skipping {len(bad)} unreadable image(s): {shown}{more}",
+        stacklevel=3,
+    )
+    keep = np.asarray([why is None for _, why in problems])
+    return [p for p, k in zip(paths, keep, strict=True) if k], labels[keep]
+
+
+def _first_decodable(paths, name: str) -> tf.Tensor:
+    """The first image that decodes: its shape stands for the set's."""
+    for path in paths:
+        try:
+            return streams.decode_image(tf.io.read_file(path), 0)
+        except tf.errors.InvalidArgumentError:
+            continue
+    raise DataError(f"{name}: no image can be decoded")
+
+
+class FolderDataset(streams.ImageStream):
+    """Images in class subfolders, streamed from disk.
+
+    The order of a shuffled epoch is a permutation of the file list drawn
+    from (seed, epoch); `start` slices that list, so a resumed epoch reads
+    none of the files before it.
+
+    Example:
+
+    >>> import os, tempfile, numpy as np, tensorflow as tf
+    >>> root = tempfile.mkdtemp()
+    >>> for label, name in enumerate(["cat", "dog"]):
+    ...     os.makedirs(os.path.join(root, name))
+    ...     for i in range(3):
+    ...         image = np.full((8, 8, 3), 200 * label, np.uint8)
+    ...         path = os.path.join(root, name, f"{i}.png")
+    ...         tf.io.write_file(path, tf.io.encode_png(image))
+    >>> data = FolderDataset(root, val_fraction=0.34)
+    >>> data.class_names, data.num_train, data.num_val, data.example_shape
+    (['cat', 'dog'], 4, 2, (8, 8, 3))
+    """
+
+    reads_files = True
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        val_fraction: float = 0.2,
+        seed: int = 0,
+        image_size=None,
+        cache: str | None = None,
+        strict: bool = False,
+        verify: str = "header",
+    ):
+        if verify not in ("header", "decode"):
+            raise ValueError(
+                f"verify must be 'header' or 'decode'. Received: {verify!r}"
+            )
+        name = f"folder:{directory}"
+        train_dir = os.path.join(directory, "train")
+        val_dir = os.path.join(directory, "val")
+        if os.path.isdir(train_dir) and os.path.isdir(val_dir):
+            paths, labels, class_names = list_class_folder(train_dir)
+            val_paths, val_labels, _ = list_class_folder(val_dir, class_names)
+        else:
+            paths, labels, class_names = list_class_folder(directory)
+            if not 0.0 < val_fraction < 1.0:
+                raise ValueError(
+                    f"val_fraction must be in (0, 1). Received: {val_fraction}"
+                )
+            order = np.random.default_rng(seed).permutation(len(paths))
+            cut = len(paths) - max(1, int(round(len(paths) * val_fraction)))
+            val_paths = [paths[i] for i in sorted(order[cut:])]
+            val_labels = labels[np.sort(order[cut:])]
+            paths = [paths[i] for i in sorted(order[:cut])]
+            labels = labels[np.sort(order[:cut])]
+        decode = verify == "decode"
+        paths, labels = drop_unreadable(paths, labels, name, strict, decode)
+        val_paths, val_labels = drop_unreadable(
+            val_paths, val_labels, name, strict, decode
+        )
+        streams.check_split_sizes(name, len(labels), len(val_labels))
+        self._splits = {
+            "train": (np.asarray(paths), labels),
+            "val": (np.asarray(val_paths), val_labels),
+        }
+        first = _first_decodable(paths, name)
+        super().__init__(
+            name,
+            num_classes=len(class_names),
+            class_names=class_names,
+            example_shape=tuple(int(d) for d in first.shape),
+            image_size=image_size,
+            cache=cache,
+            strict=strict,
+        )
+
+    @property
+    def num_train(self) -> int:
+        return len(self._splits["train"][1])
+
+    @property
+    def num_val(self) -> int:
+        return len(self._splits["val"][1])
+
+    def _encoded(self, split, seed, epoch, start):
+        paths, labels = self._splits[split]
+        if seed is not None:
+            order = np.random.default_rng([seed, epoch]).permutation(
+                len(labels)
+            )
+            paths, labels = paths[order], labels[order]
+        return tf.data.Dataset.from_tensor_slices(
+            (paths[start:], labels[start:])
+        )
+
+
+@register_source("folder", "folder:DIR, one subfolder of images per class")
+def open_folder(where: str, data_dir=None, **options) -> FolderDataset:
+    """`folder:DIR`; a relative DIR is under `data_dir` when given."""
+    directory = os.path.join(data_dir, where) if data_dir else where
+    return FolderDataset(os.path.expanduser(directory), **options)

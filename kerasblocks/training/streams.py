@@ -1,0 +1,288 @@
+"""Streaming image classification data sets: the part every source shares.
+
+A source (`folders`, `tfrecords`, `tfds_source`) knows how to list its
+examples and how to yield the encoded examples of one split in the order
+of an epoch, already positioned at an example; `ImageStream` turns that
+into batches: parallel decode, channels forced to the model's, resize to
+its input size, scaling to [0, 1], optional cache, the same per-batch
+augmentation as the in-memory data sets, and prefetch. Nothing is held
+whole in memory unless a memory cache is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from kerasblocks.training.data import DataError, _augment
+
+# Fixed parallelism, the usable cores (a container may see more), rather
+# than AUTOTUNE: a live iterator with AUTOTUNE can drop a 2-core machine
+# into a one-core-idle mode (see DESIGN.md).
+_CORES = (
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")
+    else os.cpu_count() or 1
+)
+PARALLEL_CALLS = max(1, min(_CORES, 8))
+SHUFFLE_BLOCK = 1024
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """One int seed for tf.data ops, a function of (seed, epoch) only."""
+    return int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
+
+
+def block_shuffle(
+    data: tf.data.Dataset, block: int, seed: int
+) -> tf.data.Dataset:
+    """Permutes each run of `block` elements with a stateless shuffle.
+
+    Unlike `Dataset.shuffle`, whose seed is combined with TensorFlow's
+    global seed, the order here depends on `seed` alone, and memory is
+    bounded by one block.
+    """
+
+    def permute(index, items):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(items[0])[0]),
+            seed=tf.stack([tf.constant(seed, tf.int64), index]),
+        )
+        return tuple(tf.gather(item, order) for item in items)
+
+    return data.batch(block).enumerate().map(permute).unbatch()
+
+
+def notice(message: str) -> None:
+    """A one-line notice for the user (not a warning: nothing is wrong)."""
+    print(f"notice: {message}", file=sys.stderr)
+
+
+def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """JPEG, PNG, BMP or GIF bytes to a uint8 `[height, width, channels]`.
+
+    `decode_image` converts between grayscale and RGB when asked for a
+    channel count; GIFs keep their first frame.
+    """
+    image = tf.io.decode_image(
+        encoded, channels=channels, expand_animations=False
+    )
+    if channels:
+        image.set_shape([None, None, channels])
+    return image
+
+
+class ImageStream:
+    """A classification data set of encoded images, decoded as it streams.
+
+    Subclasses define `num_train`, `num_val` and `_encoded(split, seed,
+    epoch, start)`: a `tf.data.Dataset` of `(encoded_bytes, label)` (or
+    `(path, label)` with `reads_files = True`) in the order of `epoch`,
+    starting at example `start`. Without a seed the order is the split's
+    own, fixed one.
+
+    Attributes:
+        name: the data set name as given (`folder:DIR`, ...).
+        num_classes: number of classes; labels are `0 .. num_classes - 1`.
+        class_names: the class names, by label, when the source has them.
+        example_shape: `(height, width, channels)` the images are resized
+            to when no model shape is given.
+        cache: None, "memory", or a file path prefix for `tf.data`'s cache
+            of decoded and resized images.
+        strict: unreadable images raise instead of being skipped.
+    """
+
+    task = "classification"
+    pad_id = None
+    is_image = True
+    reads_files = False
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        num_classes: int,
+        class_names: list[str] | None,
+        example_shape: tuple[int, int, int],
+        image_size: tuple[int, int] | None = None,
+        cache: str | None = None,
+        strict: bool = False,
+    ):
+        self.name = name
+        self.num_classes = num_classes
+        self.class_names = class_names
+        self.cache = cache
+        self.strict = strict
+        if image_size is not None:
+            height, width = _image_size(image_size)
+            example_shape = (height, width, example_shape[-1])
+        self.example_shape = tuple(example_shape)
+        self.info = {"class_names": class_names}
+        if image_size is not None:
+            self.info["model_overrides"] = {"input_shape": self.example_shape}
+        self._told_channels = False
+
+    @property
+    def num_train(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def num_val(self) -> int:
+        raise NotImplementedError
+
+    def _encoded(self, split, seed, epoch, start) -> tf.data.Dataset:
+        raise NotImplementedError
+
+    def _source_channels(self) -> int:
+        return self.example_shape[-1]
+
+    def _decoder(self, image_shape):
+        height, width, channels = image_shape
+        reads_files = self.reads_files
+
+        def decode(item, label):
+            encoded = tf.io.read_file(item) if reads_files else item
+            image = decode_image(encoded, channels)
+            image = tf.image.convert_image_dtype(image, tf.float32)
+            image = tf.image.resize(image, (height, width))
+            return image, label
+
+        return decode
+
+    def pipeline(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        image_shape=None,
+        shuffle_seed: int | None = None,
+        epoch: int = 0,
+        augment: bool = False,
+        drop_remainder: bool = False,
+        repeat: bool = False,
+        start_batch: int = 0,
+        shard: tuple[int, int] | None = None,
+    ) -> tf.data.Dataset:
+        """Batches of `(images, labels)`; see `data.make_pipeline`."""
+        size = self.num_train if split == "train" else self.num_val
+        workers = shard[0] if shard else 1
+        if drop_remainder and batch_size * workers > size:
+            raise DataError(
+                f"{self.name}: batch size {batch_size * workers} is larger "
+                f"than the {split} split ({size} examples); lower "
+                "--batch_size."
+            )
+        image_shape = tuple(image_shape or self.example_shape)
+        if len(image_shape) != 3:
+            raise ValueError(
+                f"image_shape must be (height, width, channels). "
+                f"Received: {image_shape}"
+            )
+        if (
+            image_shape[-1] != self._source_channels()
+            and not self._told_channels
+        ):
+            self._told_channels = True
+            notice(
+                f"{self.name}: images have {self._source_channels()} "
+                f"channel(s); converting to the model's {image_shape[-1]}."
+            )
+        start = start_batch * batch_size * workers
+        decode = self._decoder(image_shape)
+        if self.cache is None:
+            data = self._encoded(split, shuffle_seed, epoch, start)
+            if shard:
+                data = data.shard(*shard)
+            data = data.map(
+                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
+            )
+        else:
+            # A cache holds the split in its own order, decoded once; each
+            # epoch then reorders it, block by block, by (seed, epoch).
+            path = "" if self.cache == "memory" else f"{self.cache}-{split}"
+            if path and shard:
+                path += f"-worker{shard[1]}"
+            if path:
+                _clear_unfinished_cache(path)
+            data = (
+                self._encoded(split, None, 0, 0)
+                .map(
+                    decode,
+                    num_parallel_calls=PARALLEL_CALLS,
+                    deterministic=True,
+                )
+                .cache(path)
+            )
+            if shuffle_seed is not None:
+                data = block_shuffle(
+                    data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
+                )
+            data = data.skip(start)
+            if shard:
+                data = data.shard(*shard)
+        if not self.strict:
+            # The up-front checks catch what they can; an image that still
+            # fails to decode is dropped with its own label, never
+            # replaced by another's.
+            data = data.ignore_errors(log_warning=True)
+        if repeat:
+            data = data.repeat()
+        data = data.batch(batch_size, drop_remainder=drop_remainder)
+        if augment:
+            seed_base = tf.constant([shuffle_seed or 0, epoch], tf.int32)
+
+            def augment_batch(index, batch):
+                images, labels = batch
+                seed = seed_base * 7919 + tf.cast(index, tf.int32)
+                return _augment(images, seed), labels
+
+            data = data.enumerate(start=start_batch).map(
+                augment_batch, num_parallel_calls=2, deterministic=True
+            )
+        options = tf.data.Options()
+        options.deterministic = True
+        # tf.distribute's AUTO policy would shard TFRecord files by worker,
+        # leaving workers with different numbers of batches; by element
+        # keeps them in step, and an explicit `shard` needs none.
+        policy = tf.data.experimental.AutoShardPolicy
+        options.experimental_distribute.auto_shard_policy = (
+            policy.OFF if shard else policy.DATA
+        )
+        return data.with_options(options).prefetch(2)
+
+
+def _clear_unfinished_cache(path: str) -> None:
+    """Removes what a killed writer of the file cache `path` left.
+
+    tf.data refuses a cache prefix whose lockfile exists, and a run killed
+    while filling its cache leaves one; with no `.index` the cache was
+    never finished, so its files are stale (one process per prefix).
+    """
+    if tf.io.gfile.exists(path + ".index"):
+        return
+    for stale in tf.io.gfile.glob(path + "_*"):
+        tf.io.gfile.remove(stale)
+
+
+def _image_size(value) -> tuple[int, int]:
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
+        raise ValueError(
+            f"image_size must be a positive int or (height, width). "
+            f"Received: {value}"
+        )
+    return value
+
+
+def check_split_sizes(name: str, num_train: int, num_val: int) -> None:
+    """A split with no examples is a `DataError` naming the source."""
+    for split, size in (("train", num_train), ("val", num_val)):
+        if size < 1:
+            raise DataError(f"{name}: the {split} split has no examples.")
