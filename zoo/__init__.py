@@ -9,6 +9,8 @@
 from zoo import alexnet as alexnet  # noqa: F401  (registers the models)
 from zoo import convnext as convnext  # noqa: F401
 from zoo import densenet as densenet  # noqa: F401
+from zoo import efficientnet as efficientnet  # noqa: F401
+from zoo import efficientnetv2 as efficientnetv2  # noqa: F401
 from zoo import googlenet as googlenet  # noqa: F401
 from zoo import lenet as lenet  # noqa: F401
 from zoo import mobilenet as mobilenet  # noqa: F401
