@@ -25,6 +25,8 @@ FAMILIES = [
     "mobilenetv2",
     "convnext_tiny",
     "vit_tiny16",
+    "efficientnet_b0",
+    "efficientnetv2_b0",
 ]
 
 
