@@ -57,7 +57,7 @@ _IMAGENET_STDDEV = (0.229, 0.224, 0.225)
 _DEFAULT_DROP_CONNECT_RATE = 0.2
 
 
-def check_rate(name: str, value) -> float:
+def check_rate(name: str, value: float) -> float:
     """`value` as a float if it is in [0, 1); else a ValueError."""
     if isinstance(value, bool) or not (
         isinstance(value, (int, float)) and 0.0 <= value < 1.0
@@ -68,7 +68,11 @@ def check_rate(name: str, value) -> float:
     return float(value)
 
 
-def resolve_drop_connect_rate(model, drop_connect_rate, drop_path_rate):
+def resolve_drop_connect_rate(
+    model: ImageModel,
+    drop_connect_rate: float | None,
+    drop_path_rate: float | None,
+) -> float:
     """The stochastic depth rate from keras.applications' name
     (`drop_connect_rate`) or timm's (`drop_path_rate`).
 
@@ -90,7 +94,7 @@ def resolve_drop_connect_rate(model, drop_connect_rate, drop_path_rate):
     return rate
 
 
-def top_layers(dropout_rate: float):
+def top_layers(dropout_rate: float) -> Callable:
     """keras.applications' top: global average pooling, then dropout."""
 
     def top(x):
@@ -123,7 +127,15 @@ def block_name(stage: int, repeat: int) -> str:
     return f"block{stage + 1}{chr(ord('a') + repeat)}"
 
 
-def conv_bn_act(x, filters, kernel_size, prefix, *, strides=1, momentum):
+def conv_bn_act(
+    x,
+    filters: int,
+    kernel_size: int,
+    prefix: str,
+    *,
+    strides: int = 1,
+    momentum: float,
+):
     """A convolution (no bias, "same"), batch norm and swish, named
     `{prefix}_conv`, `{prefix}_bn`, `{prefix}_activation`."""
     x = keras.layers.Conv2D(
@@ -274,7 +286,7 @@ class EfficientNet(ImageModel):
         initialize_classifier(self)
 
 
-def _efficientnet(variant: str, overrides) -> EfficientNet:
+def _efficientnet(variant: str, overrides: dict) -> EfficientNet:
     width, depth, size, dropout = VARIANTS[variant]
     return EfficientNet(
         **{
@@ -355,7 +367,7 @@ def efficientnet_b7(**overrides) -> EfficientNet:
     return _efficientnet("b7", overrides)
 
 
-def locator(keras_model: keras.Model, depthwise_conv: str):
+def locator(keras_model: keras.Model, depthwise_conv: str) -> Callable:
     """Maps zoo weight paths to a keras.applications EfficientNet's
     layers: `block1a/expand_conv/kernel` -> `block1a_expand_conv`, with
     the depthwise convolution called `depthwise_conv` ("dwconv" in V1,

@@ -262,7 +262,7 @@ class EfficientNetV2(ImageModel):
         initialize_classifier(self)
 
 
-def _efficientnetv2(variant: str, overrides) -> EfficientNetV2:
+def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
     stages, width, depth, size = VARIANTS[variant]
     return EfficientNetV2(
         **{
