@@ -22,6 +22,8 @@ from kerasblocks.layers.decoder import (
 )
 from kerasblocks.layers.dense import DenseBlock as DenseBlock
 from kerasblocks.layers.dense import TransitionBlock as TransitionBlock
+from kerasblocks.layers.efficientnet import FusedMBConv as FusedMBConv
+from kerasblocks.layers.efficientnet import MBConv as MBConv
 from kerasblocks.layers.embedding import ClassToken as ClassToken
 from kerasblocks.layers.embedding import (
     LearnedPositionEmbedding as LearnedPositionEmbedding,

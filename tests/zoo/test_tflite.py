@@ -29,6 +29,9 @@ FAMILIES = [
     "xception",
     "inceptionv3",
     "inception_resnet_v2",
+    "efficientnet_b0",
+    "efficientnetv2_b0",
+    "nasnet_mobile",
 ]
 
 
