@@ -344,8 +344,8 @@ def load_pretrained(
             raise FileNotFoundError(
                 f"{name}: no weights file or SavedModel at {weights}"
             )
-    target = build(**args)
     if is_path and not _is_applications_file(weights):
+        target = build(**args)
         report = kb.io.load_weights(target, weights, strict=False)
         if not report.loaded:
             raise PretrainedWeightsError(
@@ -364,6 +364,15 @@ def load_pretrained(
     source_args = _source_args(cfg, args)
     keras_model = _keras_application(name, cfg, weights, source_args)
     ported = from_keras_applications(keras_model)
+    # The weights decide the architecture (EfficientNet's ImageNet
+    # layout has an extra rescaling, for one); the caller's arguments
+    # decide the rest (head, input size, dtype, training options).
+    architecture = {
+        k: v
+        for k, v in ported.get_config().items()
+        if k not in ("name", "trainable", "dtype")
+    }
+    target = build(**{**architecture, **args})
     report = transfer_weights(ported, target)
     if not report.loaded:
         raise PretrainedWeightsError(

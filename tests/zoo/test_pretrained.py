@@ -261,3 +261,41 @@ def test_freeze_rejects_unknown_modes_and_models():
         zoo.pretrained.freeze(model, "top")
     with pytest.raises(ValueError, match="not a zoo image model"):
         zoo.pretrained.freeze(keras.Sequential([keras.layers.Dense(2)]), "none")
+
+
+def test_efficientnet_imagenet_layout_keeps_its_extra_rescaling(
+    tmp_path, monkeypatch
+):
+    """keras.applications builds EfficientNet with one more rescaling
+    layer (no weights) when it loads ImageNet weights: the zoo model
+    must carry it too, or its predictions are silently wrong."""
+    from keras.src.applications import efficientnet as keras_efficientnet
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    shape = (64, 64, 3)
+    kwargs = dict(include_top=False, pooling="avg", input_shape=shape)
+    path = _applications_file(
+        tmp_path / "models",
+        keras.applications.EfficientNetB0,
+        "efficientnetb0_notop.h5",
+        **kwargs,
+    )
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    hashes = dict(keras_efficientnet.WEIGHTS_HASHES)
+    hashes["b0"] = (hashes["b0"][0], digest)
+    monkeypatch.setattr(keras_efficientnet, "WEIGHTS_HASHES", hashes)
+    images = _images(shape, seed=5)
+    model = zoo.create_model("efficientnet_b0", weights="imagenet", **kwargs)
+    # Keras's own ImageNet layout, reading the same file.
+    monkeypatch.setattr(
+        keras_efficientnet.file_utils, "get_file", lambda *a, **k: path
+    )
+    reference = keras.applications.EfficientNetB0(weights="imagenet", **kwargs)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0),
+        reference.predict(images, verbose=0),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    assert model.get_config()["stddev_rescaling"] is True
