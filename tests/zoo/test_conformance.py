@@ -77,8 +77,10 @@ def test_model_conformance(name):
 
 @pytest.mark.parametrize("name", COVERED)
 def test_covered_model_light_check(name):
-    """A deep sibling: same classes as a fully tested model, so build,
-    forward (shape, finite), and an equal config round trip suffice."""
+    """A deep sibling: the same class as a fully tested model (whose
+    harness covers the config round trip, saving, XLA and training), so
+    building it and a forward pass (shape, finite) suffice; its
+    parameter count has its own golden below."""
     entry = zoo.get_model_entry(name)
     sibling = zoo.get_model_entry(entry.test_covered_by)
     assert sibling.test_covered_by is None, (
@@ -100,14 +102,6 @@ def test_covered_model_light_check(name):
     assert all(
         np.all(np.isfinite(np.asarray(t))) for t in keras.tree.flatten(outputs)
     )
-    clone = type(model).from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(
-        np.asarray(keras.tree.flatten(clone(inputs, training=False))[0]),
-        np.asarray(keras.tree.flatten(outputs)[0]),
-        atol=entry.test_tolerance,
-    )
-    assert clone.get_config() == model.get_config()
 
 
 def _load_goldens():
