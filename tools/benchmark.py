@@ -12,12 +12,11 @@ sample. See tools/benchmarking.py for what each mode means.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A zoo model name (see zoo.list_models()).")
@@ -65,11 +64,13 @@ def _factory():
 
     given = [n for n in ("model", "saved_model", "mlp") if FLAGS[n].value]
     if len(given) != 1:
-        raise ValueError("give exactly one of --model, --saved_model, --mlp")
+        raise _common.UsageError(
+            "give exactly one of --model, --saved_model, --mlp"
+        )
     if FLAGS.mlp:
         widths = [int(w) for w in FLAGS.mlp]
         if len(widths) < 2 or min(widths) < 1:
-            raise ValueError(
+            raise _common.UsageError(
                 f"--mlp needs two or more positive widths: {widths}"
             )
 
@@ -90,13 +91,13 @@ def _factory():
         ), model.input_shape[1:]
     overrides = {}
     if FLAGS.input_size:
-        channels = zoo.create_model(FLAGS.model).input_shape[-1]
+        channels = _common.create_zoo_model(FLAGS.model, {}).input_shape[-1]
         overrides["input_shape"] = (
             FLAGS.input_size,
             FLAGS.input_size,
             channels,
         )
-    model = zoo.create_model(FLAGS.model, **overrides)
+    model = _common.create_zoo_model(FLAGS.model, overrides)
     return (
         lambda: zoo.create_model(FLAGS.model, **overrides)
     ), model.input_shape[1:]
@@ -109,40 +110,60 @@ def _reference(input_shape):
 
     constructor = getattr(keras.applications, FLAGS.reference, None)
     if constructor is None:
-        raise ValueError(f"keras.applications has no {FLAGS.reference!r}")
+        raise _common.UsageError(
+            f"--reference: keras.applications has no {FLAGS.reference!r}"
+        )
     return FLAGS.reference, lambda: constructor(
         weights=None, input_shape=tuple(input_shape)
     )
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def _benchmark() -> int:
     from tools import benchmarking
 
     try:
         batch_sizes = [int(b) for b in FLAGS.batch_sizes]
-        make, input_shape = _factory()
-        report = benchmarking.run_benchmark(
-            make,
-            input_shape,
-            tasks=FLAGS.tasks,
-            modes=FLAGS.modes,
-            batch_sizes=batch_sizes,
-            rounds=FLAGS.rounds,
-            min_seconds=FLAGS.min_seconds,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-            measure_peak=FLAGS.peak,
-            reference=_reference(input_shape),
+    except ValueError:
+        raise _common.UsageError(
+            f"--batch_sizes takes integers: {FLAGS.batch_sizes}"
+        ) from None
+    for name, given, valid in (
+        ("modes", FLAGS.modes, benchmarking.MODES),
+        ("tasks", FLAGS.tasks, benchmarking.TASKS),
+    ):
+        unknown = [v for v in given if v not in valid]
+        if unknown:
+            raise _common.UsageError(
+                f"--{name}: unknown {unknown}; valid: {', '.join(valid)}"
+            )
+    if min(batch_sizes) < 1:
+        raise _common.UsageError(
+            f"--batch_sizes must be positive: {batch_sizes}"
         )
-    except (ValueError, OSError) as error:
-        print(f"kb-benchmark: error: {error}", file=sys.stderr)
-        return 2
+    make, input_shape = _factory()
+    report = benchmarking.run_benchmark(
+        make,
+        input_shape,
+        tasks=FLAGS.tasks,
+        modes=FLAGS.modes,
+        batch_sizes=batch_sizes,
+        rounds=FLAGS.rounds,
+        min_seconds=FLAGS.min_seconds,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        measure_peak=FLAGS.peak,
+        reference=_reference(input_shape),
+    )
     print(benchmarking.format_table(report))
     if FLAGS.out:
         benchmarking.write_json(report, FLAGS.out)
         print(f"wrote {FLAGS.out}")
     return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    return _common.run_main("kb-benchmark", _benchmark)
 
 
 def run():

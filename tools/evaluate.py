@@ -37,14 +37,19 @@ flags.DEFINE_string(
 def _evaluate() -> int:
     import os
 
+    import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.training import data as data_lib
     from kerasblocks.training import report, runs
 
     if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
-        raise ValueError("give exactly one of --run_dir and --model_path")
+        raise _common.UsageError(
+            "give exactly one of --run_dir and --model_path"
+        )
     if FLAGS.batch_size < 1:
-        raise ValueError(f"--batch_size must be positive: {FLAGS.batch_size}")
+        raise _common.UsageError(
+            f"--batch_size must be positive: {FLAGS.batch_size}"
+        )
     if FLAGS.run_dir:
         config = runs.read_config(FLAGS.run_dir)
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
@@ -53,7 +58,7 @@ def _evaluate() -> int:
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
         if not FLAGS.dataset:
-            raise ValueError("--dataset is required with --model_path")
+            raise _common.UsageError("--dataset is required with --model_path")
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
     dataset = data_lib.load_dataset(name, data_dir)

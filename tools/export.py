@@ -25,14 +25,17 @@ flags.DEFINE_string(
 
 
 def _export() -> int:
+    import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.training import report, runs
 
     if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
-        raise ValueError("give exactly one of --run_dir and --model_path")
+        raise _common.UsageError(
+            "give exactly one of --run_dir and --model_path"
+        )
     unknown = sorted(set(FLAGS.formats) - set(report.EXPORT_NAMES))
     if unknown:
-        raise ValueError(
+        raise _common.UsageError(
             f"unknown --formats {unknown}; "
             f"valid: {', '.join(report.EXPORT_NAMES)}"
         )
@@ -42,7 +45,7 @@ def _export() -> int:
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         if not FLAGS.out_dir:
-            raise ValueError("--out_dir is required with --model_path")
+            raise _common.UsageError("--out_dir is required with --model_path")
         out_dir = FLAGS.out_dir
     for kind, path in report.export_all(model, out_dir, FLAGS.formats).items():
         print(f"{kind}: {path}")

@@ -39,12 +39,14 @@ def _inspect() -> int:
             print(f"{name:24} {zoo.get_model_entry(name).summary}")
         return 0
     if not FLAGS.model:
-        raise ValueError("--model is required (or --list)")
+        raise _common.UsageError("--model is required (or --list)")
     try:
         overrides = json.loads(FLAGS.model_overrides)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--model_overrides is not JSON: {error}") from None
-    model = zoo.create_model(FLAGS.model, **overrides)
+        raise _common.UsageError(
+            f"--model_overrides is not JSON: {error}"
+        ) from None
+    model = _common.create_zoo_model(FLAGS.model, overrides)
     model.summary(line_length=100)
     print()
     print(kb.params.parameter_table(model))

@@ -14,6 +14,7 @@ non-finite loss, 4 lost a peer worker or a collective timed out.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from absl import app, flags  # noqa: E402
@@ -90,7 +91,9 @@ def config_from_flags() -> config_lib.TrainConfig:
     try:
         overrides = json.loads(FLAGS.model_overrides)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--model_overrides is not JSON: {error}") from None
+        raise _common.UsageError(
+            f"--model_overrides is not JSON: {error}"
+        ) from None
     return config_lib.TrainConfig(
         model=FLAGS.model,
         model_overrides=overrides,
@@ -118,29 +121,63 @@ def config_from_flags() -> config_lib.TrainConfig:
     )
 
 
-def _train() -> int:
-    import tensorflow as tf
+def fault_hooks(environ=os.environ):
+    """Hooks the fault-tolerance tests set through the environment.
 
+    KB_FAULT_KILL_AT_STEP=N: the process kills itself (SIGKILL, as an
+    outage would) after step N. KB_FINAL_WEIGHTS_DIR=D: every worker
+    writes its final weights to D/<task>-<index>.weights, so a test (or a
+    user) can check that all workers ended identical.
+    """
+    from kerasblocks.training import strategies
+    from kerasblocks.training.loop import Hooks
+
+    hooks = Hooks()
+    kill_at = environ.get("KB_FAULT_KILL_AT_STEP")
+    if kill_at:
+        import signal
+
+        def after_step(step):
+            if step == int(kill_at):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        hooks.after_step = after_step
+    directory = environ.get("KB_FINAL_WEIGHTS_DIR")
+    if directory:
+
+        def on_finish(model, strategy):
+            from kerasblocks.io import save_weights
+
+            os.makedirs(directory, exist_ok=True)
+            name = f"{strategies.task_name(strategy)}.weights"
+            save_weights(model, os.path.join(directory, name))
+
+        hooks.on_finish = on_finish
+    return hooks
+
+
+def _train() -> int:
+    import zoo  # noqa: F401  (registers the models with the trainer)
     from kerasblocks.training import trainer
     from kerasblocks.training.checkpoints import NoUsableCheckpointError
 
     config = config_from_flags()
     try:
-        result = trainer.train(config)
+        result = trainer.train(
+            config,
+            hooks=fault_hooks(),
+            collective_timeout=float(
+                os.environ.get("KB_COLLECTIVE_TIMEOUT", "45")
+            ),
+        )
     except trainer.NonFiniteLossError as error:
         print(f"kb-train: error: {error}", file=sys.stderr)
         return 3
     except NoUsableCheckpointError as error:
         print(f"kb-train: error: {error}", file=sys.stderr)
         return 2
-    except (
-        tf.errors.UnavailableError,
-        tf.errors.DeadlineExceededError,
-        tf.errors.CancelledError,
-        tf.errors.InternalError,
-    ) as error:
-        message = trainer.describe_peer_failure(error)
-        print(f"kb-train: error: {message}", file=sys.stderr)
+    except trainer.PeerLostError as error:
+        print(f"kb-train: error: {error}", file=sys.stderr)
         return 4
     if not result.skipped:
         last = result.history[-1] if result.history else {}

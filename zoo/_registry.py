@@ -170,8 +170,9 @@ def create_model(name: str, **overrides: Any) -> keras.Model:
                 f"arguments: {', '.join(parameters)}"
             )
     try:
-        return entry.fn(**overrides)
+        # Only binding the arguments is the caller's error; a TypeError
+        # raised while building is a bug and keeps its traceback.
+        inspect.signature(entry.fn).bind(**overrides)
     except TypeError as error:
-        if "argument" not in str(error):
-            raise
         raise ValueError(f"{name}: {error}") from None
+    return entry.fn(**overrides)

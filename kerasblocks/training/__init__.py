@@ -1,4 +1,8 @@
-"""Training: data sets by name, run settings, a resumable trainer."""
+"""Training: data sets by name, run settings, a resumable trainer.
+
+The trainer itself (`kerasblocks.training.trainer.train`) is imported on
+demand; the zoo announces its models with `register_model_source`.
+"""
 
 from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
 from kerasblocks.training.data import DataError as DataError
@@ -7,3 +11,11 @@ from kerasblocks.training.data import list_datasets as list_datasets
 from kerasblocks.training.data import load_dataset as load_dataset
 from kerasblocks.training.data import make_pipeline as make_pipeline
 from kerasblocks.training.data import register_dataset as register_dataset
+from kerasblocks.training.errors import UserInputError as UserInputError
+from kerasblocks.training.models import ModelSource as ModelSource
+from kerasblocks.training.models import (
+    model_from_config as model_from_config,
+)
+from kerasblocks.training.models import (
+    register_model_source as register_model_source,
+)

@@ -82,12 +82,18 @@ class Dataset:
 
 Loader = Callable[..., Dataset]
 _DATASETS: dict[str, tuple[Loader, str]] = {}
+_GENERATED: set[str] = set()
 
 
 def register_dataset(
-    name: str, summary: str = ""
+    name: str, summary: str = "", *, reads_files: bool = True
 ) -> Callable[[Loader], Loader]:
-    """Registers `loader(data_dir=None, **options) -> Dataset` as `name`."""
+    """Registers `loader(data_dir=None, **options) -> Dataset` as `name`.
+
+    Args:
+        reads_files: False for a data set made in memory, which ignores
+            `data_dir` (so a `--data_dir` given for it is a mistake).
+    """
 
     def decorator(loader: Loader) -> Loader:
         if name in _DATASETS:
@@ -95,9 +101,16 @@ def register_dataset(
                 f"A data set named {name!r} is already registered."
             )
         _DATASETS[name] = (loader, summary)
+        if not reads_files:
+            _GENERATED.add(name)
         return loader
 
     return decorator
+
+
+def reads_files(name: str) -> bool:
+    """Whether the registered data set `name` reads `data_dir`."""
+    return name not in _GENERATED
 
 
 def list_datasets() -> list[str]:
@@ -142,7 +155,9 @@ def split_train_val(x, y, val_fraction: float, seed: int):
 
 
 @register_dataset(
-    "digits", "scikit-learn's 1,797 bundled 8x8 handwritten digits"
+    "digits",
+    "scikit-learn's 1,797 bundled 8x8 handwritten digits",
+    reads_files=False,
 )
 def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     from sklearn.datasets import load_digits
@@ -154,7 +169,9 @@ def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x_train, y_train, x_val, y_val, num_classes=10)
 
 
-@register_dataset("synthetic", "random images and labels, for benchmarks")
+@register_dataset(
+    "synthetic", "random images and labels, for benchmarks", reads_files=False
+)
 def _synthetic(
     data_dir=None,
     shape=(32, 32, 3),

@@ -32,8 +32,23 @@ SMALL = ["--model=lenet", "--dataset=digits", "--batch_size=64"]
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def attempts(tmp_path_factory):
+    """A user's way to a finished run in one directory: a typo, then a
+    start killed before its first checkpoint, then the run."""
     out = tmp_path_factory.mktemp("runs") / "lenet"
+    typo = run_tool("train", *SMALL, "--batch_size=5000", f"--out_dir={out}")
+    typo_left = out.exists()
+    killed = run_tool(
+        "train",
+        "--batch_size=32",
+        "--steps=5",
+        f"--out_dir={out}",
+        env={"KB_FAULT_KILL_AT_STEP": "1"},
+    )
+    killed_left = sorted(os.listdir(out))
+    killed_checkpoints = (
+        os.listdir(out / "checkpoints") if "checkpoints" in killed_left else []
+    )
     done = run_tool(
         "train",
         *SMALL,
@@ -43,7 +58,30 @@ def finished_run(tmp_path_factory):
         f"--out_dir={out}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return out, done
+    return {
+        "out": out,
+        "typo": (typo, typo_left),
+        "killed": (killed, killed_left, killed_checkpoints),
+        "done": done,
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(attempts):
+    return attempts["out"], attempts["done"]
+
+
+def test_a_failed_start_leaves_nothing_and_a_fixed_rerun_works(attempts):
+    typo, typo_left = attempts["typo"]
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    assert not typo_left
+    killed, killed_left, killed_checkpoints = attempts["killed"]
+    assert killed.returncode == -9
+    # killed before its first checkpoint: settings, but nothing to resume
+    assert "flags.json" in killed_left and killed_checkpoints == []
+    # ... and the next run, with other flags, simply starts afresh
+    flags = json.loads((attempts["out"] / "flags.json").read_text())
+    assert flags["batch_size"] == 64 and flags["steps"] is None
 
 
 def test_run_directory_holds_everything(finished_run):
@@ -82,7 +120,7 @@ def test_run_directory_holds_everything(finished_run):
     ]
     checkpoints = sorted(os.listdir(out / "checkpoints"))
     assert checkpoints[-1] == "ckpt-000000044" and "BEST" in checkpoints
-    assert "epoch 2/2" in done.stderr and "ex/s" in done.stderr
+    assert "epoch 2/2" in done.stdout and "ex/s" in done.stdout
     assert "done: 44 steps; val_loss" in done.stdout
 
 
@@ -108,7 +146,7 @@ def test_rerunning_a_completed_run_does_not_train(finished_run):
     before = sorted(os.listdir(out / "checkpoints"))
     again = run_tool("train", *SMALL, "--epochs=2", f"--out_dir={out}")
     assert again.returncode == 0
-    assert "already completed" in again.stderr
+    assert "already completed" in again.stdout
     assert sorted(os.listdir(out / "checkpoints")) == before
 
 
@@ -162,7 +200,7 @@ def test_kill_and_resume_ends_with_the_same_weights(tmp_path):
     )
     resumed = run_tool("train", *common, f"--out_dir={tmp_path / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from ckpt-000000008 (step 8)" in resumed.stderr
+    assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
     for a, b in zip(
         _weights(tmp_path / "whole" / "export" / "model.keras"),
         _weights(tmp_path / "killed" / "export" / "model.keras"),
@@ -245,7 +283,7 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
                 assert np.all(np.isfinite(value)), (name, key)
     calm = run_tool("train", *common, "--learning_rate=0.01")
     assert calm.returncode == 0, calm.stderr[-2000:]
-    assert "resuming from ckpt-000000010 (step 10)" in calm.stderr
+    assert "resuming from ckpt-000000010 (step 10)" in calm.stdout
     assert (out / "COMPLETED").exists()
 
 
@@ -258,9 +296,19 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
         (['--model_overrides={"input_shape": [4, 4, 1]}'], "is too small"),
         (["--model_overrides=[1"], "--model_overrides is not JSON"),
         (
+            ['--model_overrides={"filters": 3}'],
+            "--model_overrides: lenet does not take 'filters'",
+        ),
+        (
             ["--dataset=mnist", "--data_dir=/nonexistent"],
             "not found in /nonexistent",
         ),
+        (
+            ["--batch_size=5000"],
+            "--batch_size=5000 is larger than the training split of digits "
+            "(1438 examples); use --batch_size=1438 or less",
+        ),
+        (["--data_dir=/tmp"], "--data_dir does not apply to --dataset=digits"),
     ],
 )
 def test_bad_flags_end_in_one_line(tmp_path, args, message):
@@ -269,6 +317,43 @@ def test_bad_flags_end_in_one_line(tmp_path, args, message):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("kb-train: error:") and message in last
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x").exists()  # nothing half-made
+
+
+# A bug (ours or Keras's) inside a run: the hook raises it from the first
+# step, as the code would.
+_BUG = """
+import sys
+import tensorflow as tf
+from kerasblocks.training import loop
+from tools import train
+errors = {{
+    "value": ValueError("a bug, not the user's"),
+    "internal": tf.errors.InternalError(None, None, "collective aborted"),
+}}
+def explode(self, *args):
+    raise errors[{kind!r}]
+loop.Loop._train_epoch = explode
+sys.argv = ["kb-train", *{args!r}]
+train.run()
+"""
+
+
+@pytest.mark.parametrize("kind", ["value", "internal"])
+def test_a_bug_keeps_its_traceback_and_leaves_no_run(tmp_path, kind):
+    args = [*SMALL, "--steps=2", f"--out_dir={tmp_path / 'x'}"]
+    done = subprocess.run(
+        [sys.executable, "-c", _BUG.format(kind=kind, args=args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    # Not a usage error (2) and not a lost peer (4): a traceback and 1.
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" in done.stderr
+    assert "kb-train: error" not in done.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_different_settings_in_an_existing_run_directory(finished_run):
@@ -279,9 +364,13 @@ def test_different_settings_in_an_existing_run_directory(finished_run):
     partial = out.parent / "partial"
     partial.mkdir()
     (partial / "flags.json").write_text((out / "flags.json").read_text())
+    (partial / "checkpoints" / "ckpt-000000010").mkdir(parents=True)
     clash = run_tool("train", *SMALL, "--optimizer=sgd", f"--out_dir={partial}")
     assert clash.returncode == 2
-    assert "holds a run with different settings (optimizer)" in clash.stderr
+    last = clash.stderr.strip().splitlines()[-1]
+    assert "holds a run with different settings (optimizer)" in last
+    assert "Traceback" not in clash.stderr
+    assert sorted(os.listdir(partial)) == ["checkpoints", "flags.json"]
 
 
 def test_mirrored_strategy_and_xla(tmp_path):
