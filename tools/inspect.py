@@ -6,9 +6,9 @@ python -m tools.inspect --model=lenet --model_overrides='{"num_classes": 3}'
 
 from __future__ import annotations
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from tools import _common  # noqa: F401  (quiets TensorFlow first)
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Zoo model name (zoo.list_models()).")
@@ -62,12 +62,15 @@ def _inspect() -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        return _common.fail(
+            "kb-inspect",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
     return _common.run_main("kb-inspect", _inspect)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-inspect", __name__)
 
 
 if __name__ == "__main__":
