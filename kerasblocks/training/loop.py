@@ -84,6 +84,7 @@ class Parts:
     accuracy: keras.metrics.Metric
     dataset: data_lib.Dataset
     image_shape: tuple | None
+    mode_reason: str = ""
 
 
 def _all_finite(model: keras.Model) -> bool:
@@ -106,10 +107,12 @@ class Loop:
         manager: CheckpointManager,
         progress: Progress,
         hooks: Hooks,
+        record_mode: Callable[[dict], None],
     ):
         self.config, self.parts, self.strategy = config, parts, strategy
         self.plan, self.manager, self.progress = plan, manager, progress
         self.hooks = hooks
+        self.record_mode = record_mode
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.objects = {
             "model": parts.model,
@@ -172,7 +175,7 @@ class Loop:
             state.batch < self.plan.steps_per_epoch
             and state.step < self.plan.total_steps
         ):
-            results = parts.train_step.run(iterator, 1)
+            results = self._step(iterator)
             state.step += 1
             state.batch += 1
             seen += config.batch_size
@@ -191,6 +194,20 @@ class Loop:
             if state.step % config.checkpoint_every == 0:
                 self.save(state)
         return seen, time.perf_counter() - started
+
+    def _step(self, iterator) -> dict[str, float]:
+        """One step; the first one says (and records) the compile mode."""
+        step = self.parts.train_step
+        if step.choice is not None:
+            return step.run(iterator, 1)
+        self.progress.say(
+            "jit_compile=auto: timing graph against XLA on the first batch "
+            "(compiles the step twice)..."
+        )
+        results = step.run(iterator, 1)
+        self.progress.say(f"jit_compile=auto: {step.choice}")
+        self.record_mode({"mode": step.choice.mode, "reason": str(step.choice)})
+        return results
 
     def _end_epoch(self, state: TrainState, seen: int, seconds: float) -> None:
         parts = self.parts

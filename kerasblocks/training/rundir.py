@@ -97,8 +97,9 @@ class RunDirectory:
             return TrainConfig.from_dict(json.load(f))
 
     def read(self, name: str) -> Any | None:
-        """A JSON file of the run, or None when it is not there."""
-        if not os.path.exists(self.file(name)):
+        """A JSON file of the run, or None when it is not there (or is
+        about to be replaced)."""
+        if self._replace or not os.path.exists(self.file(name)):
             return None
         with open(self.file(name)) as f:
             return json.load(f)

@@ -18,6 +18,7 @@ directory), `models` and `objectives` (what is built), `strategies`,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import keras
@@ -25,7 +26,13 @@ import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
 from kerasblocks.training import data as data_lib
-from kerasblocks.training import models, objectives, report, strategies
+from kerasblocks.training import (
+    jit,
+    models,
+    objectives,
+    report,
+    strategies,
+)
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import (
@@ -86,6 +93,7 @@ def build(
     dataset: data_lib.Dataset,
     strategy: tf.distribute.Strategy,
     plan: Plan,
+    recorded_mode: dict | None,
 ) -> Parts:
     """The model, loss, metric and compiled step (under the strategy)."""
     with strategy.scope():
@@ -95,11 +103,13 @@ def build(
             dataset, models.outputs_logits(model), config.label_smoothing
         )
         accuracy = objectives.build_accuracy(dataset)
-        mode = {"auto": "auto", "true": "xla", "false": "graph"}[
-            config.jit_compile
-        ]
-        if mode == "auto" and strategy.num_replicas_in_sync > 1:
-            mode = "graph"  # "auto" measures on one replica's batch
+        mode, why = jit.plan_mode(
+            config,
+            recorded_mode,
+            model,
+            plan.total_steps,
+            strategy.num_replicas_in_sync,
+        )
         step = compile_train_step(
             model,
             objectives.build_optimizer(config, plan.total_steps),
@@ -108,7 +118,7 @@ def build(
             strategy=strategy,
             metrics=[accuracy],
         )
-    return Parts(model, step, loss_fn, accuracy, dataset, shape)
+    return Parts(model, step, loss_fn, accuracy, dataset, shape, why)
 
 
 def train(
@@ -155,7 +165,7 @@ def train(
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    parts = build(config, dataset, strategy, plan)
+    parts = build(config, dataset, strategy, plan, run_dir.read(jit.RECORD))
     run_dir.start(models.model_record(config, parts.model))
     try:
         return _run(config, parts, strategy, plan, run_dir, hooks, stream)
@@ -176,7 +186,15 @@ def _run(config, parts, strategy, plan, run_dir, hooks, stream) -> RunResult:
         is_chief=run_dir.chief,
     )
     progress = Progress(run_dir, plan.epochs, plan.steps_per_epoch, stream)
-    loop = Loop(config, parts, strategy, plan, manager, progress, hooks)
+    record_mode = functools.partial(run_dir.write, jit.RECORD)
+    step = parts.train_step
+    if step.mode is not None and run_dir.read(jit.RECORD) is None:
+        record_mode({"mode": step.mode, "reason": parts.mode_reason})
+    if step.mode is not None and config.jit_compile == "auto":
+        progress.say(f"jit_compile=auto: {step.mode} ({parts.mode_reason})")
+    loop = Loop(
+        config, parts, strategy, plan, manager, progress, hooks, record_mode
+    )
     state, resumed_from = TrainState(), None
     found = manager.latest()
     if found is not None:

@@ -71,3 +71,87 @@ def test_model_rebuilt_from_model_config(tmp_path):
     assert rebuilt(x).shape == (2, 10)
     with pytest.raises(UserInputError, match="no model_config.json"):
         models.model_from_config(str(tmp_path / "missing"))
+
+
+def test_auto_jit_measures_only_where_the_answer_is_unknown():
+    import keras
+
+    from kerasblocks.training import jit
+
+    auto = TrainConfig(jit_compile="auto").validate()
+    conv = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)], name="conv"
+    )
+    dense = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2)], name="dense"
+    )
+    mode, why = jit.plan_mode(auto, None, conv, 5000, 1)
+    assert (mode, why) == (
+        "graph",
+        "convolutions on CPU: graph is known to win",
+    )
+    assert jit.plan_mode(auto, None, dense, 5000, 1)[0] == "auto"
+    assert jit.plan_mode(auto, None, dense, 10, 1)[0] == "graph"
+    assert jit.plan_mode(auto, None, dense, 5000, 2)[0] == "graph"
+    # what a run recorded is what it resumes with
+    assert jit.plan_mode(auto, {"mode": "xla"}, conv, 10, 1) == (
+        "xla",
+        "chosen when the run started",
+    )
+    forced = TrainConfig(jit_compile="false").validate()
+    assert jit.plan_mode(forced, None, dense, 5000, 1)[0] == "graph"
+
+
+def test_auto_jit_says_what_it_measured_and_records_it(tmp_path, monkeypatch):
+    import io
+
+    import keras
+
+    from kerasblocks.training import jit, trainer
+
+    def mlp(name, num_classes=10):
+        return keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(num_classes),
+            ],
+            name=name,
+        )
+
+    monkeypatch.setattr(jit, "SHORT_RUN", 1)
+    monkeypatch.setattr(
+        models, "_SOURCE", [models.ModelSource(mlp, lambda name: "image")]
+    )
+    config = TrainConfig(
+        model="mlp",
+        batch_size=64,
+        steps=4,
+        checkpoint_every=2,
+        export=(),
+        out_dir=str(tmp_path / "run"),
+    )
+
+    class Outage(Exception):
+        pass
+
+    def outage(step):
+        if step == 3:
+            raise Outage
+
+    shown = io.StringIO()
+    with pytest.raises(Outage):
+        trainer.train(config, stream=shown, hooks=trainer.Hooks(outage))
+    lines = shown.getvalue().splitlines()
+    assert lines[0].startswith("jit_compile=auto: timing graph against XLA")
+    assert lines[1].startswith("jit_compile=auto: mode=")
+    record = json.loads((tmp_path / "run" / "compile.json").read_text())
+    assert record["mode"] in ("graph", "xla") and "auto:" in record["reason"]
+    # the resumed run keeps that mode, without measuring again
+    shown = io.StringIO()
+    result = trainer.train(config, stream=shown)
+    assert result.resumed_from == 2 and result.steps == 4
+    assert f"jit_compile=auto: {record['mode']} (chosen when the run " in (
+        shown.getvalue()
+    )
+    assert "timing" not in shown.getvalue()
