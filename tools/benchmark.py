@@ -1,9 +1,11 @@
-"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
+r"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
 
     kb-benchmark --model=resnet50 --input_size=224 --batch_sizes=32 \
         --tasks=inference --modes=graph,xla,auto,keras --out=bench.json
     kb-benchmark --mlp=784,256,10 --batch_sizes=256 --tasks=training \
         --modes=graph,xla,auto,keras,handwritten
+    kb-benchmark --model=resnet50 --input_size=224 --modes=graph \
+        --precision=float32,mixed_bfloat16,mixed_float16
 
 All configurations are measured in one process, interleaved in rounds,
 so the printed ratios are valid on a noisy machine; the JSON keeps every
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from tools import _common
 
@@ -42,6 +44,12 @@ flags.DEFINE_list(
     "handwritten (a bare tf.function).",
 )
 flags.DEFINE_list("tasks", ["inference", "training"], "inference, training.")
+flags.DEFINE_list(
+    "precision",
+    ["float32"],
+    "Keras dtype policies measured side by side: float32, mixed_bfloat16, "
+    "mixed_float16 (e.g. --precision=float32,mixed_bfloat16).",
+)
 flags.DEFINE_integer(
     "rounds", 5, "Timed rounds (each runs every configuration)."
 )
@@ -130,6 +138,7 @@ def _benchmark() -> int:
     for name, given, valid in (
         ("modes", FLAGS.modes, benchmarking.MODES),
         ("tasks", FLAGS.tasks, benchmarking.TASKS),
+        ("precision", FLAGS.precision, benchmarking.PRECISIONS),
     ):
         unknown = [v for v in given if v not in valid]
         if unknown:
@@ -152,6 +161,7 @@ def _benchmark() -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         measure_peak=FLAGS.peak,
         reference=_reference(input_shape),
+        precisions=FLAGS.precision,
     )
     print(benchmarking.format_table(report))
     if FLAGS.out:
@@ -162,12 +172,15 @@ def _benchmark() -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        return _common.fail(
+            "kb-benchmark",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
     return _common.run_main("kb-benchmark", _benchmark)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-benchmark", __name__)
 
 
 if __name__ == "__main__":
