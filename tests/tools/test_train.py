@@ -487,3 +487,23 @@ def test_mixed_precision_float16_trains_and_exports(tmp_path):
     assert conv.dtype_policy.name == "mixed_float16"
     assert conv.kernel.dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_bfloat16_reaches_the_float32_accuracy(tmp_path):
+    accuracy = {}
+    for precision in ("none", "bfloat16"):
+        out = tmp_path / precision
+        done = run_tool(
+            "train",
+            "--epochs=8",
+            "--export=keras",
+            f"--mixed_precision={precision}",
+            f"--out_dir={out}",
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        record = json.loads((out / "model_config.json").read_text())
+        assert record["mixed_precision"] == precision
+        metrics = json.loads((out / "metrics.json").read_text())
+        accuracy[precision] = metrics["history"][-1]["val_accuracy"]
+    assert accuracy["none"] > 0.9
+    assert abs(accuracy["bfloat16"] - accuracy["none"]) <= 0.01, accuracy
