@@ -5,6 +5,7 @@ demand; the zoo announces its models with `register_model_source`.
 """
 
 from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
+from kerasblocks.training.config import TrainConfig as TrainConfig
 from kerasblocks.training.data import DataError as DataError
 from kerasblocks.training.data import Dataset as Dataset
 from kerasblocks.training.data import list_datasets as list_datasets

@@ -42,7 +42,25 @@ def plan_mode(
     replicas: int,
 ) -> tuple[str, str]:
     """The mode to compile the step in ("graph", "xla", or "auto" to
-    measure on the first batch) and why."""
+    measure on the first batch) and why.
+
+    Args:
+        config: the run's settings (`jit_compile`).
+        recorded: the run directory's `compile.json`, if any.
+        model: the model to train.
+        total_steps: the planned run length.
+        replicas: replicas in sync.
+
+    Example:
+
+    >>> import keras
+    >>> from kerasblocks.training import TrainConfig, jit
+    >>> mlp = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> jit.plan_mode(TrainConfig(), None, mlp, 50, 1)
+    ('graph', 'a short run (< 500 steps) does not repay measuring')
+    >>> jit.plan_mode(TrainConfig(), {"mode": "xla"}, mlp, 50, 1)
+    ('xla', 'chosen when the run started')
+    """
     if config.jit_compile == "true":
         return "xla", "--jit_compile=true"
     if config.jit_compile == "false":
