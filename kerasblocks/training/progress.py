@@ -56,6 +56,7 @@ class Progress:
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty()
         self.bar: keras.utils.Progbar | None = None
+        self._last: tuple | None = None
         self.writer = (
             tf.summary.create_file_writer(run_dir.file("tensorboard"))
             if run_dir.chief
@@ -75,14 +76,19 @@ class Progress:
 
     def step(self, step: int, batch: int, results: dict[str, float]) -> None:
         if self.bar is not None:
-            self.bar.update(batch, list(results.items()))
+            self._last = (batch, list(results.items()))
+            self.bar.update(*self._last)
         if step % 10 == 0:
             with self.writer.as_default():
                 _scalar("train/loss", results["loss"], step)
 
     def end_epoch(self, record: dict, history: list, best: float) -> None:
         """Shows and logs one finished epoch."""
-        self.bar = None
+        if self.bar is not None and self._last:
+            # Ends the bar's line (a short last epoch stops before its
+            # target, and updates are throttled).
+            self.bar.update(*self._last, finalize=True)
+        self.bar, self._last = None, None
         figures = {
             k: v for k, v in record.items() if k not in ("epoch", "step")
         }
