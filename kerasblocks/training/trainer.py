@@ -78,6 +78,16 @@ def load_data(config: TrainConfig, replicas: int) -> data_lib.Dataset:
             f"--batch_size={config.batch_size} must be divisible by the "
             f"{replicas} replicas."
         )
+    if config.augment and not dataset.is_image:
+        raise UserInputError(
+            f"--augment applies to image data sets; {config.dataset} holds "
+            "none. Drop --augment."
+        )
+    if config.label_smoothing and dataset.task != "classification":
+        raise UserInputError(
+            "--label_smoothing applies to classification; "
+            f"{config.dataset} is {dataset.task}. Drop --label_smoothing."
+        )
     examples = len(dataset.y_train)
     if config.batch_size > examples:
         raise UserInputError(

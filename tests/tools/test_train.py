@@ -317,6 +317,10 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
             "(1438 examples); use --batch_size=1438 or less",
         ),
         (["--data_dir=/tmp"], "--data_dir does not apply to --dataset=digits"),
+        (
+            ["--dataset=sine_wave", "--augment"],
+            "--augment applies to image data sets; sine_wave holds none",
+        ),
     ],
 )
 def test_bad_flags_end_in_one_line(tmp_path, args, message):
