@@ -165,8 +165,8 @@ def create_zoo_model(name: str, overrides: dict):
 
     try:
         zoo.get_model_entry(name)
-    except ValueError as error:
-        raise UsageError(f"--model: {error}") from None
+    except ValueError as error:  # names the model and the close names
+        raise UsageError(str(error)) from None
     from kerasblocks.training.models import refused_argument
 
     try:

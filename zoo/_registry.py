@@ -170,9 +170,16 @@ def create_model(name: str, **overrides: Any) -> keras.Model:
                 f"arguments: {', '.join(parameters)}"
             )
     try:
-        # Only binding the arguments is the caller's error; a TypeError
-        # raised while building is a bug and keeps its traceback.
         inspect.signature(entry.fn).bind(**overrides)
     except TypeError as error:
         raise ValueError(f"{name}: {error}") from None
-    return entry.fn(**overrides)
+    try:
+        return entry.fn(**overrides)
+    except TypeError as error:
+        # Through **kwargs, the Keras base class binds the rest: an
+        # argument of the caller's it refuses is the caller's error; any
+        # other TypeError is a bug and keeps its traceback.
+        text = str(error)
+        if not any(f"argument '{key}'" in text for key in overrides):
+            raise
+        raise ValueError(f"{name}: {error}") from None

@@ -109,7 +109,5 @@ def test_command_line_bad_flag_is_one_line():
     )
     assert completed.returncode == 2
     last = completed.stderr.strip().splitlines()[-1]
-    assert last.startswith(
-        "kb-benchmark: error: --model: Unknown model 'no_such_net'"
-    )
+    assert last.startswith("kb-benchmark: error: Unknown model 'no_such_net'")
     assert "Traceback" not in completed.stderr

@@ -305,7 +305,7 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
         (["--model_overrides=[1"], "--model_overrides is not JSON"),
         (
             ['--model_overrides={"filters": 3}'],
-            "--model_overrides: lenet does not take 'filters'",
+            "lenet: LeNet got an unexpected keyword argument 'filters'",
         ),
         (
             ["--dataset=mnist", "--data_dir=/nonexistent"],
