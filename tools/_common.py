@@ -1,29 +1,179 @@
-"""What every kb-* program shares: quiet TensorFlow, one-line errors."""
+"""What every kb-* program shares: help, quiet TensorFlow, honest errors.
+
+A program defines its flags, then calls `run_app(main, name)`:
+- `--help` lists the program's own flags (absl key flags), and flag
+  values are checked, before TensorFlow is imported (it takes seconds);
+- a bad flag value ends in one line and exit 2, as do the errors that
+  are the user's (a missing or corrupt file, an unknown name,
+  incompatible shapes, a data set too small); anything else is a bug or
+  an outage: its traceback is shown and the exit code is 1;
+- TensorFlow's INFO chatter is hidden unless `--verbosity` asks for it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable
+
+from absl import app, flags
+from absl import logging as absl_logging
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
+FLAGS = flags.FLAGS
+# The Python loggers whose INFO lines are chatter for a user.
+_CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
 
 
-def run_main(name: str, body: Callable[[], int]) -> int:
-    """Runs `body`; a user error (bad flag, missing file, wrong shape)
-    ends in one line on stderr and a non-zero exit, not a traceback."""
-    from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
+class UsageError(Exception):
+    """A flag the tool itself checks is wrong (raised before anything
+    heavy is imported)."""
 
-    try:
-        return body()
-    except (
-        ValueError,
+
+def fail(name: str, error: BaseException) -> int:
+    """Prints `error` as one line and returns the usage exit code."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else repr(error)
+    print(f"{name}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _flags_parser(name: str):
+    def parse(argv):
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
+            sys.exit(fail(name, error))
+
+    return parse
+
+
+def run_app(main: Callable, name: str, module_name: str) -> None:
+    """Runs an absl `main` whose flags are defined in `module_name`: they
+    are the key flags shown by `--help`, however the program is started
+    (`python -m tools.X` or the `kb-*` console script)."""
+    for flag in FLAGS.get_key_flags_for_module(module_name):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main, flags_parser=_flags_parser(name))
+
+
+def verbose() -> bool:
+    """Whether the user asked for INFO lines (`--verbosity=0` or more)."""
+    return bool(FLAGS["verbosity"].present) and FLAGS.verbosity >= 0
+
+
+def quiet_logging() -> None:
+    """Hides INFO lines unless `--verbosity` asks for them."""
+    if verbose():
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _is_chatter(line: str) -> bool:
+    return (
+        line.startswith("I0000 ")
+        or line.startswith("WARNING: All log messages before absl::")
+        # No GPU on a CPU machine is not an error for a user.
+        or "failed call to cuInit" in line
+    )
+
+
+def import_tensorflow():
+    """Imports TensorFlow and finds its devices, keeping the C++ INFO
+    lines it prints before its logging is set up off the screen (they
+    ignore TF_CPP_MIN_LOG_LEVEL); anything else it prints is shown."""
+    if verbose():
+        import tensorflow as tf
+
+        return tf
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured:
+                if not _is_chatter(line):
+                    sys.stderr.write(line)
+    quiet_logging()
+    return tf
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that are the user's to fix."""
+    from kerasblocks.io.errors import (
+        CorruptFileError,
+        UnsafeModelError,
+        WeightsMismatchError,
+    )
+    from kerasblocks.training.checkpoints import NoUsableCheckpointError
+    from kerasblocks.training.data import DataError
+    from kerasblocks.training.errors import UserInputError
+
+    return (
+        UsageError,
+        UserInputError,
+        DataError,
         FileNotFoundError,
         CorruptFileError,
         UnsafeModelError,
-    ) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-        print(f"{name}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        WeightsMismatchError,
+        NoUsableCheckpointError,
+    )
+
+
+def run_main(
+    name: str,
+    body: Callable[[], int],
+    check: Callable[[], None] | None = None,
+) -> int:
+    """Runs `check` (flag checks, before TensorFlow is imported), then
+    `body` with TensorFlow imported quietly. A user error ends in one
+    line on stderr and exit 2; anything else keeps its traceback."""
+    quiet_logging()
+    try:
+        if check:
+            check()
+        import_tensorflow()
+        return body()
+    except UsageError as error:
+        return fail(name, error)
+    except Exception as error:
+        if isinstance(error, user_errors()):
+            return fail(name, error)
+        raise
+
+
+def create_zoo_model(name: str, overrides: dict):
+    """A zoo model from the user's --model and --model_overrides; a name
+    or argument the model refuses is a `UsageError`."""
+    import zoo
+
+    try:
+        zoo.get_model_entry(name)
+    except ValueError as error:  # names the model and the close names
+        raise UsageError(str(error)) from None
+    from kerasblocks.training.models import refused_argument
+
+    try:
+        return zoo.create_model(name, **overrides)
+    except ValueError as error:
+        raise UsageError(f"--model={name} with {overrides}: {error}") from None
+    except TypeError as error:
+        if refused_argument(error, overrides) is None:
+            raise
+        raise UsageError(f"--model_overrides: {error}") from None

@@ -1,9 +1,11 @@
-"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
+r"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
 
     kb-benchmark --model=resnet50 --input_size=224 --batch_sizes=32 \
         --tasks=inference --modes=graph,xla,auto,keras --out=bench.json
     kb-benchmark --mlp=784,256,10 --batch_sizes=256 --tasks=training \
         --modes=graph,xla,auto,keras,handwritten
+    kb-benchmark --model=resnet50 --input_size=224 --modes=graph \
+        --precision=float32,mixed_bfloat16,mixed_float16
 
 All configurations are measured in one process, interleaved in rounds,
 so the printed ratios are valid on a noisy machine; the JSON keeps every
@@ -12,12 +14,11 @@ sample. See tools/benchmarking.py for what each mode means.
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A zoo model name (see zoo.list_models()).")
@@ -43,6 +44,12 @@ flags.DEFINE_list(
     "handwritten (a bare tf.function).",
 )
 flags.DEFINE_list("tasks", ["inference", "training"], "inference, training.")
+flags.DEFINE_list(
+    "precision",
+    ["float32"],
+    "Keras dtype policies measured side by side: float32, mixed_bfloat16, "
+    "mixed_float16 (e.g. --precision=float32,mixed_bfloat16).",
+)
 flags.DEFINE_integer(
     "rounds", 5, "Timed rounds (each runs every configuration)."
 )
@@ -65,11 +72,13 @@ def _factory():
 
     given = [n for n in ("model", "saved_model", "mlp") if FLAGS[n].value]
     if len(given) != 1:
-        raise ValueError("give exactly one of --model, --saved_model, --mlp")
+        raise _common.UsageError(
+            "give exactly one of --model, --saved_model, --mlp"
+        )
     if FLAGS.mlp:
         widths = [int(w) for w in FLAGS.mlp]
         if len(widths) < 2 or min(widths) < 1:
-            raise ValueError(
+            raise _common.UsageError(
                 f"--mlp needs two or more positive widths: {widths}"
             )
 
@@ -90,13 +99,13 @@ def _factory():
         ), model.input_shape[1:]
     overrides = {}
     if FLAGS.input_size:
-        channels = zoo.create_model(FLAGS.model).input_shape[-1]
+        channels = _common.create_zoo_model(FLAGS.model, {}).input_shape[-1]
         overrides["input_shape"] = (
             FLAGS.input_size,
             FLAGS.input_size,
             channels,
         )
-    model = zoo.create_model(FLAGS.model, **overrides)
+    model = _common.create_zoo_model(FLAGS.model, overrides)
     return (
         lambda: zoo.create_model(FLAGS.model, **overrides)
     ), model.input_shape[1:]
@@ -109,35 +118,51 @@ def _reference(input_shape):
 
     constructor = getattr(keras.applications, FLAGS.reference, None)
     if constructor is None:
-        raise ValueError(f"keras.applications has no {FLAGS.reference!r}")
+        raise _common.UsageError(
+            f"--reference: keras.applications has no {FLAGS.reference!r}"
+        )
     return FLAGS.reference, lambda: constructor(
         weights=None, input_shape=tuple(input_shape)
     )
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def _benchmark() -> int:
     from tools import benchmarking
 
     try:
         batch_sizes = [int(b) for b in FLAGS.batch_sizes]
-        make, input_shape = _factory()
-        report = benchmarking.run_benchmark(
-            make,
-            input_shape,
-            tasks=FLAGS.tasks,
-            modes=FLAGS.modes,
-            batch_sizes=batch_sizes,
-            rounds=FLAGS.rounds,
-            min_seconds=FLAGS.min_seconds,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-            measure_peak=FLAGS.peak,
-            reference=_reference(input_shape),
+    except ValueError:
+        raise _common.UsageError(
+            f"--batch_sizes takes integers: {FLAGS.batch_sizes}"
+        ) from None
+    for name, given, valid in (
+        ("modes", FLAGS.modes, benchmarking.MODES),
+        ("tasks", FLAGS.tasks, benchmarking.TASKS),
+        ("precision", FLAGS.precision, benchmarking.PRECISIONS),
+    ):
+        unknown = [v for v in given if v not in valid]
+        if unknown:
+            raise _common.UsageError(
+                f"--{name}: unknown {unknown}; valid: {', '.join(valid)}"
+            )
+    if min(batch_sizes) < 1:
+        raise _common.UsageError(
+            f"--batch_sizes must be positive: {batch_sizes}"
         )
-    except (ValueError, OSError) as error:
-        print(f"kb-benchmark: error: {error}", file=sys.stderr)
-        return 2
+    make, input_shape = _factory()
+    report = benchmarking.run_benchmark(
+        make,
+        input_shape,
+        tasks=FLAGS.tasks,
+        modes=FLAGS.modes,
+        batch_sizes=batch_sizes,
+        rounds=FLAGS.rounds,
+        min_seconds=FLAGS.min_seconds,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        measure_peak=FLAGS.peak,
+        reference=_reference(input_shape),
+        precisions=FLAGS.precision,
+    )
     print(benchmarking.format_table(report))
     if FLAGS.out:
         benchmarking.write_json(report, FLAGS.out)
@@ -145,8 +170,17 @@ def main(argv):
     return 0
 
 
+def main(argv):
+    if len(argv) > 1:
+        return _common.fail(
+            "kb-benchmark",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
+    return _common.run_main("kb-benchmark", _benchmark)
+
+
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-benchmark", __name__)
 
 
 if __name__ == "__main__":

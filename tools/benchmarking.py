@@ -49,6 +49,23 @@ MODES = (
     "handwritten",
 )
 TASKS = ("inference", "training")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def under_policy(
+    make_model: Callable[[], keras.Model], policy: str
+) -> Callable[[], keras.Model]:
+    """`make_model`, building under the Keras dtype policy `policy`."""
+
+    def make():
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            return make_model()
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    return make
 
 
 @dataclasses.dataclass
@@ -305,6 +322,7 @@ def run_benchmark(
     progress: Callable[[str], None] | None = None,
     measure_peak: bool = True,
     reference: tuple[str, Callable[[], keras.Model]] | None = None,
+    precisions=("float32",),
 ) -> dict[str, Any]:
     """Measures every (task, mode, batch) configuration, interleaved.
 
@@ -318,6 +336,8 @@ def run_benchmark(
         reference: `(label, factory)` of another model (say
             keras.applications' ResNet50) measured with Keras defaults
             as mode "keras:<label>" in the same rounds.
+        precisions: Keras dtype policies to measure side by side; each
+            other than float32 shows as mode "<mode>@<policy>".
 
     Returns:
         A JSON-able dict: machine facts, matmul peak, FLOPs per example,
@@ -336,12 +356,25 @@ def run_benchmark(
     for batch in batch_sizes:
         if batch < 1:
             raise ValueError(f"Batch sizes must be positive. Received: {batch}")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"Unknown precision {precision!r}. Valid: "
+                f"{', '.join(PRECISIONS)}"
+            )
     say = progress or (lambda line: None)
     runner = Runner(make_model, input_shape)
+    runners = {
+        p: Runner(under_policy(make_model, p), input_shape)
+        for p in precisions
+        if p != "float32"
+    }
     say("measuring the matmul peak" if measure_peak else "skipping matmul peak")
     peak = measure_matmul_peak() if measure_peak else None
     flops = forward_flops(make_model(), tuple(input_shape))
-    configs = [(t, m, b) for t in tasks for m in modes for b in batch_sizes]
+    labels = [m for m in modes if "float32" in precisions]
+    labels += [f"{m}@{p}" for p in runners for m in modes]
+    configs = [(t, m, b) for t in tasks for m in labels for b in batch_sizes]
     if reference is not None:
         label, factory = reference
         other = Runner(factory, input_shape)
@@ -355,6 +388,9 @@ def run_benchmark(
         try:
             if mode.startswith("keras:"):
                 step, first, info = other.build(task, "keras", batch)
+            elif "@" in mode:
+                base, precision = mode.split("@")
+                step, first, info = runners[precision].build(task, base, batch)
             else:
                 step, first, info = runner.build(task, mode, batch)
         except Exception as error:  # reported, not fatal to the others
@@ -429,6 +465,12 @@ def ratios(results) -> dict[str, float]:
             if other is not None and mode != base:
                 out[f"{task}/b{batch}/{mode}_vs_{base}"] = (
                     other.median_ms / result.median_ms
+                )
+        if "@" in mode:
+            plain = by_key.get((task, mode.split("@")[0], batch))
+            if plain is not None:
+                out[f"{task}/b{batch}/{mode}_vs_float32"] = (
+                    plain.median_ms / result.median_ms
                 )
         if mode == "auto":
             best = [by_key.get((task, m, batch)) for m in ("graph", "xla")]

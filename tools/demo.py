@@ -8,14 +8,15 @@ Runs offline in well under a minute on 2 CPU cores:
 from __future__ import annotations
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
+from tools import _common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 300, "Training steps (batches of 64).")
+flags.DEFINE_integer(
+    "steps", 300, "Training steps (batches of 64).", lower_bound=1
+)
 flags.DEFINE_string("out_dir", "runs/demo", "Where the model is saved.")
 flags.DEFINE_integer("seed", 0, "Seed for data order and initial weights.")
 
@@ -67,17 +68,19 @@ def run_demo(steps: int, out_dir: str, seed: int = 0) -> dict:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
+        return _common.fail(
+            "kb-demo", _common.UsageError(f"unexpected arguments: {argv[1:]}")
+        )
+
+    def demo() -> int:
         run_demo(FLAGS.steps, FLAGS.out_dir, FLAGS.seed)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return _common.run_main("kb-demo", demo)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-demo", __name__)
 
 
 if __name__ == "__main__":

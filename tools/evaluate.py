@@ -6,9 +6,9 @@ kb-evaluate --model_path=model.keras --dataset=digits
 
 from __future__ import annotations
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from tools import _common  # noqa: F401  (quiets TensorFlow first)
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A kb-train run directory.")
@@ -34,17 +34,27 @@ flags.DEFINE_string(
 )
 
 
+def _check() -> None:
+    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
+        raise _common.UsageError(
+            "give exactly one of --run_dir and --model_path"
+        )
+    if FLAGS.batch_size < 1:
+        raise _common.UsageError(
+            f"--batch_size must be positive: {FLAGS.batch_size}"
+        )
+    if FLAGS.model_path and not FLAGS.dataset:
+        raise _common.UsageError("--dataset is required with --model_path")
+
+
 def _evaluate() -> int:
     import os
 
+    import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.training import data as data_lib
     from kerasblocks.training import report, runs
 
-    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
-        raise ValueError("give exactly one of --run_dir and --model_path")
-    if FLAGS.batch_size < 1:
-        raise ValueError(f"--batch_size must be positive: {FLAGS.batch_size}")
     if FLAGS.run_dir:
         config = runs.read_config(FLAGS.run_dir)
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
@@ -52,8 +62,6 @@ def _evaluate() -> int:
         data_dir = FLAGS.data_dir or config.data_dir
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
-        if not FLAGS.dataset:
-            raise ValueError("--dataset is required with --model_path")
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
     dataset = data_lib.load_dataset(name, data_dir)
@@ -80,12 +88,15 @@ def _evaluate() -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    return _common.run_main("kb-evaluate", _evaluate)
+        return _common.fail(
+            "kb-evaluate",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
+    return _common.run_main("kb-evaluate", _evaluate, _check)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-evaluate", __name__)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ kb-export --model_path=model.keras --formats=saved_model --out_dir=out
 
 from __future__ import annotations
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from tools import _common  # noqa: F401  (quiets TensorFlow first)
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A kb-train run directory.")
@@ -24,25 +24,33 @@ flags.DEFINE_string(
 )
 
 
+FORMATS = ("saved_model", "keras", "h5", "tflite")  # report.EXPORT_NAMES
+
+
+def _check() -> None:
+    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
+        raise _common.UsageError(
+            "give exactly one of --run_dir and --model_path"
+        )
+    unknown = sorted(set(FLAGS.formats) - set(FORMATS))
+    if unknown:
+        raise _common.UsageError(
+            f"unknown --formats {unknown}; valid: {', '.join(FORMATS)}"
+        )
+    if FLAGS.model_path and not FLAGS.out_dir:
+        raise _common.UsageError("--out_dir is required with --model_path")
+
+
 def _export() -> int:
+    import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.training import report, runs
 
-    if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
-        raise ValueError("give exactly one of --run_dir and --model_path")
-    unknown = sorted(set(FLAGS.formats) - set(report.EXPORT_NAMES))
-    if unknown:
-        raise ValueError(
-            f"unknown --formats {unknown}; "
-            f"valid: {', '.join(report.EXPORT_NAMES)}"
-        )
     if FLAGS.run_dir:
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
         out_dir = FLAGS.out_dir or FLAGS.run_dir
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
-        if not FLAGS.out_dir:
-            raise ValueError("--out_dir is required with --model_path")
         out_dir = FLAGS.out_dir
     for kind, path in report.export_all(model, out_dir, FLAGS.formats).items():
         print(f"{kind}: {path}")
@@ -51,12 +59,14 @@ def _export() -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    return _common.run_main("kb-export", _export)
+        return _common.fail(
+            "kb-export", _common.UsageError(f"unexpected arguments: {argv[1:]}")
+        )
+    return _common.run_main("kb-export", _export, _check)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-export", __name__)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ python -m tools.inspect --list --markdown --readme=README.md
 
 from __future__ import annotations
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from tools import _common  # noqa: F401  (quiets TensorFlow first)
+from tools import _common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Zoo model name (zoo.list_models()).")
@@ -61,12 +61,14 @@ def _inspect() -> int:
             print(f"{name:24} {zoo.get_model_entry(name).summary}")
         return 0
     if not FLAGS.model:
-        raise ValueError("--model is required (or --list)")
+        raise _common.UsageError("--model is required (or --list)")
     try:
         overrides = json.loads(FLAGS.model_overrides)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--model_overrides is not JSON: {error}") from None
-    model = zoo.create_model(FLAGS.model, **overrides)
+        raise _common.UsageError(
+            f"--model_overrides is not JSON: {error}"
+        ) from None
+    model = _common.create_zoo_model(FLAGS.model, overrides)
     model.summary(line_length=100)
     print()
     print(kb.params.parameter_table(model))
@@ -110,12 +112,15 @@ def _markdown(zoo) -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        return _common.fail(
+            "kb-inspect",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
     return _common.run_main("kb-inspect", _inspect)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-inspect", __name__)
 
 
 if __name__ == "__main__":

@@ -39,3 +39,19 @@ from zoo._registry import list_models as list_models
 from zoo._registry import register_model as register_model
 from zoo._table import model_table as model_table
 from zoo.generate import generate as generate
+
+
+def _register_with_the_trainer() -> None:
+    """The trainer in kerasblocks builds models by name through the zoo;
+    the library never imports the zoo, so the zoo announces itself."""
+    from kerasblocks.training.models import ModelSource, register_model_source
+
+    register_model_source(
+        ModelSource(
+            create=create_model,
+            task_of=lambda name: get_model_entry(name).task,
+        )
+    )
+
+
+_register_with_the_trainer()

@@ -231,8 +231,16 @@ def _call_model_fn(entry: ModelEntry, overrides: dict[str, Any]):
                 f"arguments: {', '.join(parameters)}"
             )
     try:
+        inspect.signature(entry.fn).bind(**overrides)
+    except TypeError as error:
+        raise ValueError(f"{name}: {error}") from None
+    try:
         return entry.fn(**overrides)
     except TypeError as error:
-        if "argument" not in str(error):
+        # Through **kwargs, the Keras base class binds the rest: an
+        # argument of the caller's it refuses is the caller's error; any
+        # other TypeError is a bug and keeps its traceback.
+        text = str(error)
+        if not any(f"argument '{key}'" in text for key in overrides):
             raise
         raise ValueError(f"{name}: {error}") from None

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import warnings
 from typing import Any
 
@@ -68,10 +69,13 @@ class CheckpointManager:
         checkpoint = tf.train.Checkpoint(**objects)
         if not self.is_chief:
             # Every worker must take part in writing; only the chief's
-            # copy is kept.
-            scratch = os.path.join(self.directory, f".worker-{os.getpid()}")
-            checkpoint.write(os.path.join(scratch, "ckpt"))
-            shutil.rmtree(scratch, ignore_errors=True)
+            # copy is kept. The scratch copy goes outside the run
+            # directory, which the chief reads and syncs meanwhile.
+            scratch = tempfile.mkdtemp(prefix="kb-worker-checkpoint-")
+            try:
+                checkpoint.write(os.path.join(scratch, "ckpt"))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
             return target
         with atomic_path(target) as temporary:
             os.makedirs(temporary)

@@ -11,6 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
+from kerasblocks.training.errors import UserInputError
+
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
 PRECISIONS = ("none", "float16", "bfloat16")
@@ -60,12 +62,13 @@ class TrainConfig:
     export: tuple[str, ...] = ("saved_model", "keras")
 
     def validate(self) -> TrainConfig:
-        """Checks every field; raises ValueError naming the first bad one."""
+        """Checks every field; raises `UserInputError` naming the first bad
+        one."""
 
         def choice(name, options):
             value = getattr(self, name)
             if value not in options:
-                raise ValueError(
+                raise UserInputError(
                     f"--{name} must be one of {', '.join(options)}. "
                     f"Received: {value!r}"
                 )
@@ -79,16 +82,16 @@ class TrainConfig:
                 or not isinstance(value, int)
                 or value < 1
             ):
-                raise ValueError(
+                raise UserInputError(
                     f"--{name} must be a positive integer. Received: {value!r}"
                 )
 
         if not isinstance(self.model, str) or not self.model:
-            raise ValueError(
+            raise UserInputError(
                 "--model must name a zoo model (see zoo.list_models())."
             )
         if not isinstance(self.model_overrides, dict):
-            raise ValueError(
+            raise UserInputError(
                 "--model_overrides must be a JSON object. "
                 f"Received: {self.model_overrides!r}"
             )
@@ -103,23 +106,23 @@ class TrainConfig:
         choice("jit_compile", JIT)
         choice("strategy", STRATEGIES)
         if not self.learning_rate > 0:
-            raise ValueError(
+            raise UserInputError(
                 "--learning_rate must be positive. "
                 f"Received: {self.learning_rate!r}"
             )
         if self.weight_decay < 0:
-            raise ValueError(
+            raise UserInputError(
                 f"--weight_decay must be >= 0. Received: {self.weight_decay!r}"
             )
         if not 0 <= self.label_smoothing < 1:
-            raise ValueError(
+            raise UserInputError(
                 "--label_smoothing must be in [0, 1). "
                 f"Received: {self.label_smoothing!r}"
             )
         self.export = tuple(self.export)
         for kind in self.export:
             if kind not in EXPORTS:
-                raise ValueError(
+                raise UserInputError(
                     f"--export takes {', '.join(EXPORTS)}. Received: {kind!r}"
                 )
         if not self.out_dir:
@@ -134,7 +137,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown settings: {', '.join(unknown)}")
+            raise UserInputError(f"Unknown settings: {', '.join(unknown)}")
         return cls(**values)
 
     def differences(self, other: TrainConfig) -> list[str]:

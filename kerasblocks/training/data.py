@@ -96,12 +96,18 @@ class Dataset:
 Loader = Callable[..., Dataset]
 _DATASETS: dict[str, tuple[Loader, str]] = {}
 _SOURCES: dict[str, tuple[Callable[..., Any], str]] = {}
+_GENERATED: set[str] = set()
 
 
 def register_dataset(
-    name: str, summary: str = ""
+    name: str, summary: str = "", *, reads_files: bool = True
 ) -> Callable[[Loader], Loader]:
-    """Registers `loader(data_dir=None, **options) -> Dataset` as `name`."""
+    """Registers `loader(data_dir=None, **options) -> Dataset` as `name`.
+
+    Args:
+        reads_files: False for a data set made in memory, which ignores
+            `data_dir` (so a `--data_dir` given for it is a mistake).
+    """
 
     def decorator(loader: Loader) -> Loader:
         if name in _DATASETS:
@@ -109,6 +115,8 @@ def register_dataset(
                 f"A data set named {name!r} is already registered."
             )
         _DATASETS[name] = (loader, summary)
+        if not reads_files:
+            _GENERATED.add(name)
         return loader
 
     return decorator
@@ -132,6 +140,11 @@ def register_source(
 def list_sources() -> dict[str, str]:
     """The source forms (`KIND` of `KIND:WHERE`) and their summaries."""
     return {kind: summary for kind, (_, summary) in sorted(_SOURCES.items())}
+
+
+def reads_files(name: str) -> bool:
+    """Whether the registered data set `name` reads `data_dir`."""
+    return name not in _GENERATED
 
 
 def list_datasets() -> list[str]:
@@ -181,7 +194,9 @@ def split_train_val(x, y, val_fraction: float, seed: int):
 
 
 @register_dataset(
-    "digits", "scikit-learn's 1,797 bundled 8x8 handwritten digits"
+    "digits",
+    "scikit-learn's 1,797 bundled 8x8 handwritten digits",
+    reads_files=False,
 )
 def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     from sklearn.datasets import load_digits
@@ -193,7 +208,9 @@ def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x_train, y_train, x_val, y_val, num_classes=10)
 
 
-@register_dataset("synthetic", "random images and labels, for benchmarks")
+@register_dataset(
+    "synthetic", "random images and labels, for benchmarks", reads_files=False
+)
 def _synthetic(
     data_dir=None,
     shape=(32, 32, 3),

@@ -8,25 +8,34 @@ import os
 import keras
 import numpy as np
 
+from kerasblocks.compile import compile_forward
 from kerasblocks.training import data as data_lib
-from kerasblocks.training import report
+from kerasblocks.training import models, objectives, report
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
 
 
 def read_config(run_dir: str) -> TrainConfig:
+    """The settings a run was started with (its flags.json)."""
     path = os.path.join(run_dir, "flags.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(
+        raise UserInputError(
             f"{run_dir}: not a run directory (no flags.json); give a run "
             "directory written by kb-train or a saved model file."
         )
-    with open(path) as f:
-        return TrainConfig.from_dict(json.load(f))
+    try:
+        with open(path) as f:
+            return TrainConfig.from_dict(json.load(f))
+    except (ValueError, TypeError) as error:
+        raise UserInputError(f"{path} is unreadable ({error}).") from None
 
 
 def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
     """The model of a run, with the weights of a checkpoint.
+
+    The model is rebuilt from the run's `model_config.json` (the data set
+    is not read).
 
     Args:
         run_dir: a kb-train run directory.
@@ -35,22 +44,22 @@ def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
     """
     import tensorflow as tf
 
-    from kerasblocks.training import trainer
-
-    config = read_config(run_dir)
-    dataset = data_lib.load_dataset(config.dataset, config.data_dir)
-    model = trainer.create_model(config, dataset)
+    read_config(run_dir)
+    model = models.model_from_config(run_dir)
     manager = CheckpointManager(os.path.join(run_dir, "checkpoints"))
     if checkpoint == "latest":
         found = manager.latest()
         if found is None:
-            raise FileNotFoundError(f"{run_dir}: no checkpoint yet")
+            raise UserInputError(f"{run_dir}: no checkpoint yet")
         path = found[0]
     else:
         name = manager.best() if checkpoint == "best" else checkpoint
         path = os.path.join(manager.directory, name or "")
         if not name or not os.path.isdir(path):
-            raise FileNotFoundError(f"{run_dir}: no checkpoint {checkpoint!r}")
+            raise UserInputError(
+                f"{run_dir}: no checkpoint {checkpoint!r}; give --checkpoint="
+                "latest, best, or a ckpt-* name under checkpoints/."
+            )
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
     tf.train.Checkpoint(model=model, step=counter).read(
         os.path.join(path, "ckpt")
@@ -69,22 +78,22 @@ def evaluate_model(
     """Loss, accuracy and (for classification) the confusion matrix of
     `model` on a split; writes confusion.txt/.png and evaluation.json to
     `out_dir` when given."""
-    from kerasblocks.training import trainer
-
-    shape = trainer._image_shape(model, dataset)
+    shape = models.image_shape(model, dataset)
     pipeline = data_lib.make_pipeline(
         dataset, split, batch_size, image_shape=shape
     )
-    loss_fn = trainer.build_loss(dataset, trainer.outputs_logits(model), 0.0)
-    result = trainer.evaluate(model, pipeline, loss_fn, dataset)
+    loss_fn = objectives.build_loss(dataset, models.outputs_logits(model), 0.0)
+    forward = compile_forward(model, mode="graph")
+    result = objectives.evaluate(model, pipeline, loss_fn, dataset, forward)
     result["examples"] = int(
-        len(dataset.y_val if split == "val" else dataset.y_train)
+        dataset.num_val if split == "val" else dataset.num_train
     )
     if dataset.task == "classification":
-        predictions = np.concatenate(
-            [np.argmax(model(x, training=False), axis=-1) for x, _ in pipeline]
-        )
-        labels = dataset.y_val if split == "val" else dataset.y_train
+        # Labels come from the pipeline too: a streaming source has no
+        # label array.
+        batches = [(np.argmax(forward(x), axis=-1), y) for x, y in pipeline]
+        predictions = np.concatenate([p for p, _ in batches])
+        labels = np.concatenate([np.asarray(y) for _, y in batches])
         matrix = report.confusion_matrix(
             labels, predictions, dataset.num_classes
         )

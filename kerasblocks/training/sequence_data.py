@@ -43,7 +43,11 @@ def _positive(name: str, value) -> int:
     return positive_int(name, value, error=DataError)
 
 
-@register_dataset("sine_wave", "the book's noisy sine wave, tau=4 (regression)")
+@register_dataset(
+    "sine_wave",
+    "the book's noisy sine wave, tau=4 (regression)",
+    reads_files=False,
+)
 def _sine_wave(
     data_dir=None,
     num_steps: int = 1000,
@@ -152,7 +156,9 @@ def _symbol_task(
 
 
 @register_dataset(
-    "sequence_reversal", "reverse a random symbol sequence (seq2seq)"
+    "sequence_reversal",
+    "reverse a random symbol sequence (seq2seq)",
+    reads_files=False,
 )
 def _sequence_reversal(
     data_dir=None,
@@ -175,7 +181,11 @@ def _sequence_reversal(
     )
 
 
-@register_dataset("sequence_copy", "copy a random symbol sequence (seq2seq)")
+@register_dataset(
+    "sequence_copy",
+    "copy a random symbol sequence (seq2seq)",
+    reads_files=False,
+)
 def _sequence_copy(
     data_dir=None,
     size: int = 5000,
@@ -197,7 +207,11 @@ def _sequence_copy(
     )
 
 
-@register_dataset("addition", "'123+45' -> '168', character by character")
+@register_dataset(
+    "addition",
+    "'123+45' -> '168', character by character",
+    reads_files=False,
+)
 def _addition(
     data_dir=None,
     size: int = 5000,

@@ -78,6 +78,7 @@ def test_command_line_writes_json(tmp_path):
             "--rounds=2",
             "--min_seconds=0.01",
             "--nopeak",
+            "--precision=float32,mixed_bfloat16",
             f"--out={out}",
         ],
         capture_output=True,
@@ -86,8 +87,17 @@ def test_command_line_writes_json(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert [r["mode"] for r in report["results"]] == ["graph", "keras"]
+    assert [r["mode"] for r in report["results"]] == [
+        "graph",
+        "keras",
+        "graph@mixed_bfloat16",
+        "keras@mixed_bfloat16",
+    ]
     assert "ratio inference/b4/graph_vs_keras" in completed.stdout
+    # precisions side by side, as a speed-up over float32
+    assert "ratio inference/b4/graph@mixed_bfloat16_vs_float32" in (
+        completed.stdout
+    )
 
 
 def test_command_line_bad_flag_is_one_line():

@@ -32,8 +32,23 @@ SMALL = ["--model=lenet", "--dataset=digits", "--batch_size=64"]
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def attempts(tmp_path_factory):
+    """A user's way to a finished run in one directory: a typo, then a
+    start killed before its first checkpoint, then the run."""
     out = tmp_path_factory.mktemp("runs") / "lenet"
+    typo = run_tool("train", *SMALL, "--batch_size=5000", f"--out_dir={out}")
+    typo_left = out.exists()
+    killed = run_tool(
+        "train",
+        "--batch_size=32",
+        "--steps=5",
+        f"--out_dir={out}",
+        env={"KB_FAULT_KILL_AT_STEP": "1"},
+    )
+    killed_left = sorted(os.listdir(out))
+    killed_checkpoints = (
+        os.listdir(out / "checkpoints") if "checkpoints" in killed_left else []
+    )
     done = run_tool(
         "train",
         *SMALL,
@@ -43,7 +58,30 @@ def finished_run(tmp_path_factory):
         f"--out_dir={out}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return out, done
+    return {
+        "out": out,
+        "typo": (typo, typo_left),
+        "killed": (killed, killed_left, killed_checkpoints),
+        "done": done,
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(attempts):
+    return attempts["out"], attempts["done"]
+
+
+def test_a_failed_start_leaves_nothing_and_a_fixed_rerun_works(attempts):
+    typo, typo_left = attempts["typo"]
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr
+    assert not typo_left
+    killed, killed_left, killed_checkpoints = attempts["killed"]
+    assert killed.returncode == -9
+    # killed before its first checkpoint: settings, but nothing to resume
+    assert "flags.json" in killed_left and killed_checkpoints == []
+    # ... and the next run, with other flags, simply starts afresh
+    flags = json.loads((attempts["out"] / "flags.json").read_text())
+    assert flags["batch_size"] == 64 and flags["steps"] is None
 
 
 def test_run_directory_holds_everything(finished_run):
@@ -82,7 +120,15 @@ def test_run_directory_holds_everything(finished_run):
     ]
     checkpoints = sorted(os.listdir(out / "checkpoints"))
     assert checkpoints[-1] == "ckpt-000000044" and "BEST" in checkpoints
-    assert "epoch 2/2" in done.stderr and "ex/s" in done.stderr
+    assert "epoch 2/2" in done.stdout and "ex/s" in done.stdout
+    # auto does not measure a 44-step convolutional run, and says so
+    assert "jit_compile=auto: graph (a short run" in done.stdout
+    chosen = json.loads((out / "compile.json").read_text())
+    assert chosen["mode"] == "graph"
+    # the output is the progress and the results: no INFO chatter
+    assert not [
+        line for line in done.stderr.splitlines() if line.startswith("I")
+    ], done.stderr[-2000:]
     assert "done: 44 steps; val_loss" in done.stdout
 
 
@@ -108,7 +154,7 @@ def test_rerunning_a_completed_run_does_not_train(finished_run):
     before = sorted(os.listdir(out / "checkpoints"))
     again = run_tool("train", *SMALL, "--epochs=2", f"--out_dir={out}")
     assert again.returncode == 0
-    assert "already completed" in again.stderr
+    assert "already completed" in again.stdout
     assert sorted(os.listdir(out / "checkpoints")) == before
 
 
@@ -162,7 +208,7 @@ def test_kill_and_resume_ends_with_the_same_weights(tmp_path):
     )
     resumed = run_tool("train", *common, f"--out_dir={tmp_path / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from ckpt-000000008 (step 8)" in resumed.stderr
+    assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
     for a, b in zip(
         _weights(tmp_path / "whole" / "export" / "model.keras"),
         _weights(tmp_path / "killed" / "export" / "model.keras"),
@@ -245,7 +291,7 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
                 assert np.all(np.isfinite(value)), (name, key)
     calm = run_tool("train", *common, "--learning_rate=0.01")
     assert calm.returncode == 0, calm.stderr[-2000:]
-    assert "resuming from ckpt-000000010 (step 10)" in calm.stderr
+    assert "resuming from ckpt-000000010 (step 10)" in calm.stdout
     assert (out / "COMPLETED").exists()
 
 
@@ -254,12 +300,26 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
     [
         (["--model=resnet9000"], "Unknown model 'resnet9000'"),
         (["--dataset=imagenet"], "Unknown data set 'imagenet'"),
-        (["--batch_size=0"], "--batch_size must be a positive integer"),
+        (["--batch_size=0"], "--batch_size=0: 0 is not a positive integer"),
         (['--model_overrides={"input_shape": [4, 4, 1]}'], "is too small"),
         (["--model_overrides=[1"], "--model_overrides is not JSON"),
         (
+            ['--model_overrides={"filters": 3}'],
+            "lenet: LeNet got an unexpected keyword argument 'filters'",
+        ),
+        (
             ["--dataset=mnist", "--data_dir=/nonexistent"],
             "not found in /nonexistent",
+        ),
+        (
+            ["--batch_size=5000"],
+            "--batch_size=5000 is larger than the training split of digits "
+            "(1438 examples); use --batch_size=1438 or less",
+        ),
+        (["--data_dir=/tmp"], "--data_dir does not apply to --dataset=digits"),
+        (
+            ["--dataset=sine_wave", "--augment"],
+            "--augment applies to image data sets; sine_wave holds none",
         ),
     ],
 )
@@ -269,6 +329,43 @@ def test_bad_flags_end_in_one_line(tmp_path, args, message):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("kb-train: error:") and message in last
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x").exists()  # nothing half-made
+
+
+# A bug (ours or Keras's) inside a run: the hook raises it from the first
+# step, as the code would.
+_BUG = """
+import sys
+import tensorflow as tf
+from kerasblocks.training import loop
+from tools import train
+errors = {{
+    "value": ValueError("a bug, not the user's"),
+    "internal": tf.errors.InternalError(None, None, "collective aborted"),
+}}
+def explode(self, *args):
+    raise errors[{kind!r}]
+loop.Loop._train_epoch = explode
+sys.argv = ["kb-train", *{args!r}]
+train.run()
+"""
+
+
+@pytest.mark.parametrize("kind", ["value", "internal"])
+def test_a_bug_keeps_its_traceback_and_leaves_no_run(tmp_path, kind):
+    args = [*SMALL, "--steps=2", f"--out_dir={tmp_path / 'x'}"]
+    done = subprocess.run(
+        [sys.executable, "-c", _BUG.format(kind=kind, args=args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    # Not a usage error (2) and not a lost peer (4): a traceback and 1.
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" in done.stderr
+    assert "kb-train: error" not in done.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_different_settings_in_an_existing_run_directory(finished_run):
@@ -279,9 +376,13 @@ def test_different_settings_in_an_existing_run_directory(finished_run):
     partial = out.parent / "partial"
     partial.mkdir()
     (partial / "flags.json").write_text((out / "flags.json").read_text())
+    (partial / "checkpoints" / "ckpt-000000010").mkdir(parents=True)
     clash = run_tool("train", *SMALL, "--optimizer=sgd", f"--out_dir={partial}")
     assert clash.returncode == 2
-    assert "holds a run with different settings (optimizer)" in clash.stderr
+    last = clash.stderr.strip().splitlines()[-1]
+    assert "holds a run with different settings (optimizer)" in last
+    assert "Traceback" not in clash.stderr
+    assert sorted(os.listdir(partial)) == ["checkpoints", "flags.json"]
 
 
 def test_mirrored_strategy_and_xla(tmp_path):
@@ -298,17 +399,69 @@ def test_mirrored_strategy_and_xla(tmp_path):
     assert json.loads((tmp_path / "m" / "COMPLETED").read_text())["steps"] == 6
 
 
-def test_help_lists_every_flag():
-    done = run_tool("train", "--helpfull")
-    for flag in (
-        "--model_overrides",
-        "--checkpoint_every",
-        "--mixed_precision",
-        "--strategy",
-        "--[no]deterministic",
-        "--label_smoothing",
-    ):
-        assert flag in done.stdout
+@pytest.fixture(scope="module")
+def no_tensorflow(tmp_path_factory):
+    """An environment where importing TensorFlow fails loudly: what
+    answers in it answered before TensorFlow was imported."""
+    root = tmp_path_factory.mktemp("no_tf")
+    (root / "tensorflow").mkdir()
+    (root / "tensorflow" / "__init__.py").write_text(
+        "raise SystemExit('tensorflow was imported')\n"
+    )
+    return {"PYTHONPATH": str(root)}
+
+
+@pytest.mark.parametrize(
+    "tool, own",
+    [
+        ("train", ["--model_overrides", "--[no]deterministic", "--strategy"]),
+        ("evaluate", ["--run_dir", "--checkpoint", "--split"]),
+        ("export", ["--run_dir", "--formats"]),
+        ("inspect", ["--[no]list", "--model_overrides"]),
+        ("benchmark", ["--batch_sizes", "--modes"]),
+    ],
+)
+def test_help_lists_the_programs_own_flags_and_nothing_of_tensorflow(
+    tool, own, no_tensorflow
+):
+    done = run_tool(tool, "--help", env=no_tensorflow)
+    for flag in own:
+        assert flag in done.stdout, (flag, done.stdout[-2000:])
+    assert "tensorflow" not in done.stdout.lower()
+    assert "Traceback" not in done.stderr
+    if tool == "train":
+        assert "(default: 'lenet')" in done.stdout
+        assert "sequence_reversal" in done.stdout  # data set names
+
+
+def test_train_flag_choices_match_the_library():
+    from kerasblocks.training import config, data
+    from tools import train
+
+    for name in ("OPTIMIZERS", "SCHEDULES", "PRECISIONS", "JIT"):
+        assert getattr(train, name) == getattr(config, name)
+    assert train.STRATEGIES == config.STRATEGIES
+    assert train.EXPORTS == config.EXPORTS
+    assert list(train.DATASETS) == data.list_datasets()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--optimizer=adm"], "flag --optimizer=adm: value should be one of"),
+        (["--epochs=0"], "flag --epochs=0: 0 is not a positive integer"),
+        (["--nosuchflag"], "Unknown command line flag 'nosuchflag'"),
+        (["--learning_rate=-1"], "--learning_rate must be positive"),
+    ],
+)
+def test_a_bad_flag_value_is_refused_before_tensorflow_loads(
+    args, message, no_tensorflow
+):
+    done = run_tool("train", *args, env=no_tensorflow)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("kb-train: error:") and message in last
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_flagfile_is_read(tmp_path):
@@ -316,7 +469,7 @@ def test_flagfile_is_read(tmp_path):
     flagfile.write_text("--model=lenet\n--batch_size=0\n")
     done = run_tool("train", f"--flagfile={flagfile}", f"--out_dir={tmp_path}")
     assert done.returncode == 2
-    assert "--batch_size must be a positive integer" in done.stderr
+    assert "--batch_size=0: 0 is not a positive integer" in done.stderr
 
 
 def test_mixed_precision_float16_trains_and_exports(tmp_path):
@@ -343,21 +496,18 @@ def test_mixed_precision_float16_trains_and_exports(tmp_path):
 def test_bfloat16_reaches_the_float32_accuracy(tmp_path):
     accuracy = {}
     for precision in ("none", "bfloat16"):
+        out = tmp_path / precision
         done = run_tool(
             "train",
             "--epochs=8",
             "--export=keras",
             f"--mixed_precision={precision}",
-            f"--out_dir={tmp_path / precision}",
+            f"--out_dir={out}",
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        record = json.loads(
-            (tmp_path / precision / "model_config.json").read_text()
-        )
+        record = json.loads((out / "model_config.json").read_text())
         assert record["mixed_precision"] == precision
-        history = json.loads(
-            (tmp_path / precision / "metrics.json").read_text()
-        )
-        accuracy[precision] = history["history"][-1]["val_accuracy"]
+        metrics = json.loads((out / "metrics.json").read_text())
+        accuracy[precision] = metrics["history"][-1]["val_accuracy"]
     assert accuracy["none"] > 0.9
     assert abs(accuracy["bfloat16"] - accuracy["none"]) <= 0.01, accuracy

@@ -1,0 +1,243 @@
+"""The training loop: epochs of compiled steps, checkpoints, evaluation.
+
+`TrainState` is everything a checkpoint needs to resume at the exact
+next batch (its `state.json`); `Loop.run` advances it to the planned
+step count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasblocks.training import data as data_lib
+from kerasblocks.training import objectives
+from kerasblocks.training.checkpoints import CheckpointManager
+from kerasblocks.training.errors import NonFiniteLossError
+from kerasblocks.training.progress import Progress
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Where a run is; saved with every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    history: list[dict] = dataclasses.field(default_factory=list)
+    best: float | None = None
+    loss_sum: float = 0.0
+    batches_in_epoch: int = 0
+    epoch_start_step: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainState:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How long the run is."""
+
+    steps_per_epoch: int
+    total_steps: int
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+@dataclasses.dataclass
+class Hooks:
+    """Calls into a run, for tests and tools (fault injection, checks).
+
+    Attributes:
+        after_step: called with the step number after every step.
+        on_finish: called with the model and strategy when training is
+            done, before the exports.
+    """
+
+    after_step: Callable[[int], None] | None = None
+    on_finish: Callable[[keras.Model, tf.distribute.Strategy], None] | None = (
+        None
+    )
+
+
+@dataclasses.dataclass
+class Parts:
+    """The built pieces of a run."""
+
+    model: keras.Model
+    train_step: Any  # a kerasblocks.compile CompiledTrainStep
+    loss_fn: Callable
+    accuracy: keras.metrics.Metric
+    dataset: data_lib.Dataset
+    image_shape: tuple | None
+    mode_reason: str = ""
+
+
+def _all_finite(model: keras.Model) -> bool:
+    for variable in model.weights:
+        value = np.asarray(variable.numpy())
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class Loop:
+    """Trains `parts` from `state` to `plan.total_steps`."""
+
+    def __init__(
+        self,
+        config,
+        parts: Parts,
+        strategy: tf.distribute.Strategy,
+        plan: Plan,
+        manager: CheckpointManager,
+        progress: Progress,
+        hooks: Hooks,
+        record_mode: Callable[[dict], None],
+    ):
+        self.config, self.parts, self.strategy = config, parts, strategy
+        self.plan, self.manager, self.progress = plan, manager, progress
+        self.hooks = hooks
+        self.record_mode = record_mode
+        self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.objects = {
+            "model": parts.model,
+            "optimizer": parts.train_step.optimizer,
+            "step": self.counter,
+            # The epoch's running accuracy, so a resumed epoch reports
+            # the same figures as an uninterrupted one.
+            "metric": [v.value for v in parts.accuracy.variables],
+        }
+        self.val_pipeline = data_lib.make_pipeline(
+            parts.dataset,
+            "val",
+            config.batch_size,
+            image_shape=parts.image_shape,
+        )
+
+    def restore(self, path: str, state: dict) -> TrainState:
+        self.manager.restore(path, self.objects)
+        return TrainState.from_dict(state)
+
+    def save(self, state: TrainState, is_best: bool = False) -> None:
+        if not _all_finite(self.parts.model):
+            raise NonFiniteLossError(
+                f"non-finite weights at epoch {state.epoch + 1} step "
+                f"{state.step}; not saving."
+            )
+        self.counter.assign(state.step)
+        self.manager.save(state.step, self.objects, state.to_dict(), is_best)
+
+    def run(self, state: TrainState) -> TrainState:
+        while state.step < self.plan.total_steps:
+            seen, seconds = self._train_epoch(state)
+            if (
+                state.batch >= self.plan.steps_per_epoch
+                or state.step >= self.plan.total_steps
+            ):
+                self._end_epoch(state, seen, seconds)
+        return state
+
+    def _train_epoch(self, state: TrainState) -> tuple[int, float]:
+        config, parts = self.config, self.parts
+        if state.batch == 0:
+            parts.accuracy.reset_state()
+            state.loss_sum, state.batches_in_epoch = 0.0, 0
+            state.epoch_start_step = state.step
+        pipeline = data_lib.make_pipeline(
+            parts.dataset,
+            "train",
+            config.batch_size,
+            image_shape=parts.image_shape,
+            shuffle_seed=config.seed,
+            epoch=state.epoch,
+            augment=config.augment,
+            drop_remainder=True,
+            start_batch=state.batch,
+        )
+        iterator = iter(self.strategy.experimental_distribute_dataset(pipeline))
+        self.progress.start_epoch(state.epoch, state.batch)
+        started, seen = time.perf_counter(), 0
+        while (
+            state.batch < self.plan.steps_per_epoch
+            and state.step < self.plan.total_steps
+        ):
+            results = self._step(iterator)
+            state.step += 1
+            state.batch += 1
+            seen += config.batch_size
+            if not math.isfinite(results["loss"]):
+                raise NonFiniteLossError(
+                    f"non-finite loss at epoch {state.epoch + 1} step "
+                    f"{state.step} (loss={results['loss']}); the last good "
+                    "checkpoint is kept. Resume with a lower "
+                    "--learning_rate."
+                )
+            state.loss_sum += results["loss"]
+            state.batches_in_epoch += 1
+            if self.hooks.after_step:
+                self.hooks.after_step(state.step)
+            self.progress.step(state.step, state.batch, results)
+            if state.step % config.checkpoint_every == 0:
+                self.save(state)
+        return seen, time.perf_counter() - started
+
+    def _step(self, iterator) -> dict[str, float]:
+        """One step; the first one says (and records) the compile mode."""
+        step = self.parts.train_step
+        if step.choice is not None:
+            return step.run(iterator, 1)
+        self.progress.say(
+            "jit_compile=auto: timing graph against XLA on the first batch "
+            "(compiles the step twice)..."
+        )
+        results = step.run(iterator, 1)
+        self.progress.say(f"jit_compile=auto: {step.choice}")
+        self.record_mode({"mode": step.choice.mode, "reason": str(step.choice)})
+        return results
+
+    def _end_epoch(self, state: TrainState, seen: int, seconds: float) -> None:
+        parts = self.parts
+        name = parts.accuracy.name
+        evaluation = objectives.evaluate(
+            parts.model, self.val_pipeline, parts.loss_fn, parts.dataset
+        )
+        record = {
+            "epoch": state.epoch + 1,
+            "step": state.step,
+            "train_loss": state.loss_sum / max(state.batches_in_epoch, 1),
+            f"train_{name}": float(parts.accuracy.result()),
+            "val_loss": evaluation["loss"],
+            f"val_{name}": evaluation[name],
+            "examples_per_s": seen / max(seconds, 1e-9),
+        }
+        state.history.append(record)
+        key = (
+            "val_loss" if parts.dataset.task == "regression" else f"val_{name}"
+        )
+        lower_is_better = key == "val_loss"
+        better = state.best is None or (
+            record[key] < state.best
+            if lower_is_better
+            else record[key] > state.best
+        )
+        if better:
+            state.best = record[key]
+        state.epoch += 1
+        state.batch = 0
+        self.save(state, is_best=better)
+        self.progress.end_epoch(record, state.history, state.best)

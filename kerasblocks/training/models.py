@@ -1,0 +1,172 @@
+"""The model of a run: where models come from, and rebuilding one.
+
+The library does not know the zoo. A model source (the zoo registers
+itself on import) turns a name and overrides into a model;
+`create_model` adds what the data set implies and the precision policy.
+`model_from_config` rebuilds a run's model from its `model_config.json`
+without touching the data set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from kerasblocks.training import data as data_lib
+from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
+
+POLICIES = {
+    "none": None,
+    "float16": "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Builds models by name.
+
+    Attributes:
+        create: `create(name, **overrides) -> keras.Model`.
+        task_of: the task of a name ("image" or "sequence"); raises
+            ValueError for an unknown name.
+    """
+
+    create: Callable[..., keras.Model]
+    task_of: Callable[[str], str]
+
+
+_SOURCE: list[ModelSource] = []
+
+
+def register_model_source(source: ModelSource) -> None:
+    """Makes `source` the one the trainer builds models from (the zoo
+    calls this when imported)."""
+    _SOURCE[:] = [source]
+
+
+def _source() -> ModelSource:
+    if not _SOURCE:
+        raise RuntimeError(
+            "No model source is registered; import zoo (or call "
+            "kerasblocks.training.register_model_source) first."
+        )
+    return _SOURCE[0]
+
+
+def create_model(config: TrainConfig, dataset: data_lib.Dataset) -> keras.Model:
+    """The run's model, under the run's precision policy.
+
+    The dtype policy is set only while the model is built and restored
+    afterwards. A model argument the user gave that the model refuses
+    (an unknown name, a bad override, an input too small) raises
+    `UserInputError`.
+    """
+    source = _source()
+    try:
+        task = source.task_of(config.model)
+    except ValueError as error:
+        raise UserInputError(f"--model: {error}") from None
+    overrides = dict(dataset.info.get("model_overrides", {}))
+    if task == "image" and dataset.task == "classification":
+        overrides.setdefault("num_classes", dataset.num_classes)
+    overrides.update(config.model_overrides)
+    previous = keras.config.dtype_policy()
+    if POLICIES[config.mixed_precision]:
+        keras.config.set_dtype_policy(POLICIES[config.mixed_precision])
+    try:
+        return source.create(config.model, **overrides)
+    except ValueError as error:
+        # Model constructors check their arguments, and these arguments
+        # are the user's flags.
+        raise UserInputError(
+            f"--model={config.model} with {overrides}: {error}"
+        ) from None
+    except TypeError as error:
+        # A model taking **kwargs refuses an unknown name only when the
+        # Keras base class sees it; that is the user's if it is theirs.
+        if refused_argument(error, config.model_overrides) is None:
+            raise
+        raise UserInputError(
+            f"--model_overrides: {config.model} does not take "
+            f"{refused_argument(error, config.model_overrides)!r} ({error})"
+        ) from None
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def refused_argument(error: TypeError, overrides: dict) -> str | None:
+    """The override a TypeError names as unexpected, if any."""
+    text = str(error)
+    return next(
+        (k for k in overrides if f"keyword argument '{k}'" in text), None
+    )
+
+
+def image_shape(model: keras.Model, dataset: data_lib.Dataset):
+    """The (height, width, channels) the model takes, for image data."""
+    if not dataset.is_image:
+        return None
+    shape = model.input_shape
+    if isinstance(shape, list) or len(shape) != 4:
+        raise UserInputError(
+            f"--dataset={dataset.name} holds images but --model takes "
+            f"{shape}; choose an image model."
+        )
+    return tuple(shape[1:])
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """Whether the model ends without a softmax (so it outputs logits)."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return activation not in (
+        keras.activations.softmax,
+        keras.activations.sigmoid,
+    )
+
+
+def model_record(config: TrainConfig, model: keras.Model) -> dict[str, Any]:
+    """What `model_config.json` holds: the name, the precision and the
+    model's serialized config."""
+    return {
+        "model": config.model,
+        "mixed_precision": config.mixed_precision,
+        "config": keras.saving.serialize_keras_object(model),
+    }
+
+
+def model_from_config(run_dir: str) -> keras.Model:
+    """Rebuilds a run's model (new weights) from its `model_config.json`.
+
+    Nothing in the file runs code: classes outside Keras and the
+    registered ones are refused. The package that registered the
+    model's classes (the zoo) must be imported; the tools do that.
+
+    Raises:
+        UserInputError: no readable model_config.json in `run_dir`.
+    """
+    from kerasblocks.io import safety
+    from kerasblocks.io.errors import UnsafeModelError
+
+    path = os.path.join(run_dir, "model_config.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        config = record["config"]
+    except FileNotFoundError:
+        raise UserInputError(
+            f"{run_dir}: not a run directory (no model_config.json); give "
+            "--run_dir of a kb-train run."
+        ) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserInputError(f"{path} is unreadable ({error!r}).") from None
+    problems = safety.config_problems(config)
+    if problems:
+        raise UnsafeModelError(path, problems)
+    return keras.saving.deserialize_keras_object(config)
