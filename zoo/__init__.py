@@ -11,6 +11,7 @@ from zoo import convnext as convnext  # noqa: F401
 from zoo import densenet as densenet  # noqa: F401
 from zoo import efficientnet as efficientnet  # noqa: F401
 from zoo import efficientnetv2 as efficientnetv2  # noqa: F401
+from zoo import finetune as finetune  # noqa: F401
 from zoo import googlenet as googlenet  # noqa: F401
 from zoo import inception_resnet_v2 as inception_resnet_v2  # noqa: F401
 from zoo import inception_v3 as inception_v3  # noqa: F401
