@@ -28,9 +28,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasblocks.compile._signature import normalize_spec, spec_of_model
-from kerasblocks.io import _integrity, safety
+from kerasblocks._keras_compat import export_lib, export_utils
+from kerasblocks.compile._signature import normalize_spec
+from kerasblocks.io import _integrity, _tied, safety
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io._specs import (
+    asset_layers,
+    finalize_state,
+    input_spec_of,
+    relative_path,
+)
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
 from kerasblocks.params import unique_variables
 
@@ -40,6 +47,7 @@ ASSETS = os.path.join("assets", "kerasblocks")
 CONFIG_FILE = "model_config.json"
 WEIGHT_MAP_FILE = "weight_map.json"
 SERVING_FILE = "serving.json"
+LAYER_ASSETS = "layer_assets"  # each layer's Keras assets (vocabularies)
 _VARIABLE_KEY = "kb_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -66,20 +74,29 @@ def _output_names(model, count: int) -> list[str]:
     return names
 
 
-def _model_spec(model, input_spec):
+def _keras_signature(model, input_spec, input_signature) -> list:
+    """The positional-argument signature Keras's `model.export` uses."""
+    if input_signature is not None:
+        return list(input_signature)
     if input_spec is not None:
-        return normalize_spec(input_spec)
-    spec = spec_of_model(model)
-    if spec is None:
-        from kerasblocks.io.weights import _input_spec_of
+        return [normalize_spec(input_spec)]
+    try:
+        return list(export_utils.get_input_signature(model))
+    except ValueError:
+        spec = _described_to_spec(input_spec_of(model))
+        if spec is None:
+            raise
+        return [normalize_spec(spec)]
 
-        spec = _described_to_spec(_input_spec_of(model))
-    if spec is None:
-        raise ValueError(
-            f"Cannot tell the input spec of '{model.name}'; pass input_spec, "
-            "e.g. (None, 28, 28, 1)."
-        )
-    return normalize_spec(spec)
+
+def model_spec(model, input_spec: Any = None) -> Any:
+    """The model's one argument as a nest of `tf.TensorSpec` with a
+    dynamic batch (from `input_spec`, or as `model.export` infers it)."""
+    signature = _keras_signature(model, input_spec, None)
+    return keras.tree.map_structure(
+        lambda x: export_utils.make_tf_tensor_spec(x, dynamic_batch=True),
+        signature[0],
+    )
 
 
 def _described_to_spec(described):
@@ -90,6 +107,22 @@ def _described_to_spec(described):
     if isinstance(described, dict):
         return {k: _described_to_spec(v) for k, v in described.items()}
     return [_described_to_spec(v) for v in described]
+
+
+def _named_specs(model, signature: list) -> tuple[list, list[str]]:
+    """Flat `tf.TensorSpec`s (dynamic batch) and a name for each: a dict
+    input's key, else the model's input name, else `inputs[_i]`."""
+    tensor_specs = keras.tree.map_structure(
+        lambda x: export_utils.make_tf_tensor_spec(x, dynamic_batch=True),
+        signature,
+    )
+    paths = [path for path, _ in keras.tree.flatten_with_path(tensor_specs)]
+    specs = tf.nest.flatten(tensor_specs)
+    names = _input_names(model, len(specs))
+    keyed = [p[-1] if p and isinstance(p[-1], str) else None for p in paths]
+    if all(keyed) and len(set(keyed)) == len(keyed):
+        names = [k.replace("/", "_") for k in keyed]
+    return specs, names
 
 
 def _checks(name: str, x, spec: tf.TensorSpec, finite: bool):
@@ -143,25 +176,10 @@ def _checks(name: str, x, spec: tf.TensorSpec, finite: bool):
     return checks
 
 
-def _build_module(model, specs: list, names: list[str], structure: Any):
-    module = tf.Module()
-    module.kb_variables = [v.value for v in unique_variables(model)]
-
-    def to_model_inputs(tensors):
-        return tf.nest.pack_sequence_as(structure, tensors)
-
-    # A probe of batch 1; other dynamic sizes (a sequence length) are 1.
-    outputs_probe = model(
-        to_model_inputs(
-            [
-                tf.zeros([1, *[d or 1 for d in s.shape.as_list()[1:]]], s.dtype)
-                for s in specs
-            ]
-        ),
-        training=False,
-    )
-    flat_outputs = tf.nest.flatten(outputs_probe)
-    output_names = _output_names(model, len(flat_outputs))
+def _serving_functions(model, signature, specs, names, output_names):
+    """Our `serving_default` (named inputs, checked first, named outputs)
+    and `validate` endpoints. Nothing runs the model here; the output
+    names are recorded into `output_names` when `serve` is traced."""
 
     def serve(*tensors):
         checks = []
@@ -172,8 +190,10 @@ def _build_module(model, specs: list, names: list[str], structure: Any):
                 tf.ensure_shape(tf.identity(x), s.shape)
                 for x, s in zip(tensors, specs, strict=True)
             ]
-        result = model(to_model_inputs(tensors), training=False)
-        return dict(zip(output_names, tf.nest.flatten(result), strict=True))
+        arguments = tf.nest.pack_sequence_as(signature, tensors)
+        flat = tf.nest.flatten(model(*arguments, training=False))
+        output_names[:] = _output_names(model, len(flat))
+        return dict(zip(output_names, flat, strict=True))
 
     def validate(*tensors):
         checks = []
@@ -182,31 +202,47 @@ def _build_module(model, specs: list, names: list[str], structure: Any):
         with tf.control_dependencies(checks):
             return {"valid": tf.constant(True)}
 
-    named = [
-        tf.TensorSpec(s.shape, s.dtype, name=n)
-        for s, n in zip(specs, names, strict=True)
-    ]
-    loose = [
-        tf.TensorSpec(None, s.dtype, name=n)
-        for s, n in zip(specs, names, strict=True)
-    ]
-    module.serve = tf.function(serve, input_signature=named)
-    module.validate = tf.function(validate, input_signature=loose)
-    return module, output_names
+    return serve, validate
+
+
+def _keras_config(model) -> tuple[Any, str | None]:
+    """The model's config for reloading as Keras, or why there is none."""
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        json.dumps(config, default=_json_default)
+    except (NotImplementedError, TypeError, ValueError) as error:
+        return None, f"{type(model).__name__} has no config ({error})"
+    orders = _tied.sequential_orders(model)
+    return (_tied.expand(config, orders) if orders else config), None
 
 
 def export_saved_model(
-    model: keras.Model, directory: str | os.PathLike, input_spec: Any = None
+    model: keras.Model,
+    directory: str | os.PathLike,
+    input_spec: Any = None,
+    *,
+    input_signature: Any = None,
+    verbose: bool | None = None,
+    **kwargs,
 ) -> None:
     """Exports `model` as a SavedModel that also reloads as Keras.
 
-    The write is atomic: a failure leaves an existing export untouched.
+    Built on Keras's `ExportArchive`, so the export holds everything
+    `model.export(directory)` writes (the `serve` endpoint with Keras's
+    calling convention, lookup tables, RNG state), plus our named
+    `serving_default` and `validate` signatures and the Keras config.
+    The model is not run (nor changed) by exporting. The write is
+    atomic: a failure leaves an existing export untouched.
 
     Args:
         model: a built Keras model.
         directory: the SavedModel directory.
-        input_spec: input shape(s)/spec(s); None takes them from the
-            model (a Functional model's inputs or its build shape).
+        input_spec: input shape(s)/spec(s) of the model's one argument;
+            None takes them from the model, as `model.export` does.
+        input_signature: Keras's argument: a list with one spec
+            structure per positional argument of the model's `call`.
+        verbose: print the endpoints, as Keras does (default False).
+        **kwargs: passed to Keras's endpoint (backend options).
 
     Example:
 
@@ -220,24 +256,42 @@ def export_saved_model(
     >>> serve(images=tf.zeros((3, 28, 28, 1)))["predictions"].shape
     TensorShape([3, 10])
     """
-    from kerasblocks.io.models import (
-        _expand_tied_sequentials,
-        _tied_sequential_orders,
-    )
-
     if not model.built:
-        raise ValueError(f"Model '{model.name}' is not built; build it first.")
-    spec = _model_spec(model, input_spec)
-    specs = tf.nest.flatten(spec)
-    names = _input_names(model, len(specs))
-    module, output_names = _build_module(model, specs, names, spec)
-    config = keras.saving.serialize_keras_object(model)
-    orders = _tied_sequential_orders(model)
-    if orders:
-        config = _expand_tied_sequentials(config, orders)
+        raise ValueError(
+            f"Model '{model.name}' is not built. It must be built before "
+            "export."
+        )
+    signature = _keras_signature(model, input_spec, input_signature)
+    specs, names = _named_specs(model, signature)
+    output_names: list[str] = []
+    serve, validate = _serving_functions(
+        model, signature, specs, names, output_names
+    )
+    archive = export_lib.ExportArchive()
+    archive.track_and_add_endpoint(
+        export_lib.DEFAULT_ENDPOINT_NAME, model, signature, **kwargs
+    )
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        [
+            tf.TensorSpec(s.shape, s.dtype, name=n)
+            for s, n in zip(specs, names, strict=True)
+        ],
+    )
+    archive.add_endpoint(
+        "validate",
+        validate,
+        [
+            tf.TensorSpec(None, s.dtype, name=n)
+            for s, n in zip(specs, names, strict=True)
+        ],
+    )
     variables = unique_variables(model)
-    from kerasblocks.io.weights import relative_path
-
+    archive.add_variable_collection(
+        "kb_variables", [v.value for v in variables]
+    )
+    config, no_config = _keras_config(model)
     weight_map = [
         {
             "path": relative_path(model, v),
@@ -247,31 +301,29 @@ def export_saved_model(
         }
         for i, v in enumerate(variables)
     ]
-    serving = {
-        "inputs": [
-            {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
-            for n, s in zip(names, specs, strict=True)
-        ],
-        "outputs": output_names,
-    }
     with atomic_path(directory) as temporary:
-        tf.saved_model.save(
-            module,
-            temporary,
-            signatures={
-                "serving_default": module.serve.get_concrete_function(),
-                "validate": module.validate.get_concrete_function(),
-            },
-        )
+        archive.write_out(temporary, verbose=bool(verbose))
+        serving = {
+            "inputs": [
+                {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
+                for n, s in zip(names, specs, strict=True)
+            ],
+            "outputs": output_names,
+        }
+        if no_config:
+            serving["no_keras_config"] = no_config
         assets = os.path.join(temporary, ASSETS)
         os.makedirs(assets, exist_ok=True)
-        for name, content in (
-            (CONFIG_FILE, config),
-            (WEIGHT_MAP_FILE, weight_map),
-            (SERVING_FILE, serving),
-        ):
+        contents = [(WEIGHT_MAP_FILE, weight_map), (SERVING_FILE, serving)]
+        if config is not None:
+            contents.append((CONFIG_FILE, config))
+        for name, content in contents:
             with open(os.path.join(assets, name), "w") as f:
                 json.dump(content, f, default=_json_default)
+        for index, layer in enumerate(asset_layers(model)):
+            where = os.path.join(assets, LAYER_ASSETS, f"{index:04d}")
+            os.makedirs(where)
+            layer.save_assets(where)
         _integrity.seal_directory(
             temporary,
             {
@@ -320,16 +372,18 @@ def check_saved_model(directory: str | os.PathLike) -> list[str]:
 
 
 def load_saved_model(
-    directory: str, *, trusted: bool = False, compile: bool = True
+    directory: str,
+    *,
+    trusted: bool = False,
+    compile: bool = True,
+    custom_objects=None,
 ) -> keras.Model:
     """The Keras model exported to `directory` by `export_saved_model`."""
-    from kerasblocks.io.models import _mark_tied_sequentials
-
     if not os.path.exists(os.path.join(directory, "saved_model.pb")):
         raise CorruptFileError(directory, "no saved_model.pb: not a SavedModel")
     _integrity.verify_directory(directory)
     if not trusted:
-        problems = check_saved_model(directory)
+        problems = safety.saved_model_problems(directory)
         if problems:
             raise UnsafeModelError(directory, problems)
     config = _read_json(directory, CONFIG_FILE)
@@ -337,12 +391,18 @@ def load_saved_model(
     if config is not None:
         safety.import_own_packages(config)
     if config is None or weight_map is None:
-        raise ValueError(
-            f"{directory}: this SavedModel was not exported by kerasblocks, so "
-            "it holds no Keras config; serve it with tf.saved_model.load."
+        serving = _read_json(directory, SERVING_FILE) or {}
+        why = (
+            serving.get("no_keras_config")
+            or "it was not exported by kerasblocks"
         )
+        raise ValueError(
+            f"{directory}: this SavedModel holds no Keras config ({why}); "
+            "serve it with tf.saved_model.load."
+        )
+    config = safety.gate(directory, config, trusted, (), custom_objects)
     model = keras.saving.deserialize_keras_object(
-        _mark_tied_sequentials(config), safe_mode=not trusted
+        config, custom_objects=custom_objects, safe_mode=not trusted
     )
     if not model.built and config.get("build_config"):
         model.build_from_config(config["build_config"])
@@ -373,84 +433,11 @@ def load_saved_model(
             ) from None
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
+    for index, layer in enumerate(asset_layers(model)):
+        where = os.path.join(directory, ASSETS, LAYER_ASSETS, f"{index:04d}")
+        if os.path.isdir(where):
+            layer.load_assets(where)
+    finalize_state(model)
     if compile and config.get("compile_config"):
         model.compile_from_config(config["compile_config"])
     return model
-
-
-class ServingValidator:
-    """Checks inputs against an exported model's serving signature.
-
-    Call it with a dict `{input name: array}` (or one array for a
-    single-input model); it returns the dict of arrays, or raises
-    ValueError naming the input, the expected spec and what it got.
-    """
-
-    def __init__(self, inputs: list[dict]):
-        self.inputs = inputs
-
-    def __call__(self, values) -> dict[str, np.ndarray]:
-        if not isinstance(values, dict):
-            if len(self.inputs) != 1:
-                keys = [i["name"] for i in self.inputs]
-                raise ValueError(f"expected a dict with keys {keys}")
-            values = {self.inputs[0]["name"]: values}
-        unknown = sorted(set(values) - {i["name"] for i in self.inputs})
-        if unknown:
-            raise ValueError(f"unknown inputs {unknown}")
-        result = {}
-        for spec in self.inputs:
-            name, shape, dtype = spec["name"], spec["shape"], spec["dtype"]
-            expected = f"shape {tuple(shape)} dtype {dtype}"
-            if name not in values:
-                raise ValueError(
-                    f"input '{name}' is missing (expects {expected})"
-                )
-            array = np.asarray(values[name])
-            received = f"shape {array.shape} dtype {array.dtype}"
-            where = f"input '{name}' expects {expected}, received {received}"
-            if array.dtype.name != dtype:
-                raise ValueError(f"{where}: wrong dtype")
-            if array.ndim != len(shape):
-                raise ValueError(f"{where}: wrong rank")
-            if any(
-                e is not None and e != r
-                for e, r in zip(shape, array.shape, strict=True)
-            ):
-                raise ValueError(f"{where}: wrong shape")
-            if array.shape[0] == 0:
-                raise ValueError(f"{where}: empty batch")
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-                raise ValueError(f"{where}: non-finite values")
-            result[name] = array
-        return result
-
-
-def serving_validator(directory: str | os.PathLike) -> ServingValidator:
-    """A validator for the inputs of the SavedModel in `directory`.
-
-    Example:
-
-    >>> import os, tempfile, numpy as np, zoo, kerasblocks
-    >>> path = os.path.join(tempfile.mkdtemp(), "lenet")
-    >>> kerasblocks.io.export_saved_model(zoo.create_model("lenet"), path)
-    >>> validate = kerasblocks.io.serving_validator(path)
-    >>> validate(np.zeros((2, 28, 28, 1), "float32"))["images"].shape
-    (2, 28, 28, 1)
-    >>> validate(np.zeros((2, 28, 28), "float32"))
-    Traceback (most recent call last):
-    ...
-    ValueError: input 'images' expects shape (None, 28, 28, 1) ...: wrong rank
-    """
-    directory = os.fspath(directory)
-    serving = _read_json(directory, SERVING_FILE)
-    if serving is None:
-        loaded = tf.saved_model.load(directory)
-        signature = loaded.signatures["serving_default"]
-        serving = {
-            "inputs": [
-                {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
-                for n, s in signature.structured_input_signature[1].items()
-            ]
-        }
-    return ServingValidator(serving["inputs"])
