@@ -1,13 +1,12 @@
 """Keras's own weights files (`.weights.h5`, sharded `.weights.json`).
 
-Written and read by Keras's saving library, so a file is exactly what
+Written and read by Keras's saving library, so a file holds exactly what
 `model.save_weights` writes and `model.load_weights` reads. Added: the
 write is atomic (for shards, every shard is in place before the index
-that names them), and on load every HDF5 file is checked as data first
-(no links to other files, no dataset declaring more than the limits).
-Integrity checksums are not added: Keras creates these HDF5 files itself,
-with no user block to hold one; use `kerasblocks.io.save_weights` with
-any other file name for a checksummed file.
+that names them); each HDF5 file is copied into one with a user block
+holding its checksum (HDF5, and so Keras, ignores the block); and on load
+every HDF5 file is verified and checked as data first (no links to other
+files, no dataset declaring more than the limits).
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ import tempfile
 import h5py
 
 from kerasblocks._keras_compat import saving_lib
+from kerasblocks.io import _integrity, safety
 from kerasblocks.io import limits as io_limits
-from kerasblocks.io import safety
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
 
@@ -31,13 +30,31 @@ def is_keras_weights(path) -> bool:
     return str(path).endswith(SUFFIXES)
 
 
+def _sealed_copy(source: str, target: str) -> None:
+    """`source` copied into a new HDF5 file with a user block, sealed."""
+    with (
+        h5py.File(source, "r") as f,
+        h5py.File(target, "w", userblock_size=_integrity.USERBLOCK_SIZE) as g,
+    ):
+        for key, value in f.attrs.items():
+            g.attrs[key] = value
+        for name in f:
+            f.copy(f[name], g, name=name)
+    _integrity.seal_h5(target)
+
+
 def save(model, path: str, max_shard_size=None, objects_to_skip=None) -> None:
-    """Saves like `keras.saving.save_weights`, atomically."""
+    """Saves like `keras.saving.save_weights`, atomically and sealed."""
     if max_shard_size is None:
-        with atomic_path(path, suffix=".weights.h5") as temporary:
+        with (
+            atomic_path(path, suffix=".weights.h5") as temporary,
+            tempfile.TemporaryDirectory() as scratch,
+        ):
+            raw = os.path.join(scratch, "raw.weights.h5")
             saving_lib.save_weights_only(
-                model, temporary, objects_to_skip=objects_to_skip
+                model, raw, objects_to_skip=objects_to_skip
             )
+            _sealed_copy(raw, temporary)
         return
     directory, base = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -48,6 +65,12 @@ def save(model, path: str, max_shard_size=None, objects_to_skip=None) -> None:
             max_shard_size,
             objects_to_skip=objects_to_skip,
         )
+        for name in os.listdir(scratch):
+            if name.endswith(".weights.h5"):
+                raw = os.path.join(scratch, name)
+                os.replace(raw, raw + ".raw")
+                _sealed_copy(raw + ".raw", raw)
+                os.remove(raw + ".raw")
         names = sorted(os.listdir(scratch), key=lambda n: n == base)
         for name in names:  # the index last
             os.replace(
@@ -94,6 +117,7 @@ def check(path: str, limits: io_limits.Limits | None = None) -> None:
     for name in _h5_files(path):
         if not os.path.exists(name):
             continue  # Keras says which shard is missing
+        _integrity.verify_h5(name)
         try:
             with h5py.File(name, "r") as f:
                 size = min(os.path.getsize(name), limits.max_bytes)

@@ -82,6 +82,14 @@ def test_weights_keep_normalization_and_bfloat16(tmp_path):
         kb.io.load_weights(twin, tmp_path / name)
         assert twin.layers[1].kernel.dtype == "bfloat16"
         np.testing.assert_array_equal(twin(x), model(x))
+    twin, _ = build()  # Keras itself reads our sealed Keras-format file
+    keras.saving.load_weights(twin, tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(twin(x), model(x))
+    data = bytearray((tmp_path / "w.weights.h5").read_bytes())
+    data[-64] ^= 1
+    (tmp_path / "w.weights.h5").write_bytes(bytes(data))
+    with pytest.raises(kb.io.CorruptFileError, match="checksum mismatch"):
+        kb.io.load_weights(twin, tmp_path / "w.weights.h5")
 
 
 def test_h5_compile_settings_and_loss_objects(tmp_path):
