@@ -32,6 +32,7 @@ from kerasblocks._keras_compat import export_lib, export_utils
 from kerasblocks.compile._signature import normalize_spec
 from kerasblocks.io import _integrity, _tied, safety
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io._signatures import input_names, serving_functions
 from kerasblocks.io._specs import (
     asset_layers,
     finalize_state,
@@ -46,32 +47,11 @@ VERSION = 1
 ASSETS = os.path.join("assets", "kerasblocks")
 CONFIG_FILE = "model_config.json"
 WEIGHT_MAP_FILE = "weight_map.json"
+OPTIMIZER_MAP_FILE = "optimizer_map.json"
 SERVING_FILE = "serving.json"
 LAYER_ASSETS = "layer_assets"  # each layer's Keras assets (vocabularies)
 _VARIABLE_KEY = "kb_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-def _input_names(model, count: int) -> list[str]:
-    try:
-        names = [t.name.split(":")[0] for t in model.inputs]
-    except (AttributeError, ValueError, TypeError):
-        names = []
-    if len(names) != count or len(set(names)) != count:
-        names = (
-            ["inputs"] if count == 1 else [f"inputs_{i}" for i in range(count)]
-        )
-    return [n.replace("/", "_") for n in names]
-
-
-def _output_names(model, count: int) -> list[str]:
-    names = list(getattr(model, "output_names", None) or [])
-    if len(names) != count or len(set(names)) != count:
-        names = (
-            ["outputs"]
-            if count == 1
-            else [f"outputs_{i}" for i in range(count)]
-        )
-    return names
+_OPTIMIZER_KEY = "kb_optimizer_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _keras_signature(model, input_spec, input_signature) -> list:
@@ -118,91 +98,11 @@ def _named_specs(model, signature: list) -> tuple[list, list[str]]:
     )
     paths = [path for path, _ in keras.tree.flatten_with_path(tensor_specs)]
     specs = tf.nest.flatten(tensor_specs)
-    names = _input_names(model, len(specs))
+    names = input_names(model, len(specs))
     keyed = [p[-1] if p and isinstance(p[-1], str) else None for p in paths]
     if all(keyed) and len(set(keyed)) == len(keyed):
         names = [k.replace("/", "_") for k in keyed]
     return specs, names
-
-
-def _checks(name: str, x, spec: tf.TensorSpec, finite: bool):
-    """Graph assertions on one input, each naming the input and spec."""
-    expected = [d if d is not None else -1 for d in spec.shape.as_list()]
-    described = (
-        f"input '{name}' expects shape {tuple(spec.shape.as_list())} "
-        f"dtype {spec.dtype.name}"
-    )
-    # The signature's static shape would let Grappler fold these checks
-    # away; an unknown-shape view of the input keeps them at run time.
-    x = tf.raw_ops.PlaceholderWithDefault(input=x, shape=None)
-    shape = tf.shape(x)
-    checks = [
-        tf.debugging.assert_equal(
-            tf.rank(x), len(expected), message=f"{described}: wrong rank"
-        )
-    ]
-    with tf.control_dependencies(checks):
-        padded = tf.concat(
-            [
-                shape,
-                tf.ones(
-                    [tf.maximum(len(expected) - tf.size(shape), 0)], tf.int32
-                ),
-            ],
-            0,
-        )[: len(expected)]
-        known = [i for i, d in enumerate(expected) if d >= 0]
-        if known:
-            checks.append(
-                tf.debugging.assert_equal(
-                    tf.gather(padded, known),
-                    tf.constant([expected[i] for i in known], tf.int32),
-                    message=f"{described}: wrong shape",
-                )
-            )
-        checks.append(
-            tf.debugging.assert_greater(
-                padded[0], 0, message=f"{described}: empty batch"
-            )
-        )
-        if finite and spec.dtype.is_floating:
-            checks.append(
-                tf.debugging.assert_equal(
-                    tf.reduce_all(tf.math.is_finite(x)),
-                    True,
-                    message=f"{described}: non-finite values",
-                )
-            )
-    return checks
-
-
-def _serving_functions(model, signature, specs, names, output_names):
-    """Our `serving_default` (named inputs, checked first, named outputs)
-    and `validate` endpoints. Nothing runs the model here; the output
-    names are recorded into `output_names` when `serve` is traced."""
-
-    def serve(*tensors):
-        checks = []
-        for name, x, spec in zip(names, tensors, specs, strict=True):
-            checks += _checks(name, x, spec, finite=False)
-        with tf.control_dependencies(checks):
-            tensors = [
-                tf.ensure_shape(tf.identity(x), s.shape)
-                for x, s in zip(tensors, specs, strict=True)
-            ]
-        arguments = tf.nest.pack_sequence_as(signature, tensors)
-        flat = tf.nest.flatten(model(*arguments, training=False))
-        output_names[:] = _output_names(model, len(flat))
-        return dict(zip(output_names, flat, strict=True))
-
-    def validate(*tensors):
-        checks = []
-        for name, x, spec in zip(names, tensors, specs, strict=True):
-            checks += _checks(name, x, spec, finite=True)
-        with tf.control_dependencies(checks):
-            return {"valid": tf.constant(True)}
-
-    return serve, validate
 
 
 def _keras_config(model) -> tuple[Any, str | None]:
@@ -264,7 +164,7 @@ def export_saved_model(
     signature = _keras_signature(model, input_spec, input_signature)
     specs, names = _named_specs(model, signature)
     output_names: list[str] = []
-    serve, validate = _serving_functions(
+    serve, validate = serving_functions(
         model, signature, specs, names, output_names
     )
     archive = export_lib.ExportArchive()
@@ -291,6 +191,12 @@ def export_saved_model(
     archive.add_variable_collection(
         "kb_variables", [v.value for v in variables]
     )
+    optimizer = getattr(model, "optimizer", None)
+    slots = list(optimizer.variables) if optimizer and optimizer.built else []
+    if slots:
+        archive.add_variable_collection(
+            "kb_optimizer_variables", [v.value for v in slots]
+        )
     config, no_config = _keras_config(model)
     weight_map = [
         {
@@ -315,6 +221,13 @@ def export_saved_model(
         assets = os.path.join(temporary, ASSETS)
         os.makedirs(assets, exist_ok=True)
         contents = [(WEIGHT_MAP_FILE, weight_map), (SERVING_FILE, serving)]
+        if slots:
+            optimizer_map = [
+                {"path": v.path, "shape": list(v.shape), "key": key}
+                for i, v in enumerate(slots)
+                for key in [_OPTIMIZER_KEY.format(i)]
+            ]
+            contents.append((OPTIMIZER_MAP_FILE, optimizer_map))
         if config is not None:
             contents.append((CONFIG_FILE, config))
         for name, content in contents:
@@ -440,4 +353,24 @@ def load_saved_model(
     finalize_state(model)
     if compile and config.get("compile_config"):
         model.compile_from_config(config["compile_config"])
+        _restore_optimizer(directory, model, reader)
     return model
+
+
+def _restore_optimizer(directory: str, model, reader) -> None:
+    """The optimizer's state (step count, moments) as exported."""
+    optimizer_map = _read_json(directory, OPTIMIZER_MAP_FILE)
+    optimizer = getattr(model, "optimizer", None)
+    if not optimizer_map or optimizer is None:
+        return
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    slots = list(optimizer.variables)
+    shapes = [list(v.shape) for v in slots]
+    if shapes != [entry["shape"] for entry in optimizer_map]:
+        raise CorruptFileError(
+            directory, "the optimizer state does not match the optimizer"
+        )
+    values = [reader.get_tensor(entry["key"]) for entry in optimizer_map]
+    for variable, value in zip(slots, values, strict=True):
+        variable.assign(value)

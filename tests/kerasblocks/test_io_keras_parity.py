@@ -179,3 +179,8 @@ def test_dtype_policies_masking_and_optimizer_state(tmp_path, policy):
     kb.io.export_saved_model(model, tmp_path / "saved")
     restored = kb.io.load_model(tmp_path / "saved")
     np.testing.assert_array_equal(restored(x), expected)
+    assert int(restored.optimizer.iterations) == 1
+    moments = [v for v in restored.optimizer.variables if "momentum" in v.path]
+    assert moments and all(
+        np.any(keras.ops.convert_to_numpy(v)) for v in moments
+    )
