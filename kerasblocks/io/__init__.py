@@ -8,6 +8,7 @@ from kerasblocks.io.errors import WeightsMismatchError as WeightsMismatchError
 from kerasblocks.io.limits import Limits as Limits
 from kerasblocks.io.models import load_model as load_model
 from kerasblocks.io.models import save_model as save_model
+from kerasblocks.io.report import LoadReport as LoadReport
 from kerasblocks.io.saved_model import check_saved_model as check_saved_model
 from kerasblocks.io.saved_model import (
     export_saved_model as export_saved_model,
@@ -18,6 +19,5 @@ from kerasblocks.io.tensors import load_tensors as load_tensors
 from kerasblocks.io.tensors import save_tensors as save_tensors
 from kerasblocks.io.tflite import export_tflite as export_tflite
 from kerasblocks.io.tflite import run_tflite as run_tflite
-from kerasblocks.io.weights import LoadReport as LoadReport
 from kerasblocks.io.weights import load_weights as load_weights
 from kerasblocks.io.weights import save_weights as save_weights
