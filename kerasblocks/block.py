@@ -26,6 +26,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from kerasblocks import _keras_compat
 from kerasblocks._config import CapturedConfig
 
 
@@ -116,7 +117,7 @@ class Block(CapturedConfig, keras.Model):
             input_shape,
         )
         try:
-            keras.src.backend.compute_output_spec(self.call, inputs)
+            _keras_compat.backend.compute_output_spec(self.call, inputs)
         except Exception as error:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' could not be built "

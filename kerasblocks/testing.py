@@ -28,9 +28,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.models.functional import Functional
 
 from kerasblocks import io as kb_io
+from kerasblocks._keras_compat import models_functional
 from kerasblocks.params import unique_variables
 
 SAVE_FORMATS = ("keras", "h5")
@@ -330,7 +330,9 @@ def check_save_round_trips(
             ]
             # Keras's legacy HDF5 loader cannot rebuild a subclassed model
             # (it never calls build_from_config); kerasblocks.io can.
-            functional = isinstance(model, (Functional, keras.Sequential))
+            functional = isinstance(
+                model, (models_functional.Functional, keras.Sequential)
+            )
             if kind in plain and (kind == "keras" or functional):
                 loaders.append(
                     (

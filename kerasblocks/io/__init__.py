@@ -2,20 +2,23 @@
 atomic, safe to load, and checksummed."""
 
 from kerasblocks.io.errors import CorruptFileError as CorruptFileError
+from kerasblocks.io.errors import ResourceLimitError as ResourceLimitError
 from kerasblocks.io.errors import UnsafeModelError as UnsafeModelError
 from kerasblocks.io.errors import WeightsMismatchError as WeightsMismatchError
 from kerasblocks.io.image_serving import ImageServing as ImageServing
+from kerasblocks.io.limits import Limits as Limits
 from kerasblocks.io.models import load_model as load_model
 from kerasblocks.io.models import save_model as save_model
+from kerasblocks.io.report import LoadReport as LoadReport
 from kerasblocks.io.saved_model import check_saved_model as check_saved_model
 from kerasblocks.io.saved_model import (
     export_saved_model as export_saved_model,
 )
-from kerasblocks.io.saved_model import serving_validator as serving_validator
+from kerasblocks.io.serving import ServingValidator as ServingValidator
+from kerasblocks.io.serving import serving_validator as serving_validator
 from kerasblocks.io.tensors import load_tensors as load_tensors
 from kerasblocks.io.tensors import save_tensors as save_tensors
 from kerasblocks.io.tflite import export_tflite as export_tflite
 from kerasblocks.io.tflite import run_tflite as run_tflite
-from kerasblocks.io.weights import LoadReport as LoadReport
 from kerasblocks.io.weights import load_weights as load_weights
 from kerasblocks.io.weights import save_weights as save_weights

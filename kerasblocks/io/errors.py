@@ -24,8 +24,8 @@ class UnsafeModelError(ValueError):
         )
         super().__init__(
             f"{self.path}: refusing to load, it would run code from the "
-            f"file: {shown}{more}. Pass trusted=True only for files you "
-            "trust."
+            f"file (arbitrary code execution) or reach outside it: "
+            f"{shown}{more}. Pass trusted=True only for files you trust."
         )
 
 
@@ -37,5 +37,20 @@ class WeightsMismatchError(ValueError):
         self.path = str(path)
         self.report = report
         super().__init__(
-            f"{self.path}: weights do not match the model: {report}"
+            f"{self.path}: weights do not match the model (paths and shapes "
+            f"must match): {report}"
         )
+
+
+class ResourceLimitError(UnsafeModelError):
+    """The file declares more data than the load's `limits` allow; it was
+    refused before anything was inflated or read."""
+
+    def __init__(self, path, refused: list[str]):
+        ValueError.__init__(
+            self,
+            f"{path}: refusing to load, it exceeds the resource limits: "
+            f"{'; '.join(refused)}. Raise `limits` only for files you trust.",
+        )
+        self.path = str(path)
+        self.refused = list(refused)

@@ -5,7 +5,7 @@ bytes (base64 in the REST API), not float tensors preprocessed exactly as
 in training. `ImageServing` describes how an image model wants its pixels
 (size, interpolation, central crop, preprocessing) and what to return
 (probabilities, the top-k indices and, when known, class names);
-`image_signatures` builds the two signatures `export_saved_model` adds:
+`image_endpoints` builds the two signatures `export_saved_model` adds:
 
 - `serving_default`: `images`, uint8 `[batch, height, width, 3]` of any
   height and width;
@@ -20,7 +20,7 @@ agree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -128,11 +128,12 @@ def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
     return tf.nn.softmax(outputs, axis=-1)
 
 
-def image_signatures(
+def image_endpoints(
     model: keras.Model, serving: ImageServing
-) -> dict[str, tf.types.experimental.ConcreteFunction]:
+) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
     """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
-    images) concrete functions of `model`; see the module docstring."""
+    images) functions of `model` with their input signatures, for
+    Keras's `ExportArchive.add_endpoint`; see the module docstring."""
     outputs = model.output_shape
     if not isinstance(outputs, tuple) or len(outputs) != 2:
         raise ValueError(
@@ -182,17 +183,13 @@ def image_signatures(
             )
         )
 
-    pixels = tf.function(
-        serve_pixels,
-        input_signature=[
-            tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
-        ],
-    )
-    encoded = tf.function(
-        serve_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="images")],
-    )
     return {
-        "serving_default": pixels.get_concrete_function(),
-        "serving_bytes": encoded.get_concrete_function(),
+        "serving_default": (
+            serve_pixels,
+            [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
+        ),
+        "serving_bytes": (
+            serve_bytes,
+            [tf.TensorSpec([None], tf.string, name="images")],
+        ),
     }

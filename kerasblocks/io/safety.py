@@ -110,21 +110,66 @@ def import_own_packages(config: Any) -> None:
         importlib.import_module(package)
 
 
-def config_problems(config: Any, where: str = "config") -> list[str]:
-    """Lists what in a (JSON) model config would run code or read files."""
+def caller_names(custom_objects: dict | None) -> frozenset[str]:
+    """The class and function names a caller allowed by passing them."""
+    names = set()
+    for key, value in (custom_objects or {}).items():
+        names.add(key)
+        names.add(getattr(value, "__name__", key))
+        names.add(keras.saving.get_registered_name(value))
+    return frozenset(names)
+
+
+def gate(
+    where, config: Any, trusted: bool, found=(), custom_objects=None
+) -> Any:
+    """Refuses a config (with the file's other problems `found`) unless
+    trusted; returns it ready for Keras (tied layers routed).
+
+    A class or function is allowed because it is Keras's, this
+    project's, registered with `keras.saving.register_keras_serializable`
+    or named by the caller in `custom_objects`; never because the file
+    names it.
+    """
+    from kerasblocks.io import _tied
+    from kerasblocks.io.errors import UnsafeModelError
+
+    import_own_packages(config)
+    if not trusted:
+        allowed = caller_names(custom_objects)
+        problems = list(found) + config_problems(config, allowed=allowed)
+        if problems:
+            raise UnsafeModelError(where, problems)
+    return _tied.mark(config)
+
+
+def config_problems(
+    config: Any, where: str = "config", allowed: frozenset = frozenset()
+) -> list[str]:
+    """Lists what in a (JSON) model config would run code or read files.
+
+    Classes and functions named in `allowed` (by the caller) pass.
+    """
     problems: list[str] = []
     if isinstance(config, list):
         for index, value in enumerate(config):
-            problems += config_problems(value, f"{where}[{index}]")
+            problems += config_problems(value, f"{where}[{index}]", allowed)
         return problems
     if not isinstance(config, dict):
         return problems
     class_name = config.get("class_name")
     module = config.get("module")
     registered = config.get("registered_name")
+    registered_ok = isinstance(registered, str) and (
+        registered in allowed or registered in keras.saving.get_custom_objects()
+    )
     if isinstance(class_name, str):
         if class_name in _GADGET_CLASSES:
             problems.append(f"a {class_name} layer at {where}")
+        elif registered_ok or class_name in allowed:
+            pass
+        elif class_name == "function" and config.get("config") in allowed:
+            pass
         elif class_name == "function":
             name = config.get("config")
             if _keras_module(module):
@@ -133,8 +178,7 @@ def config_problems(config: Any, where: str = "config") -> list[str]:
             elif module not in (None, "builtins"):
                 problems.append(f"function {module}.{name} at {where}")
         elif isinstance(registered, str) and ">" in registered:
-            if registered not in keras.saving.get_custom_objects():
-                problems.append(f"unregistered class {registered} at {where}")
+            problems.append(f"unregistered class {registered} at {where}")
         elif isinstance(module, str) and not _keras_module(module):
             problems.append(f"class {module}.{class_name} at {where}")
     for key, value in config.items():
@@ -154,7 +198,7 @@ def config_problems(config: Any, where: str = "config") -> list[str]:
         ):
             problems.append(f"an oversized {key}={value} at {here}")
         else:
-            problems += config_problems(value, here)
+            problems += config_problems(value, here, allowed)
     return problems
 
 
@@ -186,10 +230,12 @@ def h5_problems(f: h5py.File, file_size: int) -> list[str]:
     def visit(name: str, _obj: Any = None) -> None:
         link = f.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
-            problems.append(f"HDF5 external link {name} -> {link.filename}")
+            problems.append(
+                f"HDF5 external link (ExternalLink) {name} -> {link.filename}"
+            )
             return
         if isinstance(link, h5py.SoftLink):
-            problems.append(f"HDF5 soft link {name} -> {link.path}")
+            problems.append(f"HDF5 soft link (SoftLink) {name} -> {link.path}")
             return
         obj = f.get(name)
         if isinstance(obj, h5py.Dataset):

@@ -29,11 +29,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasblocks.compile._signature import normalize_spec, spec_of_model
-from kerasblocks.io import _integrity, safety
+from kerasblocks._keras_compat import export_lib, export_utils
+from kerasblocks.compile._signature import normalize_spec
+from kerasblocks.io import _integrity, _tied, safety
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io._signatures import input_names, serving_functions
+from kerasblocks.io._specs import (
+    asset_layers,
+    finalize_state,
+    input_spec_of,
+    relative_path,
+)
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
-from kerasblocks.io.image_serving import ImageServing, image_signatures
+from kerasblocks.io.image_serving import ImageServing, image_endpoints
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.saved_model"
@@ -41,47 +49,36 @@ VERSION = 1
 ASSETS = os.path.join("assets", "kerasblocks")
 CONFIG_FILE = "model_config.json"
 WEIGHT_MAP_FILE = "weight_map.json"
+OPTIMIZER_MAP_FILE = "optimizer_map.json"
 SERVING_FILE = "serving.json"
+LAYER_ASSETS = "layer_assets"  # each layer's Keras assets (vocabularies)
 _VARIABLE_KEY = "kb_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
+_OPTIMIZER_KEY = "kb_optimizer_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def _input_names(model, count: int) -> list[str]:
-    try:
-        names = [t.name.split(":")[0] for t in model.inputs]
-    except (AttributeError, ValueError, TypeError):
-        names = []
-    if len(names) != count or len(set(names)) != count:
-        names = (
-            ["inputs"] if count == 1 else [f"inputs_{i}" for i in range(count)]
-        )
-    return [n.replace("/", "_") for n in names]
-
-
-def _output_names(model, count: int) -> list[str]:
-    names = list(getattr(model, "output_names", None) or [])
-    if len(names) != count or len(set(names)) != count:
-        names = (
-            ["outputs"]
-            if count == 1
-            else [f"outputs_{i}" for i in range(count)]
-        )
-    return names
-
-
-def _model_spec(model, input_spec):
+def _keras_signature(model, input_spec, input_signature) -> list:
+    """The positional-argument signature Keras's `model.export` uses."""
+    if input_signature is not None:
+        return list(input_signature)
     if input_spec is not None:
-        return normalize_spec(input_spec)
-    spec = spec_of_model(model)
-    if spec is None:
-        from kerasblocks.io.weights import _input_spec_of
+        return [normalize_spec(input_spec)]
+    try:
+        return list(export_utils.get_input_signature(model))
+    except ValueError:
+        spec = _described_to_spec(input_spec_of(model))
+        if spec is None:
+            raise
+        return [normalize_spec(spec)]
 
-        spec = _described_to_spec(_input_spec_of(model))
-    if spec is None:
-        raise ValueError(
-            f"Cannot tell the input spec of '{model.name}'; pass input_spec, "
-            "e.g. (None, 28, 28, 1)."
-        )
-    return normalize_spec(spec)
+
+def model_spec(model, input_spec: Any = None) -> Any:
+    """The model's one argument as a nest of `tf.TensorSpec` with a
+    dynamic batch (from `input_spec`, or as `model.export` infers it)."""
+    signature = _keras_signature(model, input_spec, None)
+    return keras.tree.map_structure(
+        lambda x: export_utils.make_tf_tensor_spec(x, dynamic_batch=True),
+        signature[0],
+    )
 
 
 def _described_to_spec(described):
@@ -94,107 +91,31 @@ def _described_to_spec(described):
     return [_described_to_spec(v) for v in described]
 
 
-def _checks(name: str, x, spec: tf.TensorSpec, finite: bool):
-    """Graph assertions on one input, each naming the input and spec."""
-    expected = [d if d is not None else -1 for d in spec.shape.as_list()]
-    described = (
-        f"input '{name}' expects shape {tuple(spec.shape.as_list())} "
-        f"dtype {spec.dtype.name}"
+def _named_specs(model, signature: list) -> tuple[list, list[str]]:
+    """Flat `tf.TensorSpec`s (dynamic batch) and a name for each: a dict
+    input's key, else the model's input name, else `inputs[_i]`."""
+    tensor_specs = keras.tree.map_structure(
+        lambda x: export_utils.make_tf_tensor_spec(x, dynamic_batch=True),
+        signature,
     )
-    # The signature's static shape would let Grappler fold these checks
-    # away; an unknown-shape view of the input keeps them at run time.
-    x = tf.raw_ops.PlaceholderWithDefault(input=x, shape=None)
-    shape = tf.shape(x)
-    checks = [
-        tf.debugging.assert_equal(
-            tf.rank(x), len(expected), message=f"{described}: wrong rank"
-        )
-    ]
-    with tf.control_dependencies(checks):
-        padded = tf.concat(
-            [
-                shape,
-                tf.ones(
-                    [tf.maximum(len(expected) - tf.size(shape), 0)], tf.int32
-                ),
-            ],
-            0,
-        )[: len(expected)]
-        known = [i for i, d in enumerate(expected) if d >= 0]
-        if known:
-            checks.append(
-                tf.debugging.assert_equal(
-                    tf.gather(padded, known),
-                    tf.constant([expected[i] for i in known], tf.int32),
-                    message=f"{described}: wrong shape",
-                )
-            )
-        checks.append(
-            tf.debugging.assert_greater(
-                padded[0], 0, message=f"{described}: empty batch"
-            )
-        )
-        if finite and spec.dtype.is_floating:
-            checks.append(
-                tf.debugging.assert_equal(
-                    tf.reduce_all(tf.math.is_finite(x)),
-                    True,
-                    message=f"{described}: non-finite values",
-                )
-            )
-    return checks
+    paths = [path for path, _ in keras.tree.flatten_with_path(tensor_specs)]
+    specs = tf.nest.flatten(tensor_specs)
+    names = input_names(model, len(specs))
+    keyed = [p[-1] if p and isinstance(p[-1], str) else None for p in paths]
+    if all(keyed) and len(set(keyed)) == len(keyed):
+        names = [k.replace("/", "_") for k in keyed]
+    return specs, names
 
 
-def _build_module(model, specs: list, names: list[str], structure: Any):
-    module = tf.Module()
-    module.kb_variables = [v.value for v in unique_variables(model)]
-
-    def to_model_inputs(tensors):
-        return tf.nest.pack_sequence_as(structure, tensors)
-
-    # A probe of batch 1; other dynamic sizes (a sequence length) are 1.
-    outputs_probe = model(
-        to_model_inputs(
-            [
-                tf.zeros([1, *[d or 1 for d in s.shape.as_list()[1:]]], s.dtype)
-                for s in specs
-            ]
-        ),
-        training=False,
-    )
-    flat_outputs = tf.nest.flatten(outputs_probe)
-    output_names = _output_names(model, len(flat_outputs))
-
-    def serve(*tensors):
-        checks = []
-        for name, x, spec in zip(names, tensors, specs, strict=True):
-            checks += _checks(name, x, spec, finite=False)
-        with tf.control_dependencies(checks):
-            tensors = [
-                tf.ensure_shape(tf.identity(x), s.shape)
-                for x, s in zip(tensors, specs, strict=True)
-            ]
-        result = model(to_model_inputs(tensors), training=False)
-        return dict(zip(output_names, tf.nest.flatten(result), strict=True))
-
-    def validate(*tensors):
-        checks = []
-        for name, x, spec in zip(names, tensors, specs, strict=True):
-            checks += _checks(name, x, spec, finite=True)
-        with tf.control_dependencies(checks):
-            return {"valid": tf.constant(True)}
-
-    named = [
-        tf.TensorSpec(s.shape, s.dtype, name=n)
-        for s, n in zip(specs, names, strict=True)
-    ]
-    loose = [
-        tf.TensorSpec(None, s.dtype, name=n)
-        for s, n in zip(specs, names, strict=True)
-    ]
-    module.serve = tf.function(serve, input_signature=named)
-    module.validate = tf.function(validate, input_signature=loose)
-    return module, output_names
+def _keras_config(model) -> tuple[Any, str | None]:
+    """The model's config for reloading as Keras, or why there is none."""
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        json.dumps(config, default=_json_default)
+    except (NotImplementedError, TypeError, ValueError) as error:
+        return None, f"{type(model).__name__} has no config ({error})"
+    orders = _tied.sequential_orders(model)
+    return (_tied.expand(config, orders) if orders else config), None
 
 
 def export_saved_model(
@@ -202,22 +123,34 @@ def export_saved_model(
     directory: str | os.PathLike,
     input_spec: Any = None,
     *,
+    input_signature: Any = None,
+    verbose: bool | None = None,
     image_serving: ImageServing | None = None,
+    **kwargs,
 ) -> None:
     """Exports `model` as a SavedModel that also reloads as Keras.
 
-    The write is atomic: a failure leaves an existing export untouched.
+    Built on Keras's `ExportArchive`, so the export holds everything
+    `model.export(directory)` writes (the `serve` endpoint with Keras's
+    calling convention, lookup tables, RNG state), plus our named
+    `serving_default` and `validate` signatures and the Keras config.
+    The model is not run (nor changed) by exporting. The write is
+    atomic: a failure leaves an existing export untouched.
 
     Args:
         model: a built Keras model.
         directory: the SavedModel directory.
-        input_spec: input shape(s)/spec(s); None takes them from the
-            model (a Functional model's inputs or its build shape).
+        input_spec: input shape(s)/spec(s) of the model's one argument;
+            None takes them from the model, as `model.export` does.
+        input_signature: Keras's argument: a list with one spec
+            structure per positional argument of the model's `call`.
+        verbose: print the endpoints, as Keras does (default False).
         image_serving: for an image classifier, how clients' raw images
             become its input (`kerasblocks.io.ImageServing`). Then
             `serving_default` takes uint8 images of any size,
             `serving_bytes` encoded JPEG/PNG strings, and the float
-            signature above is named `serving_float`.
+            signature is named `serving_float`.
+        **kwargs: passed to Keras's endpoint (backend options).
 
     Example:
 
@@ -231,24 +164,51 @@ def export_saved_model(
     >>> serve(images=tf.zeros((3, 28, 28, 1)))["predictions"].shape
     TensorShape([3, 10])
     """
-    from kerasblocks.io.models import (
-        _expand_tied_sequentials,
-        _tied_sequential_orders,
-    )
-
     if not model.built:
-        raise ValueError(f"Model '{model.name}' is not built; build it first.")
-    spec = _model_spec(model, input_spec)
-    specs = tf.nest.flatten(spec)
-    names = _input_names(model, len(specs))
-    module, output_names = _build_module(model, specs, names, spec)
-    config = keras.saving.serialize_keras_object(model)
-    orders = _tied_sequential_orders(model)
-    if orders:
-        config = _expand_tied_sequentials(config, orders)
+        raise ValueError(
+            f"Model '{model.name}' is not built. It must be built before "
+            "export."
+        )
+    signature = _keras_signature(model, input_spec, input_signature)
+    specs, names = _named_specs(model, signature)
+    output_names: list[str] = []
+    serve, validate = serving_functions(
+        model, signature, specs, names, output_names
+    )
+    archive = export_lib.ExportArchive()
+    archive.track_and_add_endpoint(
+        export_lib.DEFAULT_ENDPOINT_NAME, model, signature, **kwargs
+    )
+    archive.add_endpoint(
+        "serving_default" if image_serving is None else "serving_float",
+        serve,
+        [
+            tf.TensorSpec(s.shape, s.dtype, name=n)
+            for s, n in zip(specs, names, strict=True)
+        ],
+    )
+    archive.add_endpoint(
+        "validate",
+        validate,
+        [
+            tf.TensorSpec(None, s.dtype, name=n)
+            for s, n in zip(specs, names, strict=True)
+        ],
+    )
+    if image_serving is not None:
+        for name, (fn, spec) in image_endpoints(model, image_serving).items():
+            archive.add_endpoint(name, fn, spec)
     variables = unique_variables(model)
-    from kerasblocks.io.weights import relative_path
-
+    archive.add_variable_collection(
+        "kb_variables", [v.value for v in variables]
+    )
+    optimizer = getattr(model, "optimizer", None)
+    slots = list(optimizer.variables) if optimizer and optimizer.built else []
+    if slots:
+        archive.add_variable_collection(
+            "kb_optimizer_variables", [v.value for v in slots]
+        )
+    config, no_config = _keras_config(model)
     weight_map = [
         {
             "path": relative_path(model, v),
@@ -258,32 +218,38 @@ def export_saved_model(
         }
         for i, v in enumerate(variables)
     ]
-    serving = {
-        "inputs": [
-            {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
-            for n, s in zip(names, specs, strict=True)
-        ],
-        "outputs": output_names,
-    }
-    signatures = {
-        "serving_default": module.serve.get_concrete_function(),
-        "validate": module.validate.get_concrete_function(),
-    }
-    if image_serving is not None:
-        signatures["serving_float"] = signatures.pop("serving_default")
-        signatures.update(image_signatures(model, image_serving))
-        serving["image_serving"] = dataclasses.asdict(image_serving)
     with atomic_path(directory) as temporary:
-        tf.saved_model.save(module, temporary, signatures=signatures)
+        archive.write_out(temporary, verbose=bool(verbose))
+        serving = {
+            "inputs": [
+                {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
+                for n, s in zip(names, specs, strict=True)
+            ],
+            "outputs": output_names,
+        }
+        if no_config:
+            serving["no_keras_config"] = no_config
+        if image_serving is not None:
+            serving["image_serving"] = dataclasses.asdict(image_serving)
         assets = os.path.join(temporary, ASSETS)
         os.makedirs(assets, exist_ok=True)
-        for name, content in (
-            (CONFIG_FILE, config),
-            (WEIGHT_MAP_FILE, weight_map),
-            (SERVING_FILE, serving),
-        ):
+        contents = [(WEIGHT_MAP_FILE, weight_map), (SERVING_FILE, serving)]
+        if slots:
+            optimizer_map = [
+                {"path": v.path, "shape": list(v.shape), "key": key}
+                for i, v in enumerate(slots)
+                for key in [_OPTIMIZER_KEY.format(i)]
+            ]
+            contents.append((OPTIMIZER_MAP_FILE, optimizer_map))
+        if config is not None:
+            contents.append((CONFIG_FILE, config))
+        for name, content in contents:
             with open(os.path.join(assets, name), "w") as f:
                 json.dump(content, f, default=_json_default)
+        for index, layer in enumerate(asset_layers(model)):
+            where = os.path.join(assets, LAYER_ASSETS, f"{index:04d}")
+            os.makedirs(where)
+            layer.save_assets(where)
         _integrity.seal_directory(
             temporary,
             {
@@ -332,16 +298,18 @@ def check_saved_model(directory: str | os.PathLike) -> list[str]:
 
 
 def load_saved_model(
-    directory: str, *, trusted: bool = False, compile: bool = True
+    directory: str,
+    *,
+    trusted: bool = False,
+    compile: bool = True,
+    custom_objects=None,
 ) -> keras.Model:
     """The Keras model exported to `directory` by `export_saved_model`."""
-    from kerasblocks.io.models import _mark_tied_sequentials
-
     if not os.path.exists(os.path.join(directory, "saved_model.pb")):
         raise CorruptFileError(directory, "no saved_model.pb: not a SavedModel")
     _integrity.verify_directory(directory)
     if not trusted:
-        problems = check_saved_model(directory)
+        problems = safety.saved_model_problems(directory)
         if problems:
             raise UnsafeModelError(directory, problems)
     config = _read_json(directory, CONFIG_FILE)
@@ -349,12 +317,18 @@ def load_saved_model(
     if config is not None:
         safety.import_own_packages(config)
     if config is None or weight_map is None:
-        raise ValueError(
-            f"{directory}: this SavedModel was not exported by kerasblocks, so "
-            "it holds no Keras config; serve it with tf.saved_model.load."
+        serving = _read_json(directory, SERVING_FILE) or {}
+        why = (
+            serving.get("no_keras_config")
+            or "it was not exported by kerasblocks"
         )
+        raise ValueError(
+            f"{directory}: this SavedModel holds no Keras config ({why}); "
+            "serve it with tf.saved_model.load."
+        )
+    config = safety.gate(directory, config, trusted, (), custom_objects)
     model = keras.saving.deserialize_keras_object(
-        _mark_tied_sequentials(config), safe_mode=not trusted
+        config, custom_objects=custom_objects, safe_mode=not trusted
     )
     if not model.built and config.get("build_config"):
         model.build_from_config(config["build_config"])
@@ -385,84 +359,31 @@ def load_saved_model(
             ) from None
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
+    for index, layer in enumerate(asset_layers(model)):
+        where = os.path.join(directory, ASSETS, LAYER_ASSETS, f"{index:04d}")
+        if os.path.isdir(where):
+            layer.load_assets(where)
+    finalize_state(model)
     if compile and config.get("compile_config"):
         model.compile_from_config(config["compile_config"])
+        _restore_optimizer(directory, model, reader)
     return model
 
 
-class ServingValidator:
-    """Checks inputs against an exported model's serving signature.
-
-    Call it with a dict `{input name: array}` (or one array for a
-    single-input model); it returns the dict of arrays, or raises
-    ValueError naming the input, the expected spec and what it got.
-    """
-
-    def __init__(self, inputs: list[dict]):
-        self.inputs = inputs
-
-    def __call__(self, values) -> dict[str, np.ndarray]:
-        if not isinstance(values, dict):
-            if len(self.inputs) != 1:
-                keys = [i["name"] for i in self.inputs]
-                raise ValueError(f"expected a dict with keys {keys}")
-            values = {self.inputs[0]["name"]: values}
-        unknown = sorted(set(values) - {i["name"] for i in self.inputs})
-        if unknown:
-            raise ValueError(f"unknown inputs {unknown}")
-        result = {}
-        for spec in self.inputs:
-            name, shape, dtype = spec["name"], spec["shape"], spec["dtype"]
-            expected = f"shape {tuple(shape)} dtype {dtype}"
-            if name not in values:
-                raise ValueError(
-                    f"input '{name}' is missing (expects {expected})"
-                )
-            array = np.asarray(values[name])
-            received = f"shape {array.shape} dtype {array.dtype}"
-            where = f"input '{name}' expects {expected}, received {received}"
-            if array.dtype.name != dtype:
-                raise ValueError(f"{where}: wrong dtype")
-            if array.ndim != len(shape):
-                raise ValueError(f"{where}: wrong rank")
-            if any(
-                e is not None and e != r
-                for e, r in zip(shape, array.shape, strict=True)
-            ):
-                raise ValueError(f"{where}: wrong shape")
-            if array.shape[0] == 0:
-                raise ValueError(f"{where}: empty batch")
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-                raise ValueError(f"{where}: non-finite values")
-            result[name] = array
-        return result
-
-
-def serving_validator(directory: str | os.PathLike) -> ServingValidator:
-    """A validator for the inputs of the SavedModel in `directory`.
-
-    Example:
-
-    >>> import os, tempfile, numpy as np, zoo, kerasblocks
-    >>> path = os.path.join(tempfile.mkdtemp(), "lenet")
-    >>> kerasblocks.io.export_saved_model(zoo.create_model("lenet"), path)
-    >>> validate = kerasblocks.io.serving_validator(path)
-    >>> validate(np.zeros((2, 28, 28, 1), "float32"))["images"].shape
-    (2, 28, 28, 1)
-    >>> validate(np.zeros((2, 28, 28), "float32"))
-    Traceback (most recent call last):
-    ...
-    ValueError: input 'images' expects shape (None, 28, 28, 1) ...: wrong rank
-    """
-    directory = os.fspath(directory)
-    serving = _read_json(directory, SERVING_FILE)
-    if serving is None:
-        loaded = tf.saved_model.load(directory)
-        signature = loaded.signatures["serving_default"]
-        serving = {
-            "inputs": [
-                {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
-                for n, s in signature.structured_input_signature[1].items()
-            ]
-        }
-    return ServingValidator(serving["inputs"])
+def _restore_optimizer(directory: str, model, reader) -> None:
+    """The optimizer's state (step count, moments) as exported."""
+    optimizer_map = _read_json(directory, OPTIMIZER_MAP_FILE)
+    optimizer = getattr(model, "optimizer", None)
+    if not optimizer_map or optimizer is None:
+        return
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    slots = list(optimizer.variables)
+    shapes = [list(v.shape) for v in slots]
+    if shapes != [entry["shape"] for entry in optimizer_map]:
+        raise CorruptFileError(
+            directory, "the optimizer state does not match the optimizer"
+        )
+    values = [reader.get_tensor(entry["key"]) for entry in optimizer_map]
+    for variable, value in zip(slots, values, strict=True):
+        variable.assign(value)

@@ -13,6 +13,7 @@ from tensorflow.python.framework.convert_to_constants import (
 )
 
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io.saved_model import model_spec
 
 
 def export_tflite(
@@ -46,9 +47,7 @@ def export_tflite(
     >>> out.shape, bool(np.allclose(out, model(x), atol=1e-5))
     ((2, 10), True)
     """
-    from kerasblocks.io.saved_model import _model_spec
-
-    spec = _model_spec(model, input_spec)
+    spec = model_spec(model, input_spec)
     specs = tf.nest.flatten(spec)
 
     def forward(*tensors):

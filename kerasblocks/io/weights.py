@@ -27,74 +27,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks._keras_compat import io_utils
 from kerasblocks.deferred import NotBuiltError, materialize
-from kerasblocks.io import _integrity, safety
+from kerasblocks.io import _integrity, keras_weights, safety
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io._specs import (
+    build_like,
+    finalize_state,
+    input_spec_of,
+    relative_path,
+    spec_to_keras,
+    state_outside_variables,
+)
 from kerasblocks.io.errors import (
     CorruptFileError,
     UnsafeModelError,
     WeightsMismatchError,
 )
+from kerasblocks.io.limits import Limits
+from kerasblocks.io.models import ModelFileNotFoundError, load_model
+from kerasblocks.io.report import LoadReport
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.weights"
 VERSION = 1
-
-
-@dataclasses.dataclass
-class LoadReport:
-    """What a weight load matched and did not.
-
-    Attributes:
-        loaded: model paths that received a value.
-        missing: model paths with no value in the file.
-        unexpected: file paths that match no model variable.
-        mismatched: `(path, file shape, model shape)` for paths present in
-            both with different shapes.
-    """
-
-    loaded: list[str] = dataclasses.field(default_factory=list)
-    missing: list[str] = dataclasses.field(default_factory=list)
-    unexpected: list[str] = dataclasses.field(default_factory=list)
-    mismatched: list[tuple[str, tuple, tuple]] = dataclasses.field(
-        default_factory=list
-    )
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def __str__(self) -> str:
-        parts = []
-        for label, items in (
-            ("missing", self.missing),
-            ("unexpected", self.unexpected),
-        ):
-            if items:
-                shown = ", ".join(items[:5])
-                more = f", ... ({len(items)} in all)" if len(items) > 5 else ""
-                parts.append(f"{label} {len(items)}: {shown}{more}")
-        if self.mismatched:
-            shown = ", ".join(
-                f"{p} file {tuple(a)} vs model {tuple(b)}"
-                for p, a, b in self.mismatched[:5]
-            )
-            more = (
-                f", ... ({len(self.mismatched)} in all)"
-                if len(self.mismatched) > 5
-                else ""
-            )
-            parts.append(
-                f"shape mismatch {len(self.mismatched)}: {shown}{more}"
-            )
-        return "; ".join(parts) if parts else f"all {len(self.loaded)} loaded"
-
-
-def relative_path(model: keras.layers.Layer, variable) -> str:
-    """The variable's path without the model's own name in front."""
-    prefix = f"{model.name}/"
-    path = variable.path
-    return path[len(prefix) :] if path.startswith(prefix) else path
 
 
 _COUNTER = re.compile(r"_\d+$")
@@ -112,50 +68,29 @@ def _canonical_keys(paths: list[str]) -> list[str]:
     return keys
 
 
-def _input_spec_of(model: keras.layers.Layer) -> Any:
-    """A JSON-able description of the model's inputs, or None."""
+def save_weights(
+    model: keras.layers.Layer,
+    filepath: str | os.PathLike,
+    overwrite: bool = True,
+    max_shard_size: float | None = None,
+    *,
+    objects_to_skip=None,
+) -> None:
+    """Saves every distinct variable of `model` to `filepath` (any name).
 
-    def spec(shape, dtype):
-        return {"shape": [None, *list(shape)[1:]], "dtype": str(dtype)}
+    A name ending in `.weights.h5` (or `.weights.json`, with
+    `max_shard_size`) gets Keras's own weights file, as
+    `model.save_weights` writes it; any other name gets the checksummed
+    kerasblocks format described above. The write is atomic: a failure
+    leaves an existing file untouched.
 
-    try:
-        inputs = getattr(model, "_inputs_struct", None)
-        if inputs is None:
-            inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if inputs is not None and len(keras.tree.flatten(inputs)):
-        described = keras.tree.map_structure(
-            lambda t: spec(t.shape, t.dtype), inputs
-        )
-        if isinstance(described, list) and len(described) == 1:
-            described = described[0]  # Sequential keeps a one-input list
-        return described
-    build = model.get_build_config() if model.built else None
-    if build and "input_shape" in build:
-        shape = build["input_shape"]
-        dtype = getattr(model, "input_dtype", "float32")
-        if isinstance(shape, (list, tuple)) and all(
-            d is None or isinstance(d, int) for d in shape
-        ):
-            return spec(shape, dtype)
-    return None
-
-
-def _spec_to_keras(spec: Any) -> Any:
-    if isinstance(spec, dict) and set(spec) == {"shape", "dtype"}:
-        return keras.KerasTensor(tuple(spec["shape"]), dtype=spec["dtype"])
-    if isinstance(spec, dict):
-        return {k: _spec_to_keras(v) for k, v in spec.items()}
-    if isinstance(spec, list):
-        return [_spec_to_keras(v) for v in spec]
-    raise ValueError(f"malformed input spec {spec!r}")
-
-
-def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
-    """Saves every distinct variable of `model` to `path` (any name).
-
-    The write is atomic: a failure leaves an existing file untouched.
+    Args:
+        model: a built model (or layer).
+        filepath: the file.
+        overwrite: when False and the file exists, ask on the terminal.
+        max_shard_size: Keras's sharding, in GB (`.weights.json`).
+        objects_to_skip: layers whose variables are not saved (Keras's
+            format only).
 
     Example:
 
@@ -171,8 +106,38 @@ def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
     >>> bool(tf.reduce_all(clone(x) == y))
     True
     """
+    path = os.fspath(filepath)
+    if os.path.exists(path) and not overwrite:
+        if not io_utils.ask_to_proceed_with_overwrite(path):
+            return
+    if max_shard_size is not None or keras_weights.is_keras_weights(path):
+        if max_shard_size is not None and not path.endswith(
+            ("weights.h5", "weights.json")
+        ):
+            raise ValueError(
+                "The filename must end in `.weights.json` when "
+                f"`max_shard_size` is specified. Received: filepath={path}"
+            )
+        keras_weights.save(model, path, max_shard_size, objects_to_skip)
+        return
+    if objects_to_skip is not None:
+        raise ValueError(
+            "`objects_to_skip` needs Keras's format: a name ending in "
+            f"'.weights.h5'. Received: filepath={path}"
+        )
+    if not model.built:
+        raise ValueError(
+            f"{type(model).__name__} '{model.name}' is not built; there are "
+            "no weights to save yet."
+        )
+    outside = state_outside_variables(model)
+    if outside:
+        raise ValueError(
+            f"{path}: layer '{outside[0]}' keeps a vocabulary, which a "
+            "weights file cannot hold; save the model (save_model) instead."
+        )
     variables = unique_variables(model)
-    spec = _input_spec_of(model)
+    spec = input_spec_of(model)
     with atomic_path(path) as temporary:
         with h5py.File(
             temporary, "w", userblock_size=_integrity.USERBLOCK_SIZE
@@ -185,12 +150,25 @@ def save_weights(model: keras.layers.Layer, path: str | os.PathLike) -> None:
             f.attrs["input_spec"] = json.dumps(spec)
             group = f.create_group("variables")
             for index, variable in enumerate(variables):
-                value = np.asarray(keras.ops.convert_to_numpy(variable))
+                value = _storable(keras.ops.convert_to_numpy(variable))
                 dataset = group.create_dataset(f"{index:06d}", data=value)
                 dataset.attrs["path"] = relative_path(model, variable)
                 dataset.attrs["dtype"] = str(variable.dtype)
                 dataset.attrs["sha256"] = _digest(value)
         _integrity.seal_h5(temporary)
+
+
+def _storable(value) -> np.ndarray:
+    """HDF5 has no bfloat16 (or other ml_dtypes) type: such values are
+    stored as float32, which holds them exactly, and cast back on load
+    from the dtype recorded beside them."""
+    value = np.asarray(value)
+    if value.dtype.kind == "V" or value.dtype.name in _WIDENED:
+        return value.astype("float32")
+    return value
+
+
+_WIDENED = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
 def _digest(value: np.ndarray) -> str:
@@ -287,20 +265,44 @@ def _match(model, source_paths, source_shapes, path):
     return report, assignments
 
 
-def _assign(report, values):
+def _check_arguments(path: str, objects_to_skip, by_name) -> None:
+    """Keras's refusals of arguments a format cannot honour."""
+    if objects_to_skip is not None and not keras_weights.is_keras_weights(path):
+        raise ValueError(
+            "`objects_to_skip` only supports loading '.weights.h5' files. "
+            f"Received: {path}"
+        )
+    if by_name is not None and not path.endswith((".h5", ".hdf5")):
+        raise ValueError(
+            "`by_name` only supports loading legacy '.h5' or '.hdf5' "
+            f"files. Received: {path}"
+        )
+    if by_name is not None and keras_weights.is_keras_weights(path):
+        raise ValueError(
+            "`by_name` only supports loading legacy '.h5' or '.hdf5' "
+            f"files. Received: {path}"
+        )
+
+
+def _assign(model, report, values):
     # Assign only once every value has been read and verified.
     for variable, value, model_path in values:
         variable.assign(value)
         report.loaded.append(model_path)
+    finalize_state(model)
     return report
 
 
 def load_weights(
     model: keras.layers.Layer,
-    path: str | os.PathLike,
-    strict: bool = True,
+    filepath: str | os.PathLike,
+    skip_mismatch: bool = False,
     *,
+    strict: bool | None = None,
     trusted: bool = False,
+    objects_to_skip=None,
+    limits: Limits | None = None,
+    **kwargs,
 ) -> LoadReport:
     """Loads weights into `model` from any of the project's formats.
 
@@ -310,13 +312,22 @@ def load_weights(
     recorded in a weights file. Each stored array is checked against its
     SHA-256.
 
+    A Keras weights file (`.weights.h5`, sharded `.weights.json`) is
+    read by Keras's own loader, after the safety checks.
+
     Args:
         model: the model to fill.
-        path: the weights file or model.
+        filepath: the weights file or model.
+        skip_mismatch: Keras's flag; True means `strict=False`.
         strict: when True, any missing, unexpected or misshapen variable
             raises `WeightsMismatchError` and nothing is assigned; when
             False, what matches is loaded and the report lists the rest.
+            Defaults to `not skip_mismatch`.
         trusted: for a whole-model file, as in `load_model`.
+        objects_to_skip: layers not to load (Keras's format only).
+        limits: as in `load_model`.
+        **kwargs: Keras's `by_name` (legacy `.h5` only: variables are
+            matched by their names and paths in any case).
 
     Returns:
         A `LoadReport`.
@@ -326,18 +337,27 @@ def load_weights(
         WeightsMismatchError, NotBuiltError (unbuilt model and no input
         spec in the file).
     """
-    path = os.fspath(path)
+    path = os.fspath(filepath)
+    by_name = kwargs.pop("by_name", None)
+    if kwargs:
+        raise ValueError(f"Invalid keyword arguments: {kwargs}")
+    _check_arguments(path, objects_to_skip, by_name)
+    if strict is None:
+        strict = not skip_mismatch
+    if keras_weights.is_keras_weights(path):
+        keras_weights.load(
+            model, path, not strict, objects_to_skip, limits=limits
+        )
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise ModelFileNotFoundError(f"{path}: no such file")
     if _kind_of(path) == "model":
-        from kerasblocks.io.models import load_model
-
-        source = load_model(path, trusted=trusted, compile=False)
+        source = load_model(path, trusted=trusted, compile=False, limits=limits)
         sources = unique_variables(source)
         if not model.built:
-            from kerasblocks.io.models import _build_like
-
-            _build_like(model, source)
+            build_like(model, source)
         report, assignments = _match(
             model,
             [relative_path(source, v) for v in sources],
@@ -347,7 +367,7 @@ def load_weights(
         if strict and not report.ok:
             raise WeightsMismatchError(path, report)
         values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
-        return _assign(report, values)
+        return _assign(model, report, values)
     _integrity.verify_h5(path)
     try:
         f = h5py.File(path, "r")
@@ -368,7 +388,7 @@ def load_weights(
                     f"{path} records no input spec; build it with "
                     "kerasblocks.materialize(model, input_shape) first."
                 )
-            materialize(model, _spec_to_keras(spec))
+            materialize(model, spec_to_keras(spec))
         report, assignments = _match(
             model, [e.path for e in entries], [e.shape for e in entries], path
         )
@@ -388,4 +408,4 @@ def load_weights(
                     path, f"checksum mismatch in {entry.path}"
                 )
             values.append((variable, value, model_path))
-    return _assign(report, values)
+    return _assign(model, report, values)

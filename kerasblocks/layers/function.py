@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import keras
 import tensorflow as tf
-from keras.src.utils.naming import auto_name
 
+from kerasblocks._keras_compat import naming
 from kerasblocks._registry import register
 
 # TensorFlow functions that are safe to name in a config (pure,
@@ -137,7 +137,7 @@ class Function(keras.layers.Layer):
             )
         if kwargs.get("name") is None:
             base = getattr(function, "__name__", None) or "function"
-            kwargs["name"] = auto_name(base)
+            kwargs["name"] = naming.auto_name(base)
         super().__init__(**kwargs)
         self.function = function
 

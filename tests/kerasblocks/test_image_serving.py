@@ -110,6 +110,7 @@ def test_float_signature_and_manifest_are_kept(exported):
     _, serving, path, _ = exported
     loaded = tf.saved_model.load(path)
     assert sorted(loaded.signatures) == [
+        "serve",  # Keras's own endpoint, as model.export writes it
         "serving_bytes",
         "serving_default",
         "serving_float",

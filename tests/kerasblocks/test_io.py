@@ -186,7 +186,7 @@ def test_save_model_validates(tmp_path):
     with pytest.raises(ValueError, match="unknown model format"):
         kb.io.save_model(net, tmp_path / "model.pkl")
     with pytest.raises(ValueError, match="is not built"):
-        kb.io.save_model(kb.layers.MLP(), tmp_path / "m.keras")
+        kb.io.save_model(kb.layers.MLP(), tmp_path / "m.h5")
     with pytest.raises(FileNotFoundError, match="no such file"):
         kb.io.load_model(tmp_path / "missing.keras")
 
@@ -200,9 +200,11 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, suffix, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(keras.saving, "save_model", explode)
     monkeypatch.setattr(
-        "kerasblocks.io.models.legacy_h5_format.save_weights_to_hdf5_group",
+        "kerasblocks._keras_compat.saving_lib.save_model", explode
+    )
+    monkeypatch.setattr(
+        "kerasblocks._keras_compat.legacy_h5_format.save_weights_to_hdf5_group",
         explode,
     )
     with pytest.raises(RuntimeError, match="disk full"):

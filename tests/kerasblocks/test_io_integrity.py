@@ -133,9 +133,11 @@ def test_save_failing_halfway_keeps_the_old_file(tmp_path, kind, monkeypatch):
 
         monkeypatch.setattr(tf.saved_model, "save", save)
     elif kind == "keras":
-        monkeypatch.setattr(keras.saving, "save_model", half_written)
+        monkeypatch.setattr(
+            "kerasblocks._keras_compat.saving_lib.save_model", half_written
+        )
     else:
-        monkeypatch.setattr("kerasblocks.io.models._save_h5", half_written)
+        monkeypatch.setattr("kerasblocks.io.h5_format.save", half_written)
     with pytest.raises(OSError, match="disk full"):
         kb.io.save_model(_model(), path)
     assert _snapshot(path) == before

@@ -1,0 +1,93 @@
+"""Every private Keras name this project touches, in one place.
+
+Keras's public API does not expose everything this project needs (the
+archive library, the legacy HDF5 writer, the export archive, symbolic
+shape inference, the Functional class, automatic layer names), so those
+are imported here and nowhere else. `setup.cfg` pins keras below the next
+minor release; upgrading Keras means reviewing this file and its test
+(`tests/kerasblocks/test_keras_compat.py`), which lists every name.
+
+`kerasblocks.io` calls Keras's saving functions through these module
+references, never through `keras.saving.*` or `Model.save`: those public
+names may be re-pointed at `kerasblocks.io` by a caller (our own test of
+Keras's suites does exactly that).
+"""
+
+from __future__ import annotations
+
+from keras.src import backend
+from keras.src.export import export_utils
+from keras.src.export import saved_model as export_lib
+from keras.src.legacy.saving import json_utils as legacy_json_utils
+from keras.src.legacy.saving import legacy_h5_format
+from keras.src.legacy.saving import saving_options as legacy_saving_options
+from keras.src.legacy.saving import saving_utils as legacy_saving_utils
+from keras.src.models import functional as models_functional
+from keras.src.saving import saving_api, saving_lib, serialization_lib
+from keras.src.utils import io_utils, naming
+
+# Module-level names of keras.src used by kerasblocks; the test imports
+# each and checks the attributes below exist.
+MODULES = {
+    "backend": "keras.src.backend",
+    "models_functional": "keras.src.models.functional",
+    "naming": "keras.src.utils.naming",
+    "export_lib": "keras.src.export.saved_model",
+    "export_utils": "keras.src.export.export_utils",
+    "legacy_json_utils": "keras.src.legacy.saving.json_utils",
+    "legacy_h5_format": "keras.src.legacy.saving.legacy_h5_format",
+    "legacy_saving_options": "keras.src.legacy.saving.saving_options",
+    "legacy_saving_utils": "keras.src.legacy.saving.saving_utils",
+    "saving_api": "keras.src.saving.saving_api",
+    "saving_lib": "keras.src.saving.saving_lib",
+    "serialization_lib": "keras.src.saving.serialization_lib",
+    "io_utils": "keras.src.utils.io_utils",
+}
+# The attributes of those modules that kerasblocks uses.
+ATTRIBUTES = {
+    "backend": ("compute_output_spec",),
+    "models_functional": ("Functional",),
+    "naming": ("auto_name",),
+    "export_lib": ("ExportArchive", "DEFAULT_ENDPOINT_NAME"),
+    "export_utils": ("get_input_signature", "make_tf_tensor_spec"),
+    "legacy_json_utils": ("get_json_type",),
+    "legacy_h5_format": (
+        "save_weights_to_hdf5_group",
+        "save_optimizer_weights_to_hdf5_group",
+        "load_weights_from_hdf5_group",
+        "load_optimizer_weights_from_hdf5_group",
+        "load_model_from_hdf5",
+        "save_model_to_hdf5",
+    ),
+    "legacy_saving_options": ("keras_option_scope",),
+    "legacy_saving_utils": ("model_metadata", "model_from_config"),
+    "saving_api": ("save_model", "load_model", "save_weights", "load_weights"),
+    "saving_lib": (
+        "save_model",
+        "load_model",
+        "save_weights_only",
+        "load_weights_only",
+        "_reject_zip_bomb",
+        "_reject_zip_extract_bomb",
+    ),
+    "serialization_lib": ("SafeModeScope",),
+    "io_utils": ("ask_to_proceed_with_overwrite",),
+}
+
+__all__ = [
+    "ATTRIBUTES",
+    "MODULES",
+    "backend",
+    "models_functional",
+    "naming",
+    "export_lib",
+    "export_utils",
+    "io_utils",
+    "legacy_h5_format",
+    "legacy_json_utils",
+    "legacy_saving_options",
+    "legacy_saving_utils",
+    "saving_api",
+    "saving_lib",
+    "serialization_lib",
+]

@@ -1,0 +1,147 @@
+"""Keras's own weights files (`.weights.h5`, sharded `.weights.json`).
+
+Written and read by Keras's saving library, so a file holds exactly what
+`model.save_weights` writes and `model.load_weights` reads. Added: the
+write is atomic (for shards, every shard is in place before the index
+that names them); each HDF5 file is copied into one with a user block
+holding its checksum (HDF5, and so Keras, ignores the block); and on load
+every HDF5 file is verified and checked as data first (no links to other
+files, no dataset declaring more than the limits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import h5py
+
+from kerasblocks._keras_compat import saving_lib
+from kerasblocks.io import _integrity, safety
+from kerasblocks.io import limits as io_limits
+from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
+
+SUFFIXES = (".weights.h5", ".weights.json")
+
+
+def is_keras_weights(path) -> bool:
+    return str(path).endswith(SUFFIXES)
+
+
+def _sealed_copy(source: str, target: str) -> None:
+    """`source` copied into a new HDF5 file with a user block, sealed."""
+    with (
+        h5py.File(source, "r") as f,
+        h5py.File(target, "w", userblock_size=_integrity.USERBLOCK_SIZE) as g,
+    ):
+        for key, value in f.attrs.items():
+            g.attrs[key] = value
+        for name in f:
+            f.copy(f[name], g, name=name)
+    _integrity.seal_h5(target)
+
+
+def save(model, path: str, max_shard_size=None, objects_to_skip=None) -> None:
+    """Saves like `keras.saving.save_weights`, atomically and sealed."""
+    if max_shard_size is None:
+        with (
+            atomic_path(path, suffix=".weights.h5") as temporary,
+            tempfile.TemporaryDirectory() as scratch,
+        ):
+            raw = os.path.join(scratch, "raw.weights.h5")
+            saving_lib.save_weights_only(
+                model, raw, objects_to_skip=objects_to_skip
+            )
+            _sealed_copy(raw, temporary)
+        return
+    directory, base = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        saving_lib.save_weights_only(
+            model,
+            os.path.join(scratch, base),
+            max_shard_size,
+            objects_to_skip=objects_to_skip,
+        )
+        for name in os.listdir(scratch):
+            if name.endswith(".weights.h5"):
+                raw = os.path.join(scratch, name)
+                os.replace(raw, raw + ".raw")
+                _sealed_copy(raw + ".raw", raw)
+                os.remove(raw + ".raw")
+        names = sorted(os.listdir(scratch), key=lambda n: n == base)
+        for name in names:  # the index last
+            os.replace(
+                os.path.join(scratch, name), os.path.join(directory, name)
+            )
+
+
+def _h5_files(path: str) -> list[str]:
+    if not path.endswith(".weights.json"):
+        return [path]
+    try:
+        with open(path) as f:
+            index = json.load(f)
+    except (OSError, ValueError) as error:
+        raise CorruptFileError(path, f"unreadable index ({error})") from None
+    directory = os.path.dirname(path)
+    shards = set()
+
+    def visit(value):
+        if isinstance(value, str) and value.endswith(".weights.h5"):
+            shards.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(index)
+    files = []
+    for shard in sorted(shards):
+        if os.path.basename(shard) != shard:
+            raise UnsafeModelError(
+                path, [f"shard {shard!r} points outside the directory"]
+            )
+        files.append(os.path.join(directory, shard))
+    return files
+
+
+def check(path: str, limits: io_limits.Limits | None = None) -> None:
+    """Refuses HDF5 files that reach other files or declare too much."""
+    limits = limits or io_limits.DEFAULT
+    problems = []
+    for name in _h5_files(path):
+        if not os.path.exists(name):
+            continue  # Keras says which shard is missing
+        _integrity.verify_h5(name)
+        try:
+            with h5py.File(name, "r") as f:
+                size = min(os.path.getsize(name), limits.max_bytes)
+                problems += safety.h5_problems(f, size)
+        except OSError as error:
+            raise CorruptFileError(
+                name, f"not a readable HDF5 weights file ({error})"
+            ) from None
+    if problems:
+        raise UnsafeModelError(path, problems)
+
+
+def load(
+    model,
+    path: str,
+    skip_mismatch: bool = False,
+    objects_to_skip=None,
+    limits: io_limits.Limits | None = None,
+) -> None:
+    """Loads like `keras.saving.load_weights`, checked first."""
+    check(path, limits)
+    saving_lib.load_weights_only(
+        model,
+        path,
+        skip_mismatch=skip_mismatch,
+        objects_to_skip=objects_to_skip,
+    )

@@ -1,0 +1,126 @@
+"""The Keras boundary: every private Keras name lives in one module.
+
+A Keras upgrade is reviewed by reading `kerasblocks/_keras_compat.py`;
+this test lists what it holds, and fails when a `keras.src` import
+appears anywhere else in the project.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import re
+
+import keras
+
+from kerasblocks import _keras_compat
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Private attributes of Keras objects still read in place (each a
+# documented Keras internal; review them on a Keras upgrade).
+PRIVATE_ATTRIBUTES = {
+    "_call_has_training_arg",  # composition, testing
+    "_flatten_layers",  # params, compile/_xla, io
+    "_functional",  # io/_tied (Sequential)
+    "_inbound_nodes",  # zoo/_sequence
+    "_inputs_struct",  # io/_specs
+    "_layers",  # params
+    "_nodes_by_depth",  # params
+    "_non_trainable_variables",  # io/h5_format
+    "_trainable_variables",  # io/h5_format
+}
+
+
+def test_every_listed_keras_name_exists():
+    assert keras.__version__.startswith("3.15.")
+    assert set(_keras_compat.MODULES) == set(_keras_compat.ATTRIBUTES)
+    for alias, module_name in _keras_compat.MODULES.items():
+        module = importlib.import_module(module_name)
+        assert getattr(_keras_compat, alias) is module
+        for attribute in _keras_compat.ATTRIBUTES[alias]:
+            assert hasattr(module, attribute), f"{module_name}.{attribute}"
+    assert sorted(_keras_compat.MODULES) == [
+        "backend",
+        "export_lib",
+        "export_utils",
+        "io_utils",
+        "legacy_h5_format",
+        "legacy_json_utils",
+        "legacy_saving_options",
+        "legacy_saving_utils",
+        "models_functional",
+        "naming",
+        "saving_api",
+        "saving_lib",
+        "serialization_lib",
+    ]
+
+
+def test_keras_src_is_imported_only_by_the_compat_module():
+    pattern = re.compile(
+        r"^\s*(from|import)\s+keras\.src\b|(?<![\"'\w.])keras\.src\.\w"
+    )
+    offenders = []
+    for package in ("kerasblocks", "zoo", "tools"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name == "_keras_compat.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert offenders == []
+
+
+def test_private_keras_attributes_are_the_listed_ones():
+    used = set()
+    pattern = re.compile(r"\.(_[a-z]\w*)\b|\"(_[a-z]\w*)\"")
+    for package in ("kerasblocks", "zoo", "tools"):
+        for path in (ROOT / package).rglob("*.py"):
+            for dotted, quoted in pattern.findall(path.read_text()):
+                used.add(dotted or quoted)
+    inputs = keras.Input((2,))
+    dense = keras.layers.Dense(1)
+    objects = (
+        keras.Model(inputs, dense(inputs)),
+        dense,
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+    )
+    keras_private = {
+        name for name in used if any(hasattr(o, name) for o in objects)
+    }
+    assert keras_private <= PRIVATE_ATTRIBUTES, keras_private
+    for name in PRIVATE_ATTRIBUTES:
+        assert any(hasattr(o, name) for o in objects), name
+
+
+def test_io_modules_do_not_import_in_a_circle():
+    import ast
+
+    package = ROOT / "kerasblocks" / "io"
+    graph = {}
+    for path in package.glob("*.py"):
+        name = path.stem
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "kerasblocks.io":
+                    targets |= {alias.name for alias in node.names}
+                elif node.module.startswith("kerasblocks.io."):
+                    targets.add(node.module.split(".")[2])
+        graph[name] = targets & {p.stem for p in package.glob("*.py")}
+    graph["__init__"] = set()  # the package's index imports everything
+    done, active = set(), []
+
+    def visit(name):
+        assert name not in active, " -> ".join([*active, name])
+        if name in done:
+            return
+        active.append(name)
+        for target in sorted(graph[name]):
+            visit(target)
+        active.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    assert "keras_format" in done and len(graph) >= 15
