@@ -411,3 +411,28 @@ def test_the_tools_copy_of_sources_matches_the_library():
         assert data.list_sources()[kind].startswith(form.split("[")[0])
     assert train.DATASETS == _common.DATASETS
     assert list(_common.DATASETS) == data.list_datasets()
+
+
+def test_benchmark_measures_the_pipeline_against_the_step(files, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_tool(
+        "benchmark",
+        "--model=lenet_bn",
+        "--input_size=16",
+        f"--dataset=folder:{files / 'images'}",
+        "--batch_sizes=8",
+        "--modes=graph",
+        "--rounds=1",
+        f"--out={out}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["setup"]["image_shape"] == [16, 16, 3]
+    # 96 training images: 12 batches of 8 per measurement.
+    assert report["setup"]["batches_per_measurement"] == 12
+    for kind in ("pipeline", "step", "end_to_end"):
+        assert report[kind]["warmup"]["images"] == 96
+        assert report[kind]["median"] > 0
+    rows = [line.split()[0] for line in done.stdout.splitlines()[2:5]]
+    assert rows == ["pipeline", "step", "end_to_end"]
+    assert "end_to_end/step = " in done.stdout
