@@ -246,6 +246,11 @@ def bad_files(files):
     (root / "empty" / "b").mkdir()
     png = (files / "images" / "class_0" / "000.png").read_bytes()
     (root / "empty" / "a" / "0.png").write_bytes(png)
+    for name in ("a", "b"):
+        (root / "corrupt" / name).mkdir(parents=True)
+        for i in range(3):
+            (root / "corrupt" / name / f"{i}.png").write_bytes(png)
+    (root / "corrupt" / "b" / "3.png").write_bytes(png[: len(png) // 2])
     _write_records(
         root / "nolabel.tfrecord", [_record(**{"image/encoded": png})]
     )
@@ -283,6 +288,12 @@ def bad_files(files):
             "tfrecord:{root}/label5.tfrecord,{root}/label5.tfrecord",
             ['--model_overrides={"num_classes": 3}'],
             "has labels up to 5, outside the model's num_classes=3",
+        ),
+        (
+            "folder:{root}/corrupt",
+            ["--strict_data"],
+            "folder:{root}/corrupt: 1 unreadable image(s): "
+            "{root}/corrupt/b/3.png (truncated PNG)",
         ),
         (
             "folder:{images}",
