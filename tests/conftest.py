@@ -19,6 +19,7 @@ def _seed():
 # export) stay on one pytest-xdist worker, so the fixture is built once.
 _ONE_WORKER = (
     "test_train.py",
+    "test_train_sources.py",
     "test_multi_worker.py",
     "test_sequence_export.py",
     "test_saved_model.py",

@@ -29,6 +29,32 @@ FLAGS = flags.FLAGS
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
 
 
+# kerasblocks.training.list_datasets() and list_sources(), repeated so that
+# --help and the --dataset checks need no TensorFlow (a test keeps them
+# equal to the library's).
+DATASETS = (
+    "addition",
+    "char_lm",
+    "cifar10",
+    "digits",
+    "fashion_mnist",
+    "mnist",
+    "sequence_copy",
+    "sequence_reversal",
+    "sine_wave",
+    "synthetic",
+)
+SOURCES = {
+    "folder": "folder:DIR",
+    "tfds": "tfds:NAME",
+    "tfrecord": "tfrecord:TRAIN_GLOB[,VAL_GLOB]",
+}
+DATASET_HELP = (
+    f"Data set: {', '.join(DATASETS)}; or your own files: "
+    f"{', '.join(SOURCES.values())}."
+)
+
+
 class UsageError(Exception):
     """A flag the tool itself checks is wrong (raised before anything
     heavy is imported)."""
@@ -177,3 +203,29 @@ def create_zoo_model(name: str, overrides: dict):
         if refused_argument(error, overrides) is None:
             raise
         raise UsageError(f"--model_overrides: {error}") from None
+
+
+def check_dataset(name: str) -> None:
+    """Refuses a --dataset that is neither a data set name nor a
+    `KIND:WHERE` source form with a known KIND and a WHERE."""
+    kind, colon, where = name.partition(":")
+    if not colon:
+        if name not in DATASETS:
+            import difflib
+
+            close = difflib.get_close_matches(name, DATASETS, n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UsageError(
+                f"Unknown data set {name!r}.{hint} Known: "
+                f"{', '.join(DATASETS)}; or {', '.join(SOURCES.values())}"
+            )
+        return
+    if kind not in SOURCES:
+        raise UsageError(
+            f"--dataset={name}: unknown source {kind!r}; use "
+            f"{', '.join(SOURCES.values())}"
+        )
+    if not where.strip(", "):
+        raise UsageError(
+            f"--dataset={name}: nothing after {kind!r}; use {SOURCES[kind]}"
+        )

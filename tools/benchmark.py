@@ -6,6 +6,13 @@ r"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
         --modes=graph,xla,auto,keras,handwritten
     kb-benchmark --model=resnet50 --input_size=224 --modes=graph \
         --precision=float32,mixed_bfloat16,mixed_float16
+    kb-benchmark --model=resnet18 --input_size=96 --dataset=folder:DIR \
+        --batch_sizes=32 --modes=graph
+
+With --dataset, what is measured is the input pipeline of that data set
+against the train step: the pipeline alone (images decoded, resized and
+augmented per second), the step alone on one cached batch, and the two
+end to end (kerasblocks.training.throughput).
 
 All configurations are measured in one process, interleaved in rounds,
 so the printed ratios are valid on a noisy machine; the JSON keeps every
@@ -61,6 +68,17 @@ flags.DEFINE_string(
     None,
     "A keras.applications model (e.g. ResNet50, weights=None) measured with "
     "Keras defaults in the same rounds, as mode keras:NAME.",
+)
+flags.DEFINE_string(
+    "dataset",
+    None,
+    "Measure this data set's input pipeline against the train step of "
+    "--model (first of --batch_sizes and --modes). " + _common.DATASET_HELP,
+)
+flags.DEFINE_string("data_dir", None, "Where the --dataset's files are.")
+flags.DEFINE_bool("augment", True, "With --dataset: augment the images.")
+flags.DEFINE_string(
+    "cache", None, "With --dataset: cache decoded images (memory or a path)."
 )
 
 
@@ -126,6 +144,92 @@ def _reference(input_shape):
     )
 
 
+def _data_benchmark(batch_size: int, mode: str) -> int:
+    """Pipeline alone, step alone and end to end on --dataset."""
+    import json
+    import os
+
+    import keras
+
+    from kerasblocks.compile import compile_train_step
+    from kerasblocks.training import data as data_lib
+    from kerasblocks.training import models, objectives, throughput
+
+    if not FLAGS.model:
+        raise _common.UsageError("--dataset needs --model")
+    if mode not in ("graph", "xla"):
+        raise _common.UsageError(
+            f"--dataset measures one compiled step: --modes=graph or xla, "
+            f"not {mode}"
+        )
+    kind, colon, _ = FLAGS.dataset.partition(":")
+    options = {}
+    if colon and kind in data_lib.list_sources():
+        if FLAGS.input_size:
+            options["image_size"] = FLAGS.input_size
+        if FLAGS.cache:
+            options["cache"] = FLAGS.cache
+    dataset = data_lib.load_dataset(FLAGS.dataset, FLAGS.data_dir, **options)
+    if not dataset.is_image or dataset.task != "classification":
+        raise _common.UsageError(
+            f"--dataset={FLAGS.dataset}: image classification data only"
+        )
+    overrides = {"num_classes": dataset.num_classes}
+    overrides.update(dataset.info.get("model_overrides", {}))
+    if FLAGS.input_size and "input_shape" not in overrides:
+        channels = _common.create_zoo_model(FLAGS.model, {}).input_shape[-1]
+        overrides["input_shape"] = (
+            FLAGS.input_size,
+            FLAGS.input_size,
+            channels,
+        )
+    model = _common.create_zoo_model(FLAGS.model, overrides)
+    shape = models.image_shape(model, dataset)
+    step = compile_train_step(
+        model,
+        keras.optimizers.SGD(0.01, momentum=0.9),
+        objectives.build_loss(dataset, models.outputs_logits(model), 0.0),
+        mode=mode,
+    )
+
+    def pipeline():
+        return data_lib.make_pipeline(
+            dataset,
+            "train",
+            batch_size,
+            image_shape=shape,
+            shuffle_seed=0,
+            augment=FLAGS.augment,
+            drop_remainder=True,
+            repeat=True,
+        )
+
+    batches = max(4, min(40, dataset.num_train // batch_size))
+    report = throughput.measure_data_throughput(
+        pipeline, step, batches=batches, rounds=FLAGS.rounds
+    )
+    report["setup"] = {
+        "model": FLAGS.model,
+        "dataset": FLAGS.dataset,
+        "image_shape": list(shape),
+        "batch_size": batch_size,
+        "mode": mode,
+        "augment": FLAGS.augment,
+        "batches_per_measurement": batches,
+        "load_average": list(os.getloadavg()),
+    }
+    print(
+        f"{FLAGS.model} on {FLAGS.dataset} at {shape}, batch {batch_size}, "
+        f"{mode}; images/s (load average {os.getloadavg()[0]:.1f}):"
+    )
+    print(throughput.format_throughput(report))
+    if FLAGS.out:
+        with open(FLAGS.out, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {FLAGS.out}")
+    return 0
+
+
 def _benchmark() -> int:
     from tools import benchmarking
 
@@ -149,6 +253,8 @@ def _benchmark() -> int:
         raise _common.UsageError(
             f"--batch_sizes must be positive: {batch_sizes}"
         )
+    if FLAGS.dataset:
+        return _data_benchmark(batch_sizes[0], FLAGS.modes[0])
     make, input_shape = _factory()
     report = benchmarking.run_benchmark(
         make,
@@ -176,7 +282,12 @@ def main(argv):
             "kb-benchmark",
             _common.UsageError(f"unexpected arguments: {argv[1:]}"),
         )
-    return _common.run_main("kb-benchmark", _benchmark)
+
+    def check():
+        if FLAGS.dataset:
+            _common.check_dataset(FLAGS.dataset)
+
+    return _common.run_main("kb-benchmark", _benchmark, check)
 
 
 def run():

@@ -21,9 +21,15 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "dataset",
     None,
-    "Data set (default: the run's; required with --model_path).",
+    "Default: the run's; required with --model_path. " + _common.DATASET_HELP,
 )
 flags.DEFINE_string("data_dir", None, "Where the data set's files are.")
+flags.DEFINE_bool(
+    "strict_data",
+    False,
+    "An unreadable image of a folder:, tfrecord: or tfds: source is an "
+    "error (default: skipped with a warning).",
+)
 flags.DEFINE_enum("split", "val", ["val", "train"], "Which split.")
 flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_string(
@@ -45,6 +51,8 @@ def _check() -> None:
         )
     if FLAGS.model_path and not FLAGS.dataset:
         raise _common.UsageError("--dataset is required with --model_path")
+    if FLAGS.dataset:
+        _common.check_dataset(FLAGS.dataset)
 
 
 def _evaluate() -> int:
@@ -64,7 +72,23 @@ def _evaluate() -> int:
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
-    dataset = data_lib.load_dataset(name, data_dir)
+    kind, colon, _ = name.partition(":")
+    if colon and kind in data_lib.list_sources():
+        if FLAGS.data_dir and kind != "tfds":
+            raise _common.UsageError(
+                f"--data_dir does not apply to --dataset={kind}:..., which "
+                "names its files itself; drop --data_dir."
+            )
+        dataset = data_lib.load_dataset(
+            name, data_dir, strict=FLAGS.strict_data
+        )
+    elif FLAGS.strict_data:
+        raise _common.UsageError(
+            "--strict_data applies to the folder:, tfrecord: and tfds: "
+            f"sources, not --dataset={name}; drop --strict_data."
+        )
+    else:
+        dataset = data_lib.load_dataset(name, data_dir)
     result = runs.evaluate_model(
         model,
         dataset,

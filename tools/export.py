@@ -11,7 +11,12 @@ from absl import flags
 from tools import _common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("run_dir", None, "A kb-train run directory.")
+flags.DEFINE_string(
+    "run_dir",
+    None,
+    "A kb-train run directory (its model is rebuilt from the run, whatever "
+    "it trained on). " + _common.DATASET_HELP,
+)
 flags.DEFINE_string(
     "checkpoint", "latest", "With --run_dir: latest, best, or a ckpt-* name."
 )

@@ -31,18 +31,7 @@ JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
 EXPORTS = ("saved_model", "keras", "h5", "tflite")
 # kerasblocks.training.list_datasets(), for --help (a test keeps it equal).
-DATASETS = (
-    "addition",
-    "char_lm",
-    "cifar10",
-    "digits",
-    "fashion_mnist",
-    "mnist",
-    "sequence_copy",
-    "sequence_reversal",
-    "sine_wave",
-    "synthetic",
-)
+DATASETS = _common.DATASETS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "lenet", "Zoo model name (see kb-inspect --list).")
@@ -51,7 +40,7 @@ flags.DEFINE_string(
     "{}",
     "JSON object of model arguments, e.g. '{\"input_shape\": [32, 32, 1]}'.",
 )
-flags.DEFINE_string("dataset", "digits", f"Data set: {', '.join(DATASETS)}.")
+flags.DEFINE_string("dataset", "digits", _common.DATASET_HELP)
 flags.DEFINE_string(
     "data_dir",
     None,
@@ -111,6 +100,23 @@ flags.DEFINE_list(
     ["saved_model", "keras"],
     f"Export formats: {', '.join(EXPORTS)}.",
 )
+flags.DEFINE_bool(
+    "strict_data",
+    False,
+    "An unreadable image is an error (default: skipped with a warning).",
+)
+flags.DEFINE_string(
+    "image_size",
+    None,
+    "SIZE or HEIGHT,WIDTH: the model's input size and what the images of a "
+    "folder:, tfrecord: or tfds: source are resized to.",
+)
+flags.DEFINE_string(
+    "cache",
+    None,
+    "Cache decoded images of a folder:, tfrecord: or tfds: source: "
+    "'memory' or a file path prefix.",
+)
 flags.register_validator(
     "learning_rate", lambda v: v > 0, "--learning_rate must be positive"
 )
@@ -141,6 +147,44 @@ def _overrides() -> dict:
     return overrides
 
 
+def _image_size() -> list[int] | None:
+    if FLAGS.image_size is None:
+        return None
+    parts = FLAGS.image_size.split(",")
+    try:
+        size = [int(p) for p in parts]
+    except ValueError:
+        size = []
+    if len(parts) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise _common.UsageError(
+            "--image_size must be SIZE or HEIGHT,WIDTH (positive integers). "
+            f"Received: {FLAGS.image_size!r}"
+        )
+    return size
+
+
+def _check_data_flags() -> None:
+    """The --dataset form and the flags that apply to it (no TensorFlow)."""
+    _common.check_dataset(FLAGS.dataset)
+    _image_size()
+    kind, colon, _ = FLAGS.dataset.partition(":")
+    if colon:
+        if FLAGS.data_dir and kind != "tfds":
+            raise _common.UsageError(
+                f"--data_dir does not apply to --dataset={kind}:..., which "
+                "names its files itself; drop --data_dir."
+            )
+        return
+    for flag in ("image_size", "cache", "strict_data"):
+        if FLAGS[flag].value:
+            raise _common.UsageError(
+                f"--{flag} applies to the folder:, tfrecord: and tfds: "
+                f"sources, not --dataset={FLAGS.dataset}; drop --{flag}."
+            )
+
+
 def config_from_flags():
     """The run's settings from the flags."""
     from kerasblocks.training.config import TrainConfig
@@ -169,6 +213,9 @@ def config_from_flags():
         keep_checkpoints=FLAGS.keep_checkpoints,
         overwrite=FLAGS.overwrite,
         export=tuple(FLAGS.export),
+        image_size=_image_size(),
+        cache=FLAGS.cache or None,
+        strict_data=FLAGS.strict_data,
     )
 
 
@@ -242,6 +289,7 @@ def main(argv):
         if len(argv) > 1:
             raise _common.UsageError(f"unexpected arguments: {argv[1:]}")
         _overrides()
+        _check_data_flags()
 
     return _common.run_main("kb-train", _train, check)
 

@@ -60,6 +60,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     overwrite: bool = False
     export: tuple[str, ...] = ("saved_model", "keras")
+    image_size: list[int] | None = None
+    cache: str | None = None
+    strict_data: bool = False
 
     def validate(self) -> TrainConfig:
         """Checks every field; raises `UserInputError` naming the first bad
@@ -125,6 +128,20 @@ class TrainConfig:
                 raise UserInputError(
                     f"--export takes {', '.join(EXPORTS)}. Received: {kind!r}"
                 )
+        if self.image_size is not None:
+            size = self.image_size
+            size = [size, size] if isinstance(size, int) else list(size)
+            if len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0
+                for v in size
+            ):
+                raise UserInputError(
+                    "--image_size must be SIZE or HEIGHT,WIDTH (positive). "
+                    f"Received: {self.image_size!r}"
+                )
+            self.image_size = size
+        if self.cache is not None and not self.cache:
+            self.cache = None
         if not self.out_dir:
             self.out_dir = f"runs/{self.model}-{self.dataset}"
         return self

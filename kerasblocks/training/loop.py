@@ -8,6 +8,7 @@ step count.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -158,18 +159,7 @@ class Loop:
             parts.accuracy.reset_state()
             state.loss_sum, state.batches_in_epoch = 0.0, 0
             state.epoch_start_step = state.step
-        pipeline = data_lib.make_pipeline(
-            parts.dataset,
-            "train",
-            config.batch_size,
-            image_shape=parts.image_shape,
-            shuffle_seed=config.seed,
-            epoch=state.epoch,
-            augment=config.augment,
-            drop_remainder=True,
-            start_batch=state.batch,
-        )
-        iterator = iter(self.strategy.experimental_distribute_dataset(pipeline))
+        iterator = iter(self._distributed_pipeline(state))
         self.progress.start_epoch(state.epoch, state.batch)
         started, seen = time.perf_counter(), 0
         while (
@@ -195,6 +185,44 @@ class Loop:
             if state.step % config.checkpoint_every == 0:
                 self.save(state)
         return seen, time.perf_counter() - started
+
+    def _distributed_pipeline(self, state: TrainState):
+        """The epoch's batches from `state.batch` on, under the strategy.
+
+        With several workers of one replica each, every worker builds its
+        own pipeline over its shard of the epoch's order (so it decodes
+        only its share); the workers' batches `k` together are the global
+        batch `k`. Otherwise the global batches are split across replicas.
+        """
+        config, parts = self.config, self.parts
+        pipeline = functools.partial(
+            data_lib.make_pipeline,
+            parts.dataset,
+            "train",
+            image_shape=parts.image_shape,
+            shuffle_seed=config.seed,
+            epoch=state.epoch,
+            augment=config.augment,
+            drop_remainder=True,
+            start_batch=state.batch,
+        )
+        # Only the multi-worker strategies know their worker count.
+        workers = getattr(self.strategy.extended, "_num_workers", 1)
+        if workers > 1 and workers == self.strategy.num_replicas_in_sync:
+
+            def per_worker(context: tf.distribute.InputContext):
+                return pipeline(
+                    context.get_per_replica_batch_size(config.batch_size),
+                    shard=(
+                        context.num_input_pipelines,
+                        context.input_pipeline_id,
+                    ),
+                )
+
+            return self.strategy.distribute_datasets_from_function(per_worker)
+        return self.strategy.experimental_distribute_dataset(
+            pipeline(config.batch_size)
+        )
 
     def _step(self, iterator) -> dict[str, float]:
         """One step; the first one says (and records) the compile mode."""

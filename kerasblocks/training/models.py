@@ -132,11 +132,13 @@ def outputs_logits(model: keras.Model) -> bool:
 
 
 def model_record(config: TrainConfig, model: keras.Model) -> dict[str, Any]:
-    """What `model_config.json` holds: the name, the precision and the
-    model's serialized config."""
+    """What `model_config.json` holds: the name, the precision, the image
+    size given with --image_size (None: the model's own) and the model's
+    serialized config (which has that input size)."""
     return {
         "model": config.model,
         "mixed_precision": config.mixed_precision,
+        "image_size": config.image_size,
         "config": keras.saving.serialize_keras_object(model),
     }
 

@@ -65,14 +65,52 @@ class RunResult:
     skipped: bool = False
 
 
+def source_kind(name: str) -> str | None:
+    """`KIND` of a source form `KIND:WHERE`, or None for a data set name."""
+    kind, colon, _ = name.partition(":")
+    return kind if colon and kind in data_lib.list_sources() else None
+
+
+def source_options(config: TrainConfig) -> dict:
+    """The options of the run's data set, refusing those that do not
+    apply to it (a one-line `UserInputError`)."""
+    kind = source_kind(config.dataset)
+    if kind is None:
+        for flag, value in (
+            ("image_size", config.image_size),
+            ("cache", config.cache),
+            ("strict_data", config.strict_data),
+        ):
+            if value:
+                raise UserInputError(
+                    f"--{flag} applies to the folder:, tfrecord: and tfds: "
+                    f"sources, not --dataset={config.dataset}; drop "
+                    f"--{flag}."
+                )
+        if config.data_dir and not data_lib.reads_files(config.dataset):
+            raise UserInputError(
+                f"--data_dir does not apply to --dataset={config.dataset}, "
+                "which is made in memory; drop --data_dir."
+            )
+        return {}
+    if config.data_dir and kind != "tfds":
+        raise UserInputError(
+            f"--data_dir does not apply to --dataset={kind}:..., which names "
+            "its files itself; drop --data_dir."
+        )
+    options = {"strict": config.strict_data}
+    if config.image_size is not None:
+        options["image_size"] = tuple(config.image_size)
+    if config.cache:
+        options["cache"] = config.cache
+    return options
+
+
 def load_data(config: TrainConfig, replicas: int) -> data_lib.Dataset:
     """The run's data set, checked against the flags."""
-    if config.data_dir and not data_lib.reads_files(config.dataset):
-        raise UserInputError(
-            f"--data_dir does not apply to --dataset={config.dataset}, "
-            "which is made in memory; drop --data_dir."
-        )
-    dataset = data_lib.load_dataset(config.dataset, config.data_dir)
+    dataset = data_lib.load_dataset(
+        config.dataset, config.data_dir, **source_options(config)
+    )
     if config.batch_size % replicas:
         raise UserInputError(
             f"--batch_size={config.batch_size} must be divisible by the "
@@ -87,6 +125,18 @@ def load_data(config: TrainConfig, replicas: int) -> data_lib.Dataset:
         raise UserInputError(
             "--label_smoothing applies to classification; "
             f"{config.dataset} is {dataset.task}. Drop --label_smoothing."
+        )
+    classes = config.model_overrides.get("num_classes")
+    if (
+        isinstance(classes, int)
+        and dataset.task == "classification"
+        and dataset.num_classes
+        and dataset.num_classes > classes
+    ):
+        raise UserInputError(
+            f"{config.dataset} has labels up to {dataset.num_classes - 1}, "
+            f"outside the model's num_classes={classes}; raise num_classes "
+            "in --model_overrides or fix the labels."
         )
     examples = dataset.num_train
     if config.batch_size > examples:

@@ -1,0 +1,50 @@
+"""Which data flags apply to which data set, checked by the library too."""
+
+import keras
+import pytest
+
+from kerasblocks.training import models, trainer
+from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
+
+
+def _options(**settings):
+    return trainer.source_options(TrainConfig(**settings).validate())
+
+
+def test_source_options_pass_only_what_applies():
+    assert _options(dataset="folder:x") == {"strict": False}
+    assert _options(
+        dataset="tfrecord:a-*,b-*", image_size=24, cache="memory"
+    ) == {"strict": False, "image_size": (24, 24), "cache": "memory"}
+    assert _options(
+        dataset="tfds:mnist", data_dir="/d", image_size=[24, 32]
+    ) == {"strict": False, "image_size": (24, 32)}
+    assert _options(dataset="digits") == {}
+    assert _options(dataset="mnist", data_dir="/d") == {}
+    for settings, message in [
+        ({"dataset": "digits", "cache": "memory"}, "--cache applies to"),
+        ({"dataset": "cifar10", "image_size": 32}, "--image_size applies"),
+        ({"dataset": "digits", "strict_data": True}, "--strict_data applies"),
+        ({"dataset": "digits", "data_dir": "/d"}, "made in memory"),
+        (
+            {"dataset": "folder:x", "data_dir": "/d"},
+            "--data_dir does not apply to --dataset=folder:...",
+        ),
+    ]:
+        with pytest.raises(UserInputError, match=message):
+            _options(**settings)
+
+
+@pytest.mark.parametrize("size", [0, [3], [4, 0], [True, 4], "32"])
+def test_a_bad_image_size_is_refused(size):
+    with pytest.raises(UserInputError, match="--image_size must be"):
+        TrainConfig(dataset="folder:x", image_size=size).validate()
+
+
+def test_the_image_size_is_recorded_with_the_model():
+    config = TrainConfig(dataset="folder:x", image_size=[8, 12]).validate()
+    model = keras.Sequential([keras.Input((8, 12, 3)), keras.layers.Dense(2)])
+    record = models.model_record(config, model)
+    assert record["image_size"] == [8, 12]
+    assert models.model_record(TrainConfig(), model)["image_size"] is None

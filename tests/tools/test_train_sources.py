@@ -1,0 +1,449 @@
+"""kb-train, kb-evaluate and kb-export on the user's own files, as real
+processes: image folders and TFRecord shards the tests write (a solid
+colour per class with a little noise, so a short run must learn them),
+bad input, kill -9 and exact resume, two workers on loopback."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.tools.test_multi_worker import _free_ports, _launch, _wait
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+COLOURS = ((220, 30, 30), (30, 220, 30), (30, 30, 220))
+PER_CLASS = 40
+# 120 images: 96 to train, 24 to validate; 6 steps an epoch of 16.
+# LeNet without batch norm (18 steps are too few for its moving
+# statistics) and with ReLUs (sigmoids learn too slowly for 18 steps).
+TRAIN = [
+    "--model=lenet",
+    '--model_overrides={"activation": "relu"}',
+    "--image_size=16",
+    "--batch_size=16",
+    "--steps=18",
+    "--checkpoint_every=4",
+    "--jit_compile=false",
+    "--deterministic",
+    "--export=keras",
+]
+
+
+def run_tool(tool, *args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def write_folder(root, per_class=PER_CLASS, gray=False, size=12):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, colour in enumerate(COLOURS):
+        folder = root / f"class_{label}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            noise = rng.integers(-25, 25, (size, size, 3))
+            pixels = np.clip(np.asarray(colour) + noise, 0, 255)
+            image = Image.fromarray(pixels.astype(np.uint8))
+            if gray:
+                image = image.convert("L")
+            image.save(folder / f"{i:03d}.png")
+    return root
+
+
+def _weights(path):
+    import kerasblocks as kb
+
+    return [v.numpy() for v in kb.io.load_model(path, compile=False).weights]
+
+
+def _figures(run):
+    metrics = json.loads((run / "metrics.json").read_text())
+    return [
+        {k: v for k, v in h.items() if k != "examples_per_s"}
+        for h in metrics["history"]
+    ]
+
+
+def _same_runs(a, b):
+    for x, y in zip(
+        _weights(a / "export" / "model.keras"),
+        _weights(b / "export" / "model.keras"),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(x, y)
+    assert _figures(a) == _figures(b)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """One image folder and its TFRecord shards for the whole module."""
+    from kerasblocks.training import write_image_tfrecords
+
+    root = tmp_path_factory.mktemp("sources")
+    folder = write_folder(root / "images")
+    write_image_tfrecords(str(folder), str(root / "shards" / "data"), 4)
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder_run(files):
+    """An uninterrupted run on the folder."""
+    out = files / "runs" / "folder-whole"
+    done = run_tool(
+        "train",
+        *TRAIN,
+        f"--dataset=folder:{files / 'images'}",
+        f"--out_dir={out}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_a_short_run_on_a_folder_learns_it_and_evaluates_and_exports(
+    files, folder_run
+):
+    history = json.loads((folder_run / "metrics.json").read_text())["history"]
+    assert history[-1]["val_accuracy"] >= 0.9, history
+    record = json.loads((folder_run / "model_config.json").read_text())
+    assert record["image_size"] == [16, 16]
+    flags = json.loads((folder_run / "flags.json").read_text())
+    assert flags["image_size"] == [16, 16] and flags["cache"] is None
+    evaluated = run_tool(
+        "evaluate",
+        f"--run_dir={folder_run}",
+        f"--out_dir={files / 'evaluation'}",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "(24 examples)" in evaluated.stdout
+    result = json.loads((files / "evaluation" / "evaluation.json").read_text())
+    assert result["accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    assert np.sum(result["confusion_matrix"]) == 24
+    exported = run_tool(
+        "export",
+        f"--run_dir={folder_run}",
+        "--formats=h5",
+        f"--out_dir={files / 'exported'}",
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert _weights(files / "exported" / "export" / "model.h5")[0].shape == (
+        _weights(folder_run / "export" / "model.keras")[0].shape
+    )
+
+
+def test_kill_and_resume_on_a_folder_matches_the_whole_run(files, folder_run):
+    out = files / "runs" / "folder-killed"
+    args = [*TRAIN, f"--dataset=folder:{files / 'images'}", f"--out_dir={out}"]
+    killed = run_tool("train", *args, env={"KB_FAULT_KILL_AT_STEP": "10"})
+    assert killed.returncode == -9
+    resumed = run_tool("train", *args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
+    _same_runs(folder_run, out)
+
+
+def test_kill_and_resume_on_tfrecord_shards_with_a_cache(files):
+    shards = files / "shards" / "data-*"
+    args = [*TRAIN, f"--dataset=tfrecord:{shards}", "--cache=memory"]
+    whole = run_tool("train", *args, f"--out_dir={files / 'runs' / 'tw'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    out = f"--out_dir={files / 'runs' / 'tk'}"
+    killed = run_tool("train", *args, out, env={"KB_FAULT_KILL_AT_STEP": "10"})
+    assert killed.returncode == -9
+    resumed = run_tool("train", *args, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
+    _same_runs(files / "runs" / "tw", files / "runs" / "tk")
+
+
+def test_two_workers_on_tfrecord_shards_end_identical(files, tmp_path):
+    import h5py
+
+    shards = files / "shards" / "data-*"
+    # No batch norm: its moving statistics are each worker's own.
+    args = [
+        *TRAIN[:4],
+        f"--dataset=tfrecord:{shards}",
+        "--steps=6",
+        "--jit_compile=false",
+    ]
+    codes = _wait(_launch(tmp_path, _free_ports(2), args, "t"), timeout=300)
+    log = (tmp_path / "t-worker0.log").read_text()
+    assert codes == [0, 0], log[-3000:]
+    final = tmp_path / "final-t"
+    with (
+        h5py.File(final / "worker-0.weights") as a,
+        h5py.File(final / "worker-1.weights") as b,
+    ):
+        assert len(a["variables"]) > 0
+        for name in a["variables"]:
+            np.testing.assert_array_equal(
+                a["variables"][name][()], b["variables"][name][()]
+            )
+
+
+def test_a_grayscale_folder_for_an_rgb_model_converts_with_one_notice(
+    tmp_path,
+):
+    folder = write_folder(tmp_path / "gray", per_class=6, gray=True)
+    done = run_tool(
+        "train",
+        "--model=lenet_bn",
+        '--model_overrides={"input_shape": [16, 16, 3]}',
+        f"--dataset=folder:{folder}",
+        "--batch_size=4",
+        "--steps=2",
+        "--jit_compile=false",
+        "--export=keras",
+        f"--out_dir={tmp_path / 'run'}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    notices = [line for line in done.stderr.splitlines() if "notice:" in line]
+    assert notices == [
+        f"notice: folder:{folder}: images have 1 channel(s); converting to "
+        "the model's 3."
+    ]
+
+
+def _record(**features):
+    import tensorflow as tf
+
+    def feature(value):
+        if isinstance(value, bytes):
+            return tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[value])
+            )
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={k: feature(v) for k, v in features.items()}
+        )
+    ).SerializeToString()
+
+
+def _write_records(path, records):
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+
+
+@pytest.fixture(scope="module")
+def bad_files(files):
+    root = files / "bad"
+    (root / "empty" / "a").mkdir(parents=True)
+    (root / "empty" / "b").mkdir()
+    png = (files / "images" / "class_0" / "000.png").read_bytes()
+    (root / "empty" / "a" / "0.png").write_bytes(png)
+    for name in ("a", "b"):
+        (root / "corrupt" / name).mkdir(parents=True)
+        for i in range(3):
+            (root / "corrupt" / name / f"{i}.png").write_bytes(png)
+    (root / "corrupt" / "b" / "3.png").write_bytes(png[: len(png) // 2])
+    _write_records(
+        root / "nolabel.tfrecord", [_record(**{"image/encoded": png})]
+    )
+    _write_records(
+        root / "label5.tfrecord",
+        [
+            _record(**{"image/encoded": png, "image/class/label": label})
+            for label in (0, 5)
+        ],
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    "dataset, extra, message",
+    [
+        (
+            "folder:{root}/missing",
+            [],
+            "folder {root}/missing: no such directory",
+        ),
+        ("folder:{root}/empty", [], "folder {root}/empty/b: no images"),
+        (
+            "tfrecord:{root}/*.none",
+            [],
+            "tfrecord: {root}/*.none matches no files",
+        ),
+        (
+            "tfrecord:{root}/nolabel.tfrecord",
+            [],
+            "nolabel.tfrecord: a record lacks image/encoded or "
+            "image/class/label",
+        ),
+        (
+            "tfrecord:{root}/label5.tfrecord,{root}/label5.tfrecord",
+            ['--model_overrides={"num_classes": 3}'],
+            "has labels up to 5, outside the model's num_classes=3",
+        ),
+        (
+            "folder:{root}/corrupt",
+            ["--strict_data"],
+            "folder:{root}/corrupt: 1 unreadable image(s): "
+            "{root}/corrupt/b/3.png (truncated PNG)",
+        ),
+        (
+            "folder:{images}",
+            ["--batch_size=500"],
+            "--batch_size=500 is larger than the training split of folder:",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    files, bad_files, tmp_path, dataset, extra, message
+):
+    where = {"root": bad_files, "images": files / "images"}
+    out = tmp_path / "run"
+    done = run_tool(
+        "train",
+        "--model=lenet_bn",
+        "--image_size=16",
+        f"--dataset={dataset.format(**where)}",
+        *extra,
+        f"--out_dir={out}",
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    lines = [
+        line
+        for line in done.stderr.strip().splitlines()
+        if "Warning" not in line
+    ]
+    assert lines[-1].startswith("kb-train: error:")
+    assert message.format(**where) in lines[-1], lines[-1]
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def no_tensorflow(tmp_path_factory):
+    root = tmp_path_factory.mktemp("no_tf")
+    (root / "tensorflow").mkdir()
+    (root / "tensorflow" / "__init__.py").write_text(
+        "raise SystemExit('tensorflow was imported')\n"
+    )
+    return {"PYTHONPATH": str(root)}
+
+
+@pytest.mark.parametrize(
+    "tool, args, message",
+    [
+        ("train", ["--dataset=folders:x"], "unknown source 'folders'"),
+        (
+            "train",
+            ["--dataset=folder:"],
+            "nothing after 'folder'; use folder:DIR",
+        ),
+        (
+            "train",
+            ["--dataset=tfrecord:,"],
+            "use tfrecord:TRAIN_GLOB[,VAL_GLOB]",
+        ),
+        ("train", ["--dataset=digit"], "Did you mean: digits?"),
+        (
+            "train",
+            ["--cache=memory"],
+            "--cache applies to the folder:, tfrecord:",
+        ),
+        (
+            "train",
+            ["--image_size=32", "--dataset=mnist"],
+            "--image_size applies to the folder:",
+        ),
+        (
+            "train",
+            ["--strict_data"],
+            "--strict_data applies to the folder:, tfrecord: and tfds: sources,"
+            " not --dataset=digits",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--image_size=0"],
+            "--image_size must",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--image_size=a,b"],
+            "--image_size must",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--data_dir=/tmp"],
+            "--data_dir does not apply to --dataset=folder:...",
+        ),
+        (
+            "evaluate",
+            ["--model_path=m.keras", "--dataset=tfds:"],
+            "nothing after 'tfds'; use tfds:NAME",
+        ),
+    ],
+)
+def test_source_forms_are_checked_before_tensorflow_loads(
+    tool, args, message, no_tensorflow, tmp_path
+):
+    done = run_tool(
+        tool, *args, f"--out_dir={tmp_path / 'x'}", env=no_tensorflow
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kb-{tool}: error:")
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("tool", ["train", "evaluate", "export"])
+def test_help_lists_data_sets_and_source_forms(tool, no_tensorflow):
+    done = run_tool(tool, "--help", env=no_tensorflow)
+    assert "Traceback" not in done.stderr
+    text = " ".join(done.stdout.split())
+    for form in ("folder:DIR", "tfrecord:TRAIN_GLOB[,VAL_GLOB]", "tfds:NAME"):
+        assert form in text
+    assert "cifar10" in text and "sequence_reversal" in text
+
+
+def test_the_tools_copy_of_sources_matches_the_library():
+    from kerasblocks.training import data
+    from tools import _common, train
+
+    assert sorted(_common.SOURCES) == list(data.list_sources())
+    for kind, form in _common.SOURCES.items():
+        assert data.list_sources()[kind].startswith(form.split("[")[0])
+    assert train.DATASETS == _common.DATASETS
+    assert list(_common.DATASETS) == data.list_datasets()
+
+
+def test_benchmark_measures_the_pipeline_against_the_step(files, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_tool(
+        "benchmark",
+        "--model=lenet_bn",
+        "--input_size=16",
+        f"--dataset=folder:{files / 'images'}",
+        "--batch_sizes=8",
+        "--modes=graph",
+        "--rounds=1",
+        f"--out={out}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["setup"]["image_shape"] == [16, 16, 3]
+    # 96 training images: 12 batches of 8 per measurement.
+    assert report["setup"]["batches_per_measurement"] == 12
+    for kind in ("pipeline", "step", "end_to_end"):
+        assert report[kind]["warmup"]["images"] == 96
+        assert report[kind]["median"] > 0
+    rows = [line.split()[0] for line in done.stdout.splitlines()[2:5]]
+    assert rows == ["pipeline", "step", "end_to_end"]
+    assert "end_to_end/step = " in done.stdout
