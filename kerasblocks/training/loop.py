@@ -17,8 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.compile import compile_train_step
 from kerasblocks.training import data as data_lib
-from kerasblocks.training import objectives
+from kerasblocks.training import objectives, transfer
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.errors import NonFiniteLossError
 from kerasblocks.training.progress import Progress
@@ -85,6 +86,10 @@ class Parts:
     dataset: data_lib.Dataset
     image_shape: tuple | None
     mode_reason: str = ""
+    pixels: str = "unit"
+    # The optimizer of the epochs after --unfreeze_at_epoch (its own
+    # slots, its rate scaled), in every checkpoint from the start.
+    finetune_optimizer: Any = None
 
 
 def _all_finite(model: keras.Model) -> bool:
@@ -122,11 +127,39 @@ class Loop:
             # the same figures as an uninterrupted one.
             "metric": [v.value for v in parts.accuracy.variables],
         }
+        if parts.finetune_optimizer is not None:
+            self.objects["finetune_optimizer"] = parts.finetune_optimizer
+        self.freeze = transfer.freeze_mode(config, 0)
         self.val_pipeline = data_lib.make_pipeline(
             parts.dataset,
             "val",
             config.batch_size,
             image_shape=parts.image_shape,
+            pixels=parts.pixels,
+        )
+
+    def enter_epoch(self, epoch: int) -> None:
+        """Applies the freeze mode of 0-based `epoch`. Unfreezing makes
+        new variables trainable, so the step is rebuilt around the
+        fine-tuning optimizer (whose slots then cover them)."""
+        mode = transfer.freeze_mode(self.config, epoch)
+        if mode == self.freeze:
+            return
+        parts, step = self.parts, self.parts.train_step
+        transfer.apply_freeze(parts.model, mode)
+        self.freeze = mode
+        with self.strategy.scope():
+            parts.train_step = compile_train_step(
+                parts.model,
+                parts.finetune_optimizer,
+                parts.loss_fn,
+                mode=step.choice.mode if step.choice is not None else step.mode,
+                strategy=self.strategy,
+                metrics=[parts.accuracy],
+            )
+        self.progress.say(
+            f"epoch {epoch + 1}: the whole model trains from here, at "
+            f"{self.config.finetune_lr_scale:g} x the learning rate"
         )
 
     def restore(self, path: str, state: dict) -> TrainState:
@@ -168,6 +201,7 @@ class Loop:
             augment=config.augment,
             drop_remainder=True,
             start_batch=state.batch,
+            pixels=parts.pixels,
         )
         iterator = iter(self.strategy.experimental_distribute_dataset(pipeline))
         self.progress.start_epoch(state.epoch, state.batch)
@@ -239,5 +273,8 @@ class Loop:
             state.best = record[key]
         state.epoch += 1
         state.batch = 0
+        # Before the save, so that a checkpoint holds the optimizer state
+        # of the epoch it resumes in.
+        self.enter_epoch(state.epoch)
         self.save(state, is_best=better)
         self.progress.end_epoch(record, state.history, state.best)
