@@ -187,6 +187,80 @@ def test_kill_after_the_unfreeze_and_resume_is_exact(files, whole):
     assert figures(out) == figures(whole[0])
 
 
+SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+assert "kerasblocks" not in sys.modules and "zoo" not in sys.modules
+images = np.load(sys.argv[2])
+encoded = [tf.io.encode_png(image).numpy() for image in images]
+answers = {}
+for name in sys.argv[1].split(","):
+    served = tf.saved_model.load(name)
+    pixels = served.signatures["serving_default"](images=tf.constant(images))
+    png = served.signatures["serving_bytes"](images=tf.constant(encoded))
+    answers[name] = {
+        "keys": sorted(served.signatures.keys()),
+        "pixels": pixels["probabilities"].numpy().tolist(),
+        "png": png["probabilities"].numpy().tolist(),
+        "classes": [c.decode() for c in pixels["top_k_classes"][:, 0].numpy()],
+        "loaded": [m for m in ("kerasblocks", "zoo") if m in sys.modules],
+    }
+print(json.dumps(answers))
+"""
+
+
+def test_exported_run_serves_raw_pixels_and_png_bytes(files, whole, tmp_path):
+    import zoo  # noqa: F401
+    from kerasblocks.training import runs, transfer
+
+    out = whole[0]
+    exported = run_tool(
+        "export",
+        f"--run_dir={out}",
+        "--formats=saved_model",
+        f"--out_dir={tmp_path}",
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    # Clients' images: any size, not the model's 32x32.
+    images = np.random.default_rng(1).integers(0, 256, (4, 40, 52, 3))
+    images = images.astype(np.uint8)
+    images[:, :, :, 2] |= 0xC0  # bright blue
+    np.save(tmp_path / "images.npy", images)
+    paths = [
+        str(tmp_path / "export" / "saved_model"),
+        str(out / "export" / "saved_model"),  # kb-train's own export
+    ]
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE, ",".join(paths), tmp_path / "images.npy"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+    )
+    assert served.returncode == 0, served.stderr[-3000:]
+    answers = json.loads(served.stdout.splitlines()[-1])
+
+    model = runs.load_run_model(str(out), "latest")
+    serving = transfer.image_serving(model, transfer.read_record(str(out)))
+    assert serving.preprocessing == "none"  # the model preprocesses
+    assert serving.image_size == (32, 32)
+    assert serving.crop_fraction == 0.875  # MobileNetV2's evaluation crop
+    expected = model(serving.prepare(images), training=False).numpy()
+    for path in paths:
+        answer = answers[path]
+        assert answer["loaded"] == []
+        assert {"serving_default", "serving_bytes", "serving_float"} <= set(
+            answer["keys"]
+        )
+        np.testing.assert_allclose(answer["pixels"], expected, atol=1e-5)
+        np.testing.assert_allclose(answer["png"], expected, atol=1e-5)
+        assert answer["classes"] == [
+            CLASSES[i] for i in expected.argmax(axis=-1)
+        ]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
