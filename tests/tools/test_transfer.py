@@ -326,3 +326,28 @@ def test_weights_that_do_not_fit_are_refused_before_writing(files, tmp_path):
             os.environ["KERAS_HOME"] = home
     assert "nothing is downloaded here: place " in offline
     assert str(tmp_path / "keras" / "models") in offline
+
+
+def test_init_from_a_run_directory_takes_its_best_checkpoint(files, whole):
+    import zoo  # noqa: F401
+    from kerasblocks.training import data as data_lib
+    from kerasblocks.training import transfer
+    from kerasblocks.training.config import TrainConfig
+
+    out = whole[0]
+    best = (out / "checkpoints" / "BEST").read_text().strip()
+    config = TrainConfig(
+        model="mobilenetv2",
+        model_overrides={"alpha": 0.35, "input_shape": [32, 32, 3]},
+        dataset=f"folder:{files / 'images'}",
+        init_from=str(out),
+    ).validate()
+    start = transfer.start_model(config, data_lib.load_dataset(config.dataset))
+    assert start.pixels == "raw"  # as the run it starts from
+    assert start.record["pretrained_cfg"]["keras_application"] == (
+        "MobileNetV2"
+    )
+    assert start.line == f"init_from {out}: loaded 262 weights; all loaded"
+    expected = _checkpoint(out, best)
+    for path, value in _variables(start.model).items():
+        np.testing.assert_array_equal(value, expected[path], err_msg=path)
