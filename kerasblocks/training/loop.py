@@ -138,13 +138,14 @@ class Loop:
             pixels=parts.pixels,
         )
 
-    def enter_epoch(self, epoch: int) -> None:
-        """Applies the freeze mode of 0-based `epoch`. Unfreezing makes
-        new variables trainable, so the step is rebuilt around the
-        fine-tuning optimizer (whose slots then cover them)."""
+    def enter_epoch(self, epoch: int) -> bool:
+        """Applies the freeze mode of 0-based `epoch`; True when that
+        unfroze the model. Unfreezing makes new variables trainable, so
+        the step is rebuilt around the fine-tuning optimizer (whose
+        slots then cover them)."""
         mode = transfer.freeze_mode(self.config, epoch)
         if mode == self.freeze:
-            return
+            return False
         parts, step = self.parts, self.parts.train_step
         transfer.apply_freeze(parts.model, mode)
         self.freeze = mode
@@ -157,6 +158,9 @@ class Loop:
                 strategy=self.strategy,
                 metrics=[parts.accuracy],
             )
+        return True
+
+    def say_unfrozen(self, epoch: int) -> None:
         self.progress.say(
             f"epoch {epoch + 1}: the whole model trains from here, at "
             f"{self.config.finetune_lr_scale:g} x the learning rate"
@@ -275,6 +279,8 @@ class Loop:
         state.batch = 0
         # Before the save, so that a checkpoint holds the optimizer state
         # of the epoch it resumes in.
-        self.enter_epoch(state.epoch)
+        unfrozen = self.enter_epoch(state.epoch)
         self.save(state, is_best=better)
         self.progress.end_epoch(record, state.history, state.best)
+        if unfrozen and state.step < self.plan.total_steps:
+            self.say_unfrozen(state.epoch)

@@ -237,7 +237,8 @@ def _run(
         path, saved = found
         # The frozen part follows from the epoch, and decides which
         # optimizer state the checkpoint restores into.
-        loop.enter_epoch(int(saved.get("epoch", 0)))
+        if loop.enter_epoch(int(saved.get("epoch", 0))):
+            loop.say_unfrozen(int(saved.get("epoch", 0)))
         state = loop.restore(path, saved)
         resumed_from = state.step
         if config.schedule == "constant":

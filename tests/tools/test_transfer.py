@@ -351,3 +351,28 @@ def test_init_from_a_run_directory_takes_its_best_checkpoint(files, whole):
     expected = _checkpoint(out, best)
     for path, value in _variables(start.model).items():
         np.testing.assert_array_equal(value, expected[path], err_msg=path)
+
+
+def test_pipelines_feed_raw_pixels_for_a_model_that_preprocesses(files):
+    from kerasblocks.training import data as data_lib
+
+    for name, shape in (
+        (f"folder:{files / 'images'}", (32, 32, 3)),
+        ("digits", (8, 8, 1)),
+    ):
+        dataset = data_lib.load_dataset(name)
+        unit, raw = (
+            next(
+                iter(
+                    data_lib.make_pipeline(
+                        dataset, "val", 4, image_shape=shape, pixels=pixels
+                    )
+                )
+            )[0].numpy()
+            for pixels in ("unit", "raw")
+        )
+        assert 0 <= unit.min() and unit.max() <= 1, name
+        assert raw.max() > 200, name
+        np.testing.assert_allclose(raw, unit * 255, rtol=1e-6, atol=1e-4)
+    with pytest.raises(ValueError, match="pixels must be one of"):
+        data_lib.make_pipeline(dataset, "val", 4, pixels="bytes")
