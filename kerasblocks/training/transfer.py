@@ -161,7 +161,15 @@ def _run_weights(run_dir: str) -> keras.Model:
 
 def freeze_mode(config: TrainConfig, epoch: int) -> str:
     """The freeze mode of 0-based `epoch`: `config.freeze` until
-    `--unfreeze_at_epoch` (1-based), "none" from it on."""
+    `--unfreeze_at_epoch` (1-based), "none" from it on.
+
+    Example:
+
+    >>> from kerasblocks.training.config import TrainConfig
+    >>> config = TrainConfig(freeze="backbone", unfreeze_at_epoch=3)
+    >>> [freeze_mode(config, epoch) for epoch in range(4)]
+    ['backbone', 'backbone', 'none', 'none']
+    """
     unfreeze = config.unfreeze_at_epoch
     if unfreeze is not None and epoch >= unfreeze - 1:
         return "none"
@@ -190,7 +198,18 @@ def image_serving(
     model: keras.Model, record: dict[str, Any]
 ) -> ImageServing | None:
     """How the exported model takes raw images, from the run's record:
-    None for a model that is not an image classifier."""
+    None for a model that is not an image classifier.
+
+    Example:
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                         keras.layers.Dense(2, activation="softmax")])
+    >>> serving = image_serving(net, {"pixels": "unit",
+    ...                               "class_names": ["no", "yes"]})
+    >>> serving.image_size, serving.channels, serving.preprocessing
+    ((8, 8), 1, 'unit')
+    """
     shape = model.input_shape
     outputs = model.output_shape
     if (
