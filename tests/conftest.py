@@ -24,6 +24,7 @@ _ONE_WORKER = (
     "test_sequence_export.py",
     "test_saved_model.py",
     "test_image_serving.py",
+    "test_transfer.py",
 )
 
 

@@ -61,17 +61,19 @@ def _evaluate() -> int:
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.training import data as data_lib
-    from kerasblocks.training import report, runs
+    from kerasblocks.training import report, runs, transfer
 
     if FLAGS.run_dir:
         config = runs.read_config(FLAGS.run_dir)
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
+        pixels = transfer.run_pixels(FLAGS.run_dir)
         name = FLAGS.dataset or config.dataset
         data_dir = FLAGS.data_dir or config.data_dir
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
+        pixels = "unit"
     kind, colon, _ = name.partition(":")
     if colon and kind in data_lib.list_sources():
         if FLAGS.data_dir and kind != "tfds":
@@ -95,6 +97,7 @@ def _evaluate() -> int:
         batch_size=FLAGS.batch_size,
         split=FLAGS.split,
         out_dir=out_dir,
+        pixels=pixels,
     )
     metrics = {k: v for k, v in result.items() if isinstance(v, float)}
     print(

@@ -2,6 +2,12 @@
 
 kb-export --run_dir=runs/lenet-digits --formats=saved_model,tflite
 kb-export --model_path=model.keras --formats=saved_model --out_dir=out
+
+For a run of an image classifier, the SavedModel's `serving_default`
+takes uint8 images `[batch, height, width, 3]` of any size and
+`serving_bytes` encoded JPEG/PNG strings (resized and preprocessed
+inside, as the run's model expects); `serving_float` keeps the model's
+own float input.
 """
 
 from __future__ import annotations
@@ -49,15 +55,24 @@ def _check() -> None:
 def _export() -> int:
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
-    from kerasblocks.training import report, runs
+    from kerasblocks.training import report, runs, transfer
 
+    serving = None
     if FLAGS.run_dir:
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
         out_dir = FLAGS.out_dir or FLAGS.run_dir
+        # An image classifier's SavedModel takes what clients send: uint8
+        # pixels (serving_default) and encoded images (serving_bytes).
+        serving = transfer.image_serving(
+            model, transfer.read_record(FLAGS.run_dir)
+        )
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         out_dir = FLAGS.out_dir
-    for kind, path in report.export_all(model, out_dir, FLAGS.formats).items():
+    exports = report.export_all(
+        model, out_dir, FLAGS.formats, image_serving=serving
+    )
+    for kind, path in exports.items():
         print(f"{kind}: {path}")
     return 0
 

@@ -30,6 +30,7 @@ PRECISIONS = ("none", "float16", "bfloat16")
 JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
 EXPORTS = ("saved_model", "keras", "h5", "tflite")
+FREEZE = ("none", "backbone", "all_but_head")
 # kerasblocks.training.list_datasets(), for --help (a test keeps it equal).
 DATASETS = _common.DATASETS
 
@@ -63,6 +64,35 @@ flags.DEFINE_float(
 )
 flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing in [0, 1).")
 flags.DEFINE_bool("augment", False, "Random flips and shifts of images.")
+flags.DEFINE_string(
+    "init_from",
+    None,
+    "Start from weights: imagenet (Keras's cache, never downloaded), a "
+    "weights file (keras.applications .h5, .keras, .weights.h5) or "
+    "SavedModel of the same architecture, or a kb-train run directory "
+    "(its best checkpoint). A pretrained start puts the weights' "
+    "preprocessing inside the model; the data are then fed as 0-255 RGB.",
+)
+flags.DEFINE_enum(
+    "freeze",
+    "none",
+    FREEZE,
+    "Layers kept fixed: none, backbone (all but the top), all_but_head "
+    "(all but the classifier). Frozen BatchNorm runs in inference mode.",
+)
+flags.DEFINE_integer(
+    "unfreeze_at_epoch",
+    None,
+    "From this epoch (1-based) the whole model trains, at "
+    "--finetune_lr_scale times the learning rate.",
+    lower_bound=2,
+)
+flags.DEFINE_float(
+    "finetune_lr_scale",
+    0.1,
+    "Learning-rate factor once --unfreeze_at_epoch is reached.",
+    lower_bound=0.0,
+)
 flags.DEFINE_enum(
     "mixed_precision",
     "none",
@@ -185,6 +215,25 @@ def _check_data_flags() -> None:
             )
 
 
+def _check_transfer() -> None:
+    """The transfer flags' own checks (TrainConfig repeats them), before
+    TensorFlow is imported."""
+    source = FLAGS.init_from
+    if source and source != "imagenet" and not os.path.exists(source):
+        raise _common.UsageError(
+            f"--init_from={source}: no such file or directory; give "
+            "imagenet, a weights file or SavedModel, or a kb-train run "
+            "directory."
+        )
+    if FLAGS.unfreeze_at_epoch is not None and FLAGS.freeze == "none":
+        raise _common.UsageError(
+            "--unfreeze_at_epoch needs a frozen start; add "
+            "--freeze=backbone or --freeze=all_but_head."
+        )
+    if not FLAGS.finetune_lr_scale > 0:
+        raise _common.UsageError("--finetune_lr_scale must be positive")
+
+
 def config_from_flags():
     """The run's settings from the flags."""
     from kerasblocks.training.config import TrainConfig
@@ -203,6 +252,10 @@ def config_from_flags():
         weight_decay=FLAGS.weight_decay,
         label_smoothing=FLAGS.label_smoothing,
         augment=FLAGS.augment,
+        init_from=FLAGS.init_from,
+        freeze=FLAGS.freeze,
+        unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
+        finetune_lr_scale=FLAGS.finetune_lr_scale,
         mixed_precision=FLAGS.mixed_precision,
         jit_compile=FLAGS.jit_compile,
         strategy=FLAGS.strategy,
@@ -290,6 +343,7 @@ def main(argv):
             raise _common.UsageError(f"unexpected arguments: {argv[1:]}")
         _overrides()
         _check_data_flags()
+        _check_transfer()
 
     return _common.run_main("kb-train", _train, check)
 

@@ -45,12 +45,30 @@ from zoo.generate import generate as generate
 def _register_with_the_trainer() -> None:
     """The trainer in kerasblocks builds models by name through the zoo;
     the library never imports the zoo, so the zoo announces itself."""
+    import logging
+
     from kerasblocks.training.models import ModelSource, register_model_source
+
+    def create(name, **arguments):
+        # The trainer prints the load report as its own line.
+        logger = logging.getLogger("zoo")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            return create_model(name, **arguments)
+        finally:
+            logger.setLevel(level)
+
+    def cfg_of(name):
+        cfg = pretrained.pretrained_cfg(name)
+        return None if cfg is None else cfg.to_dict()
 
     register_model_source(
         ModelSource(
-            create=create_model,
+            create=create,
             task_of=lambda name: get_model_entry(name).task,
+            pretrained_cfg=cfg_of,
+            freeze=pretrained.freeze,
         )
     )
 

@@ -273,16 +273,36 @@ def _is_applications_file(path: str) -> bool:
         return False
 
 
-def _source_args(cfg: PretrainedCfg, args: dict[str, Any]) -> dict:
+# Width arguments keras.applications' constructors take under the zoo's
+# names; the weights file was written at one of them.
+_WIDTHS = ("alpha", "depth_multiplier", "minimalistic")
+
+
+def _file_has_top(path: str) -> bool:
+    """Whether a keras.applications weights file holds the classifier."""
+    with h5py.File(path, "r") as f:
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in f.attrs["layer_names"]
+        ]
+    return "predictions" in names
+
+
+def _source_args(
+    cfg: PretrainedCfg, args: dict[str, Any], has_top: bool | None = None
+) -> dict:
     """The arguments of the model the weights file describes, given the
     requested ones: Keras's own rule (with a top, the file has
-    `cfg.num_classes` classes; without, the "notop" file)."""
+    `cfg.num_classes` classes; without, the "notop" file), unless the
+    file says whether it has a top (`has_top`)."""
     shared = {
         k: args[k]
-        for k in ("input_shape", "include_top", "pooling")
+        for k in ("input_shape", "include_top", "pooling", *_WIDTHS)
         if k in args
     }
     shared.setdefault("include_top", True)
+    if has_top is not None:
+        shared["include_top"] = has_top
     if args.get("features_only"):
         shared["include_top"] = False
     if shared["include_top"]:
@@ -366,7 +386,9 @@ def load_pretrained(
             f"{'imagenet' if not is_path else 'keras.applications'} "
             "weights; pass a .keras, .h5, .weights.h5 or SavedModel path."
         )
-    source_args = _source_args(cfg, args)
+    source_args = _source_args(
+        cfg, args, _file_has_top(weights) if is_path else None
+    )
     keras_model = _keras_application(name, cfg, weights, source_args)
     ported = from_keras_applications(keras_model)
     # The weights decide the architecture (EfficientNet's ImageNet
@@ -375,7 +397,8 @@ def load_pretrained(
     architecture = {
         k: v
         for k, v in ported.get_config().items()
-        if k not in ("name", "trainable", "dtype")
+        # The head is the caller's (the file's may have none).
+        if k not in ("name", "trainable", "dtype", *_SHARED)
     }
     target = build(**{**architecture, **args})
     report = transfer_weights(ported, target)

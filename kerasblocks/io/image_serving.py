@@ -122,7 +122,11 @@ class ImageServing:
 
 
 def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
-    activation = getattr(model.layers[-1], "activation", None)
+    last = model.layers[-1]
+    # A model behind its preprocessing ends in the wrapped model.
+    while isinstance(last, keras.Model) and last.layers:
+        last = last.layers[-1]
+    activation = getattr(last, "activation", None)
     if activation is keras.activations.softmax:
         return outputs
     return tf.nn.softmax(outputs, axis=-1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 from kerasblocks.training.errors import UserInputError
@@ -19,6 +20,7 @@ PRECISIONS = ("none", "float16", "bfloat16")
 JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
 EXPORTS = ("saved_model", "keras", "h5", "tflite")
+FREEZE = ("none", "backbone", "all_but_head")
 # Settings a resumed run may change; anything else must match the run
 # directory, or the resumed run would not be the same run.
 RESUMABLE_CHANGES = (
@@ -50,6 +52,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = False
+    init_from: str | None = None
+    freeze: str = "none"
+    unfreeze_at_epoch: int | None = None
+    finetune_lr_scale: float = 0.1
     mixed_precision: str = "none"
     jit_compile: str = "auto"
     strategy: str = "default"
@@ -108,6 +114,7 @@ class TrainConfig:
         choice("mixed_precision", PRECISIONS)
         choice("jit_compile", JIT)
         choice("strategy", STRATEGIES)
+        self._validate_transfer(choice, positive)
         if not self.learning_rate > 0:
             raise UserInputError(
                 "--learning_rate must be positive. "
@@ -145,6 +152,36 @@ class TrainConfig:
         if not self.out_dir:
             self.out_dir = f"runs/{self.model}-{self.dataset}"
         return self
+
+    def _validate_transfer(self, choice, positive) -> None:
+        choice("freeze", FREEZE)
+        positive("unfreeze_at_epoch", allow_none=True)
+        if self.unfreeze_at_epoch is not None and self.freeze == "none":
+            raise UserInputError(
+                "--unfreeze_at_epoch needs a frozen start; add "
+                "--freeze=backbone or --freeze=all_but_head."
+            )
+        if self.unfreeze_at_epoch == 1:
+            raise UserInputError(
+                "--unfreeze_at_epoch=1 unfreezes before training starts; "
+                "use --freeze=none, or an epoch >= 2."
+            )
+        if not self.finetune_lr_scale > 0:
+            raise UserInputError(
+                "--finetune_lr_scale must be positive. "
+                f"Received: {self.finetune_lr_scale!r}"
+            )
+        source = self.init_from
+        if source is not None and not isinstance(source, str):
+            raise UserInputError(
+                f"--init_from must be a string. Received: {source!r}"
+            )
+        if source and source != "imagenet" and not os.path.exists(source):
+            raise UserInputError(
+                f"--init_from={source}: no such file or directory; give "
+                "imagenet, a weights file or SavedModel, or a kb-train run "
+                "directory."
+            )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)

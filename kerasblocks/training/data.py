@@ -424,13 +424,31 @@ def _cifar10(data_dir=None) -> Dataset:
 # -- pipelines -------------------------------------------------------------
 
 
-def _prepare_images(images: tf.Tensor, image_shape) -> tf.Tensor:
+PIXELS = ("unit", "raw")
+
+
+def check_pixels(pixels: str) -> None:
+    if pixels not in PIXELS:
+        raise ValueError(
+            f"pixels must be one of {PIXELS}. Received: {pixels!r}"
+        )
+
+
+def to_float_pixels(images: tf.Tensor, pixels: str) -> tf.Tensor:
+    """uint8 images (or floats in [0, 1]) as float32 in [0, 1] ("unit",
+    what models trained from scratch take) or in [0, 255] ("raw", what
+    a model with its preprocessing inside takes)."""
+    if images.dtype == tf.uint8:
+        x = tf.image.convert_image_dtype(images, tf.float32)
+    else:
+        x = tf.cast(images, tf.float32)
+    # Through [0, 1] either way, so both scales see the same rounding.
+    return x * 255.0 if pixels == "raw" else x
+
+
+def _prepare_images(images: tf.Tensor, image_shape, pixels="unit") -> tf.Tensor:
     height, width, channels = image_shape
-    x = (
-        tf.image.convert_image_dtype(images, tf.float32)
-        if images.dtype == tf.uint8
-        else tf.cast(images, tf.float32)
-    )
+    x = to_float_pixels(images, pixels)
     if x.shape[-1] != channels:
         if x.shape[-1] == 1:
             x = tf.repeat(x, channels, axis=-1)
@@ -472,13 +490,15 @@ def make_pipeline(
     repeat: bool = False,
     start_batch: int = 0,
     shard: tuple[int, int] | None = None,
+    pixels: str = "unit",
 ) -> tf.data.Dataset:
     """A tf.data pipeline over one split.
 
     The order of a shuffled split depends only on (shuffle_seed, epoch),
     so a resumed run sees the same batches: `start_batch=k` yields the
     batches `k, k + 1, ...` of that order. Images are resized to
-    `image_shape` and scaled to [0, 1].
+    `image_shape` and scaled to [0, 1] (`pixels="unit"`) or kept in
+    [0, 255] (`pixels="raw"`, for a model that preprocesses inside).
 
     `shard=(num_shards, index)` (one per worker, with `batch_size` the
     worker's share) keeps every `num_shards`-th example of that order
@@ -496,6 +516,7 @@ def make_pipeline(
             f"shard must be (num_shards, index) with 0 <= index < "
             f"num_shards. Received: {shard}"
         )
+    check_pixels(pixels)
     if not isinstance(dataset, Dataset):
         return dataset.pipeline(
             split,
@@ -508,6 +529,7 @@ def make_pipeline(
             repeat=repeat,
             start_batch=start_batch,
             shard=shard,
+            pixels=pixels,
         )
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
@@ -537,7 +559,7 @@ def make_pipeline(
 
         def prepare(index, batch):
             images, labels = batch
-            images = _prepare_images(images, image_shape)
+            images = _prepare_images(images, image_shape, pixels)
             if augment:
                 images = _augment(
                     images,

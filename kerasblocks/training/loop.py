@@ -18,8 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.compile import compile_train_step
 from kerasblocks.training import data as data_lib
-from kerasblocks.training import objectives
+from kerasblocks.training import objectives, transfer
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.errors import NonFiniteLossError
 from kerasblocks.training.progress import Progress
@@ -86,6 +87,10 @@ class Parts:
     dataset: data_lib.Dataset
     image_shape: tuple | None
     mode_reason: str = ""
+    pixels: str = "unit"
+    # The optimizer of the epochs after --unfreeze_at_epoch (its own
+    # slots, its rate scaled), in every checkpoint from the start.
+    finetune_optimizer: Any = None
 
 
 def _all_finite(model: keras.Model) -> bool:
@@ -123,11 +128,43 @@ class Loop:
             # the same figures as an uninterrupted one.
             "metric": [v.value for v in parts.accuracy.variables],
         }
+        if parts.finetune_optimizer is not None:
+            self.objects["finetune_optimizer"] = parts.finetune_optimizer
+        self.freeze = transfer.freeze_mode(config, 0)
         self.val_pipeline = data_lib.make_pipeline(
             parts.dataset,
             "val",
             config.batch_size,
             image_shape=parts.image_shape,
+            pixels=parts.pixels,
+        )
+
+    def enter_epoch(self, epoch: int) -> bool:
+        """Applies the freeze mode of 0-based `epoch`; True when that
+        unfroze the model. Unfreezing makes new variables trainable, so
+        the step is rebuilt around the fine-tuning optimizer (whose
+        slots then cover them)."""
+        mode = transfer.freeze_mode(self.config, epoch)
+        if mode == self.freeze:
+            return False
+        parts, step = self.parts, self.parts.train_step
+        transfer.apply_freeze(parts.model, mode)
+        self.freeze = mode
+        with self.strategy.scope():
+            parts.train_step = compile_train_step(
+                parts.model,
+                parts.finetune_optimizer,
+                parts.loss_fn,
+                mode=step.choice.mode if step.choice is not None else step.mode,
+                strategy=self.strategy,
+                metrics=[parts.accuracy],
+            )
+        return True
+
+    def say_unfrozen(self, epoch: int) -> None:
+        self.progress.say(
+            f"epoch {epoch + 1}: the whole model trains from here, at "
+            f"{self.config.finetune_lr_scale:g} x the learning rate"
         )
 
     def restore(self, path: str, state: dict) -> TrainState:
@@ -205,6 +242,7 @@ class Loop:
             augment=config.augment,
             drop_remainder=True,
             start_batch=state.batch,
+            pixels=parts.pixels,
         )
         # Only the multi-worker strategies know their worker count.
         workers = getattr(self.strategy.extended, "_num_workers", 1)
@@ -267,5 +305,10 @@ class Loop:
             state.best = record[key]
         state.epoch += 1
         state.batch = 0
+        # Before the save, so that a checkpoint holds the optimizer state
+        # of the epoch it resumes in.
+        unfrozen = self.enter_epoch(state.epoch)
         self.save(state, is_best=better)
         self.progress.end_epoch(record, state.history, state.best)
+        if unfrozen and state.step < self.plan.total_steps:
+            self.say_unfrozen(state.epoch)

@@ -33,13 +33,25 @@ class ModelSource:
     """Builds models by name.
 
     Attributes:
-        create: `create(name, **overrides) -> keras.Model`.
+        create: `create(name, **overrides) -> keras.Model`; for
+            pretrained starts also `weights=` ("imagenet" or a path) and
+            `include_preprocessing=`, and then the model carries a
+            `pretrained_report` (a `kerasblocks.io.LoadReport`).
         task_of: the task of a name ("image" or "sequence"); raises
             ValueError for an unknown name.
+        pretrained_cfg: what a name's pretrained weights expect, as a
+            dict (input_size, interpolation, crop_fraction,
+            preprocessing, ...), or None when it has none.
+        freeze: `freeze(model, mode) -> trainable layer names`, mode
+            "none", "backbone" or "all_but_head"; frozen BatchNorm runs
+            in inference mode. Raises ValueError for a model it cannot
+            split.
     """
 
     create: Callable[..., keras.Model]
     task_of: Callable[[str], str]
+    pretrained_cfg: Callable[[str], dict | None] = lambda name: None
+    freeze: Callable[[keras.Model, str], list[str]] | None = None
 
 
 _SOURCE: list[ModelSource] = []
@@ -51,6 +63,11 @@ def register_model_source(source: ModelSource) -> None:
     _SOURCE[:] = [source]
 
 
+def source() -> ModelSource:
+    """The registered model source."""
+    return _source()
+
+
 def _source() -> ModelSource:
     if not _SOURCE:
         raise RuntimeError(
@@ -60,13 +77,16 @@ def _source() -> ModelSource:
     return _SOURCE[0]
 
 
-def create_model(config: TrainConfig, dataset: data_lib.Dataset) -> keras.Model:
+def create_model(
+    config: TrainConfig, dataset: data_lib.Dataset, **start: Any
+) -> keras.Model:
     """The run's model, under the run's precision policy.
 
     The dtype policy is set only while the model is built and restored
     afterwards. A model argument the user gave that the model refuses
     (an unknown name, a bad override, an input too small) raises
-    `UserInputError`.
+    `UserInputError`; so do weights (`start["weights"]`) that cannot be
+    found, verified or applied.
     """
     source = _source()
     try:
@@ -81,8 +101,12 @@ def create_model(config: TrainConfig, dataset: data_lib.Dataset) -> keras.Model:
     if POLICIES[config.mixed_precision]:
         keras.config.set_dtype_policy(POLICIES[config.mixed_precision])
     try:
-        return source.create(config.model, **overrides)
+        return source.create(config.model, **start, **overrides)
     except ValueError as error:
+        if start.get("weights") is not None:
+            raise UserInputError(
+                f"--init_from={config.init_from}: {error}"
+            ) from None
         # Model constructors check their arguments, and these arguments
         # are the user's flags.
         raise UserInputError(
@@ -124,7 +148,11 @@ def image_shape(model: keras.Model, dataset: data_lib.Dataset):
 
 def outputs_logits(model: keras.Model) -> bool:
     """Whether the model ends without a softmax (so it outputs logits)."""
-    activation = getattr(model.layers[-1], "activation", None)
+    last = model.layers[-1]
+    # A model behind its preprocessing ends in the wrapped model.
+    while isinstance(last, keras.Model) and last.layers:
+        last = last.layers[-1]
+    activation = getattr(last, "activation", None)
     return activation not in (
         keras.activations.softmax,
         keras.activations.sigmoid,

@@ -100,15 +100,21 @@ def plot_confusion(matrix: np.ndarray, path: str) -> None:
     plt.close(figure)
 
 
-def export_all(model, out_dir: str, formats) -> dict[str, str]:
-    """Exports `model` under out_dir/export in each format; returns paths."""
+def export_all(
+    model, out_dir: str, formats, image_serving=None
+) -> dict[str, str]:
+    """Exports `model` under out_dir/export in each format; returns paths.
+
+    With `image_serving` (a `kerasblocks.io.ImageServing`), the
+    SavedModel's `serving_default` takes uint8 images, `serving_bytes`
+    encoded ones, and `serving_float` the model's own input."""
     directory = os.path.join(out_dir, "export")
     os.makedirs(directory, exist_ok=True)
     written = {}
     for kind in formats:
         path = os.path.join(directory, EXPORT_NAMES[kind])
         if kind == "saved_model":
-            kb_io.export_saved_model(model, path)
+            kb_io.export_saved_model(model, path, image_serving=image_serving)
         elif kind == "tflite":
             kb_io.export_tflite(model, path)
         else:

@@ -74,13 +74,15 @@ def evaluate_model(
     batch_size: int = 256,
     split: str = "val",
     out_dir: str | None = None,
+    pixels: str = "unit",
 ) -> dict:
     """Loss, accuracy and (for classification) the confusion matrix of
     `model` on a split; writes confusion.txt/.png and evaluation.json to
-    `out_dir` when given."""
+    `out_dir` when given. `pixels` is how the model takes images ("unit"
+    or "raw"; a run records it, see `transfer.run_pixels`)."""
     shape = models.image_shape(model, dataset)
     pipeline = data_lib.make_pipeline(
-        dataset, split, batch_size, image_shape=shape
+        dataset, split, batch_size, image_shape=shape, pixels=pixels
     )
     loss_fn = objectives.build_loss(dataset, models.outputs_logits(model), 0.0)
     forward = compile_forward(model, mode="graph")

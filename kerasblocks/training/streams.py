@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from kerasblocks.training.data import DataError, _augment
+from kerasblocks.training.data import DataError, _augment, to_float_pixels
 
 # Fixed parallelism, the usable cores (a container may see more), rather
 # than AUTOTUNE: a live iterator with AUTOTUNE can drop a 2-core machine
@@ -139,14 +139,14 @@ class ImageStream:
     def _source_channels(self) -> int:
         return self.example_shape[-1]
 
-    def _decoder(self, image_shape):
+    def _decoder(self, image_shape, pixels="unit"):
         height, width, channels = image_shape
         reads_files = self.reads_files
 
         def decode(item, label):
             encoded = tf.io.read_file(item) if reads_files else item
             image = decode_image(encoded, channels)
-            image = tf.image.convert_image_dtype(image, tf.float32)
+            image = to_float_pixels(image, pixels)
             image = tf.image.resize(image, (height, width))
             return image, label
 
@@ -165,6 +165,7 @@ class ImageStream:
         repeat: bool = False,
         start_batch: int = 0,
         shard: tuple[int, int] | None = None,
+        pixels: str = "unit",
     ) -> tf.data.Dataset:
         """Batches of `(images, labels)`; see `data.make_pipeline`."""
         size = self.num_train if split == "train" else self.num_val
@@ -191,7 +192,7 @@ class ImageStream:
                 f"channel(s); converting to the model's {image_shape[-1]}."
             )
         start = start_batch * batch_size * workers
-        decode = self._decoder(image_shape)
+        decode = self._decoder(image_shape, pixels)
         if self.cache is None:
             data = self._encoded(split, shuffle_seed, epoch, start)
             if shard:

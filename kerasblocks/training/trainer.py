@@ -32,6 +32,7 @@ from kerasblocks.training import (
     objectives,
     report,
     strategies,
+    transfer,
 )
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig
@@ -157,7 +158,10 @@ def build(
 ) -> Parts:
     """The model, loss, metric and compiled step (under the strategy)."""
     with strategy.scope():
-        model = models.create_model(config, dataset)
+        start = transfer.start_model(config, dataset)
+        model = start.model
+        if config.freeze != "none":
+            transfer.apply_freeze(model, transfer.freeze_mode(config, 0))
         shape = models.image_shape(model, dataset)
         loss_fn = objectives.build_loss(
             dataset, models.outputs_logits(model), config.label_smoothing
@@ -178,7 +182,20 @@ def build(
             strategy=strategy,
             metrics=[accuracy],
         )
-    return Parts(model, step, loss_fn, accuracy, dataset, shape, why)
+        finetune = None
+        if config.unfreeze_at_epoch is not None:
+            frozen = (config.unfreeze_at_epoch - 1) * plan.steps_per_epoch
+            finetune = objectives.build_optimizer(
+                dataclasses.replace(
+                    config,
+                    learning_rate=config.learning_rate
+                    * config.finetune_lr_scale,
+                ),
+                max(1, plan.total_steps - frozen),
+            )
+    parts = Parts(model, step, loss_fn, accuracy, dataset, shape, why)
+    parts.pixels, parts.finetune_optimizer = start.pixels, finetune
+    return parts, start
 
 
 def train(
@@ -225,10 +242,17 @@ def train(
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    parts = build(config, dataset, strategy, plan, run_dir.read(jit.RECORD))
-    run_dir.start(models.model_record(config, parts.model))
+    parts, start = build(
+        config, dataset, strategy, plan, run_dir.read(jit.RECORD)
+    )
+    if start.line:
+        print(start.line, file=stream)
+    record = {**models.model_record(config, parts.model), **start.record}
+    run_dir.start(record)
     try:
-        return _run(config, parts, strategy, plan, run_dir, hooks, stream)
+        return _run(
+            config, parts, strategy, plan, run_dir, hooks, stream, record
+        )
     except BaseException as error:
         run_dir.abandon()
         if isinstance(
@@ -239,7 +263,9 @@ def train(
         raise
 
 
-def _run(config, parts, strategy, plan, run_dir, hooks, stream) -> RunResult:
+def _run(
+    config, parts, strategy, plan, run_dir, hooks, stream, record
+) -> RunResult:
     manager = CheckpointManager(
         run_dir.file("checkpoints"),
         keep=config.keep_checkpoints,
@@ -259,12 +285,19 @@ def _run(config, parts, strategy, plan, run_dir, hooks, stream) -> RunResult:
     found = manager.latest()
     if found is not None:
         path, saved = found
+        # The frozen part follows from the epoch, and decides which
+        # optimizer state the checkpoint restores into.
+        if loop.enter_epoch(int(saved.get("epoch", 0))):
+            loop.say_unfrozen(int(saved.get("epoch", 0)))
         state = loop.restore(path, saved)
         resumed_from = state.step
         if config.schedule == "constant":
             # The restored optimizer carries the old rate; a resumed run
             # may lower it (after a non-finite loss, say).
-            parts.train_step.optimizer.learning_rate = config.learning_rate
+            rate = config.learning_rate
+            if parts.train_step.optimizer is parts.finetune_optimizer:
+                rate *= config.finetune_lr_scale
+            parts.train_step.optimizer.learning_rate = rate
         progress.say(
             f"resuming from {os.path.basename(path)} (step {resumed_from})"
         )
@@ -273,7 +306,12 @@ def _run(config, parts, strategy, plan, run_dir, hooks, stream) -> RunResult:
     if hooks.on_finish:
         hooks.on_finish(parts.model, strategy)
     if run_dir.chief:
-        exports = report.export_all(parts.model, config.out_dir, config.export)
+        serving = None
+        if parts.dataset.is_image and parts.dataset.task == "classification":
+            serving = transfer.image_serving(parts.model, record)
+        exports = report.export_all(
+            parts.model, config.out_dir, config.export, image_serving=serving
+        )
         run_dir.write(
             COMPLETED,
             {"steps": state.step, "history": state.history, "exports": exports},

@@ -1,0 +1,232 @@
+"""Transfer learning in a run: where the first weights come from, what
+is frozen in which epoch, and how served images reach the model.
+
+`--init_from` is "imagenet" or a weights path (loaded by the model
+source, i.e. the zoo) or a kb-train run directory (its best checkpoint,
+copied here by variable path). A pretrained start puts the weights'
+preprocessing inside the model, so the run's pipelines feed 0-255 RGB
+pixels ("raw") instead of kb-train's usual [0, 1] ("unit"); the choice
+is recorded in `model_config.json` and read back by evaluation and
+export, so training, evaluation and serving see one function.
+
+The frozen state is a function of the epoch alone (`freeze_mode`), so
+a resumed run derives it from its checkpoint's epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import keras
+
+from kerasblocks import params
+from kerasblocks.io.image_serving import ImageServing
+from kerasblocks.io.weights import LoadReport
+from kerasblocks.training import data as data_lib
+from kerasblocks.training import models
+from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
+
+
+@dataclasses.dataclass
+class Start:
+    """The run's model and where its weights came from.
+
+    Attributes:
+        model: the built model.
+        pixels: "raw" (0-255, the model preprocesses) or "unit".
+        record: what `model_config.json` adds (init source, pretrained
+            configuration, pixels, class names).
+        line: the one-line load report ("" for a random start).
+    """
+
+    model: keras.Model
+    pixels: str
+    record: dict[str, Any]
+    line: str = ""
+
+
+def is_run_directory(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(os.path.join(path, "flags.json"))
+
+
+def read_record(run_dir: str) -> dict[str, Any]:
+    """A run's `model_config.json` (an empty dict when absent)."""
+    path = os.path.join(run_dir, "model_config.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_pixels(run_dir: str) -> str:
+    """How a run's model takes images ("unit" for runs before this was
+    recorded)."""
+    return read_record(run_dir).get("pixels", "unit")
+
+
+def _layers(paths) -> list[str]:
+    return sorted({p.rsplit("/", 1)[0] for p in paths})
+
+
+def report_line(source: str, report: LoadReport) -> str:
+    """One line: how many weights came from `source`, and which layers
+    start new (and which of the source's were left over)."""
+    new = _layers(report.missing + [m[0] for m in report.mismatched])
+    left = _layers(report.unexpected)
+    return (
+        f"init_from {source}: loaded {len(report.loaded)} weights"
+        + (f"; new (not loaded): {', '.join(new)}" if new else "; all loaded")
+        + (f"; unused: {', '.join(left)}" if left else "")
+    )
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> LoadReport:
+    """Copies each variable of `source` into `target`'s variable of the
+    same path and shape."""
+    found = {v.path: v for v in params.unique_variables(source)}
+    report = LoadReport()
+    for variable in params.unique_variables(target):
+        match = found.pop(variable.path, None)
+        if match is None:
+            report.missing.append(variable.path)
+        elif tuple(match.shape) != tuple(variable.shape):
+            report.mismatched.append(
+                (variable.path, tuple(match.shape), tuple(variable.shape))
+            )
+        else:
+            variable.assign(match)
+            report.loaded.append(variable.path)
+    report.unexpected.extend(found)
+    return report
+
+
+def _class_names(dataset) -> list[str] | None:
+    names = getattr(dataset, "class_names", None)
+    if names is None and isinstance(getattr(dataset, "info", None), dict):
+        names = dataset.info.get("class_names")
+    return [str(n) for n in names] if names else None
+
+
+def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
+    """Builds the run's model from `config.init_from` (see the module
+    docstring). Raises `UserInputError` for weights that do not fit."""
+    source = models.source()
+    origin = config.init_from or None
+    cfg = source.pretrained_cfg(config.model)
+    record: dict[str, Any] = {
+        "init_from": origin,
+        "class_names": _class_names(dataset),
+    }
+    if origin is None:
+        model = models.create_model(config, dataset)
+        record.update(pixels="unit", pretrained_cfg=None)
+        return Start(model, "unit", record)
+    if is_run_directory(origin):
+        pixels = run_pixels(origin)
+        start = {"include_preprocessing": True} if pixels == "raw" else {}
+        model = models.create_model(config, dataset, **start)
+        report = copy_weights(_run_weights(origin), model)
+        if not report.loaded:
+            raise UserInputError(
+                f"--init_from={origin}: no weight of that run fits "
+                f"--model={config.model} ({report})"
+            )
+        pretrained = read_record(origin).get("pretrained_cfg")
+        record.update(pixels=pixels, pretrained_cfg=pretrained)
+        return Start(model, pixels, record, report_line(origin, report))
+    pixels = "raw" if cfg is not None else "unit"
+    start = {"weights": origin}
+    if cfg is not None:
+        start["include_preprocessing"] = True
+    model = models.create_model(config, dataset, **start)
+    record.update(pixels=pixels, pretrained_cfg=cfg)
+    report = getattr(model, "pretrained_report", None) or LoadReport()
+    return Start(model, pixels, record, report_line(origin, report))
+
+
+def _run_weights(run_dir: str) -> keras.Model:
+    from kerasblocks.training import runs
+
+    manager_dir = os.path.join(run_dir, "checkpoints", "BEST")
+    which = "best" if os.path.exists(manager_dir) else "latest"
+    return runs.load_run_model(run_dir, which)
+
+
+# --- freezing ----------------------------------------------------------
+
+
+def freeze_mode(config: TrainConfig, epoch: int) -> str:
+    """The freeze mode of 0-based `epoch`: `config.freeze` until
+    `--unfreeze_at_epoch` (1-based), "none" from it on.
+
+    Example:
+
+    >>> from kerasblocks.training.config import TrainConfig
+    >>> config = TrainConfig(freeze="backbone", unfreeze_at_epoch=3)
+    >>> [freeze_mode(config, epoch) for epoch in range(4)]
+    ['backbone', 'backbone', 'none', 'none']
+    """
+    unfreeze = config.unfreeze_at_epoch
+    if unfreeze is not None and epoch >= unfreeze - 1:
+        return "none"
+    return config.freeze
+
+
+def apply_freeze(model: keras.Model, mode: str) -> None:
+    """Freezes part of `model` through the model source."""
+    freeze = models.source().freeze
+    if freeze is None:
+        if mode == "none":
+            return
+        raise UserInputError(
+            "--freeze: the model source cannot freeze parts of a model."
+        )
+    try:
+        freeze(model, mode)
+    except ValueError as error:
+        raise UserInputError(f"--freeze={mode}: {error}") from None
+
+
+# --- serving -----------------------------------------------------------
+
+
+def image_serving(
+    model: keras.Model, record: dict[str, Any]
+) -> ImageServing | None:
+    """How the exported model takes raw images, from the run's record:
+    None for a model that is not an image classifier.
+
+    Example:
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                         keras.layers.Dense(2, activation="softmax")])
+    >>> serving = image_serving(net, {"pixels": "unit",
+    ...                               "class_names": ["no", "yes"]})
+    >>> serving.image_size, serving.channels, serving.preprocessing
+    ((8, 8), 1, 'unit')
+    """
+    shape = model.input_shape
+    outputs = model.output_shape
+    if (
+        isinstance(shape, list)
+        or len(shape) != 4
+        or shape[-1] not in (1, 3)
+        or None in shape[1:3]
+        or not isinstance(outputs, tuple)
+        or len(outputs) != 2
+    ):
+        return None
+    cfg = record.get("pretrained_cfg") or {}
+    return ImageServing(
+        tuple(shape[1:3]),
+        channels=shape[-1],
+        interpolation=cfg.get("interpolation", "bilinear"),
+        crop_fraction=cfg.get("crop_fraction", 1.0),
+        preprocessing="none" if record.get("pixels") == "raw" else "unit",
+        class_names=record.get("class_names"),
+    )
