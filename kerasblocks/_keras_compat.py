@@ -16,6 +16,7 @@ Keras's suites does exactly that).
 from __future__ import annotations
 
 from keras.src import backend
+from keras.src.backend import config as backend_config
 from keras.src.export import export_utils
 from keras.src.export import saved_model as export_lib
 from keras.src.legacy.saving import json_utils as legacy_json_utils
@@ -24,12 +25,14 @@ from keras.src.legacy.saving import saving_options as legacy_saving_options
 from keras.src.legacy.saving import saving_utils as legacy_saving_utils
 from keras.src.models import functional as models_functional
 from keras.src.saving import saving_api, saving_lib, serialization_lib
-from keras.src.utils import io_utils, naming
+from keras.src.utils import file_utils, io_utils, naming
 
 # Module-level names of keras.src used by kerasblocks; the test imports
 # each and checks the attributes below exist.
 MODULES = {
     "backend": "keras.src.backend",
+    "backend_config": "keras.src.backend.config",
+    "file_utils": "keras.src.utils.file_utils",
     "models_functional": "keras.src.models.functional",
     "naming": "keras.src.utils.naming",
     "export_lib": "keras.src.export.saved_model",
@@ -46,6 +49,10 @@ MODULES = {
 # The attributes of those modules that kerasblocks uses.
 ATTRIBUTES = {
     "backend": ("compute_output_spec",),
+    # zoo.pretrained finds keras.applications' weights in Keras's cache
+    # and stands in for get_file so that nothing is downloaded.
+    "backend_config": ("keras_home",),
+    "file_utils": ("get_file", "validate_file"),
     "models_functional": ("Functional",),
     "naming": ("auto_name",),
     "export_lib": ("ExportArchive", "DEFAULT_ENDPOINT_NAME"),
@@ -78,6 +85,8 @@ __all__ = [
     "ATTRIBUTES",
     "MODULES",
     "backend",
+    "backend_config",
+    "file_utils",
     "models_functional",
     "naming",
     "export_lib",

@@ -33,6 +33,7 @@ import h5py
 import keras
 
 import kerasblocks as kb
+from kerasblocks._keras_compat import backend_config, file_utils
 from kerasblocks.layers.preprocessing import ImagePreprocessing
 
 # Fine-tuning lives in zoo.finetune; reachable from here too.
@@ -193,9 +194,9 @@ def with_preprocessing(model: keras.Model, cfg: PretrainedCfg) -> keras.Model:
 def _keras_cache_base() -> str:
     """Keras's cache directory, as `keras.utils.get_file` picks it (the
     KERAS_HOME variable, else ~/.keras; /tmp/.keras when unwritable)."""
-    from keras.src.backend.config import keras_home
-
-    base = os.path.expanduser(os.environ.get("KERAS_HOME") or keras_home())
+    base = os.path.expanduser(
+        os.environ.get("KERAS_HOME") or backend_config.keras_home()
+    )
     if os.path.isdir(base) and not os.access(base, os.W_OK):
         base = os.path.join("/tmp", ".keras")
     return base
@@ -213,8 +214,6 @@ class _OfflineGetFile:
         self.base = _keras_cache_base()
 
     def __call__(self, fname=None, origin=None, *args, **kwargs):
-        from keras.src.utils.file_utils import validate_file
-
         subdir = kwargs.get("cache_subdir", "datasets")
         path = os.path.join(self.base, subdir, fname)
         file_hash = kwargs.get("file_hash")
@@ -229,7 +228,7 @@ class _OfflineGetFile:
                 f"{self.model_name}: Keras gives no hash for {fname}; "
                 "refusing to load an unverified file."
             )
-        if not validate_file(path, file_hash):
+        if not file_utils.validate_file(path, file_hash):
             raise PretrainedWeightsError(
                 f"{self.model_name}: {path} does not match the hash "
                 f"keras.applications expects ({file_hash}); replace it "
@@ -242,8 +241,6 @@ class _OfflineGetFile:
 def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
     """Builds `keras.applications.<cfg.keras_application>` with
     `weights`, the zoo arguments translated to Keras's names."""
-    from keras.src.utils import file_utils
-
     constructor = getattr(keras.applications, cfg.keras_application)
     keras_args = {_SHARED.get(k, k): v for k, v in args.items()}
     real = file_utils.get_file

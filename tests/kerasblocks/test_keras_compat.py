@@ -41,8 +41,10 @@ def test_every_listed_keras_name_exists():
             assert hasattr(module, attribute), f"{module_name}.{attribute}"
     assert sorted(_keras_compat.MODULES) == [
         "backend",
+        "backend_config",
         "export_lib",
         "export_utils",
+        "file_utils",
         "io_utils",
         "legacy_h5_format",
         "legacy_json_utils",
