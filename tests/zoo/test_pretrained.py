@@ -173,11 +173,16 @@ def test_imagenet_checks_the_hash_and_loads_a_verified_file(
     )
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5", "_savedmodel"])
+@pytest.mark.parametrize(
+    "suffix", [".keras", ".h5", "_savedmodel", ".weights.h5"]
+)
 def test_weights_from_a_saved_model_of_the_same_architecture(tmp_path, suffix):
     source = zoo.create_model("lenet")
     path = str(tmp_path / f"lenet{suffix}")
-    kb.io.save_model(source, path)
+    if suffix == ".weights.h5":
+        source.save_weights(path)  # Keras's own weights format
+    else:
+        kb.io.save_model(source, path)
     model = zoo.create_model("lenet", weights=path)
     x = np.random.default_rng(2).uniform(size=(2, 28, 28, 1))
     np.testing.assert_array_equal(model(x), source(x))
