@@ -46,6 +46,7 @@ class _EfficientBlock(keras.layers.Layer):
         drop_path_rate: float,
         momentum: float,
         epsilon: float,
+        zero_init_last: bool,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -83,6 +84,11 @@ class _EfficientBlock(keras.layers.Layer):
             raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        if not isinstance(zero_init_last, bool):
+            raise ValueError(
+                f"zero_init_last must be a bool. Received: {zero_init_last=}"
+            )
+        self.zero_init_last = zero_init_last
 
     # Widths that depend on the input's channels (the expansion and the
     # squeeze-and-excitation) are set in `build`; the sublayers are made
@@ -148,7 +154,14 @@ class _EfficientBlock(keras.layers.Layer):
         self.se_reduce.build(pooled)
         self.se_expand.build(self.se_reduce.compute_output_shape(pooled))
 
-    def _build_projection(self, shape):
+    def _has_identity(self, channels):
+        return self.strides == 1 and channels == self.filters
+
+    def _build_projection(self, shape, channels):
+        # Only a block that adds its input starts as the identity; the
+        # others keep Keras's initialization.
+        if self.zero_init_last and self._has_identity(channels):
+            self.project_bn.gamma_initializer = keras.initializers.get("zeros")
         self.project_conv.build(shape)
         self.project_bn.build(self.project_conv.compute_output_shape(shape))
 
@@ -159,7 +172,7 @@ class _EfficientBlock(keras.layers.Layer):
         return x * self.se_expand(self.se_reduce(scale))
 
     def _join(self, inputs, x, training):
-        if self.strides != 1 or inputs.shape[-1] != self.filters:
+        if not self._has_identity(inputs.shape[-1]):
             return x
         if self.drop is not None:
             x = self.drop(x, training=training)
@@ -184,6 +197,7 @@ class _EfficientBlock(keras.layers.Layer):
             "drop_path_rate": self.drop_path_rate,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
+            "zero_init_last": self.zero_init_last,
         }
 
 
@@ -221,6 +235,8 @@ class MBConv(_EfficientBlock):
             an example during training (stochastic depth), in [0, 1).
         momentum: batch-norm momentum.
         epsilon: batch-norm epsilon.
+        zero_init_last: start `project_bn`'s scale (gamma) at zero when
+            the block adds its input, so that it starts as the identity.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -247,6 +263,7 @@ class MBConv(_EfficientBlock):
         drop_path_rate: float = 0.0,
         momentum: float = 0.99,
         epsilon: float = 1e-3,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(
@@ -259,6 +276,7 @@ class MBConv(_EfficientBlock):
             drop_path_rate=drop_path_rate,
             momentum=momentum,
             epsilon=epsilon,
+            zero_init_last=zero_init_last,
             **kwargs,
         )
         self.expand_conv = self.expand_bn = None
@@ -289,7 +307,7 @@ class MBConv(_EfficientBlock):
         shape = self.depthwise_conv.compute_output_shape(shape)
         self.depthwise_bn.build(shape)
         self._build_excitation(shape, channels)
-        self._build_projection(shape)
+        self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
         x = inputs
@@ -328,6 +346,8 @@ class FusedMBConv(_EfficientBlock):
             an example during training (stochastic depth), in [0, 1).
         momentum: batch-norm momentum.
         epsilon: batch-norm epsilon.
+        zero_init_last: start `project_bn`'s scale (gamma) at zero when
+            the block adds its input, so that it starts as the identity.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -354,6 +374,7 @@ class FusedMBConv(_EfficientBlock):
         drop_path_rate: float = 0.0,
         momentum: float = 0.9,
         epsilon: float = 1e-3,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(
@@ -366,6 +387,7 @@ class FusedMBConv(_EfficientBlock):
             drop_path_rate=drop_path_rate,
             momentum=momentum,
             epsilon=epsilon,
+            zero_init_last=zero_init_last,
             **kwargs,
         )
         self.expand_conv = self.expand_bn = None
@@ -389,7 +411,7 @@ class FusedMBConv(_EfficientBlock):
             shape = self.expand_conv.compute_output_shape(shape)
             self.expand_bn.build(shape)
         self._build_excitation(shape, channels)
-        self._build_projection(shape)
+        self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
         x = inputs
