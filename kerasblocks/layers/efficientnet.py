@@ -20,6 +20,12 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers.mobile import (
+    check_batch_norm,
+    check_image_input,
+    check_odd_kernel,
+    check_strides,
+)
 
 
 def conv_initializer() -> keras.initializers.Initializer:
@@ -52,14 +58,8 @@ class _EfficientBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.expansion = _positive_int("expansion", expansion)
-        if _positive_int("kernel_size", kernel_size) % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be odd. Received: {kernel_size=}"
-            )
-        self.kernel_size = kernel_size
-        if strides not in (1, 2) or isinstance(strides, bool):
-            raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
-        self.strides = strides
+        self.kernel_size = check_odd_kernel(kernel_size)
+        self.strides = check_strides(strides)
         if isinstance(se_ratio, bool) or not (
             isinstance(se_ratio, (int, float)) and 0.0 <= se_ratio <= 1.0
         ):
@@ -76,14 +76,7 @@ class _EfficientBlock(keras.layers.Layer):
                 f"drop_path_rate must be in [0, 1). Received: {drop_path_rate=}"
             )
         self.drop_path_rate = float(drop_path_rate)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"momentum must be in [0, 1). Received: {momentum=}"
-            )
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum, self.epsilon = check_batch_norm(momentum, epsilon)
         if not isinstance(zero_init_last, bool):
             raise ValueError(
                 f"zero_init_last must be a bool. Received: {zero_init_last=}"
@@ -135,15 +128,6 @@ class _EfficientBlock(keras.layers.Layer):
             self.drop = keras.layers.Dropout(
                 self.drop_path_rate, noise_shape=(None, 1, 1, 1), name="drop"
             )
-
-    def _check_input(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' takes (batch, height, "
-                "width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
-        return int(input_shape[-1])
 
     def _build_excitation(self, shape, channels):
         if self.se_reduce is None:
@@ -296,7 +280,7 @@ class MBConv(_EfficientBlock):
         self._make_projection(1, 1)
 
     def build(self, input_shape):
-        channels = self._check_input(input_shape)
+        channels = check_image_input(self, input_shape)
         shape = tuple(input_shape)
         if self.expand_conv is not None:
             self.expand_conv.filters = self.expansion * channels
@@ -403,7 +387,7 @@ class FusedMBConv(_EfficientBlock):
             self._make_projection(kernel_size, strides)
 
     def build(self, input_shape):
-        channels = self._check_input(input_shape)
+        channels = check_image_input(self, input_shape)
         shape = tuple(input_shape)
         if self.expand_conv is not None:
             self.expand_conv.filters = self.expansion * channels
