@@ -10,22 +10,12 @@ from collections.abc import Callable
 
 import keras
 
+from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.efficientnet import conv_initializer
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting_names import gather_sources
 
 _DEFAULT_DROP_CONNECT_RATE = 0.2
-
-
-def check_rate(name: str, value: float) -> float:
-    """`value` as a float if it is in [0, 1); else a ValueError."""
-    if isinstance(value, bool) or not (
-        isinstance(value, (int, float)) and 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"{name} must be in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def resolve_drop_connect_rate(

@@ -20,6 +20,7 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks._validation import rate
 from kerasblocks.layers.mobile import (
     check_batch_norm,
     check_image_input,
@@ -68,14 +69,7 @@ class _EfficientBlock(keras.layers.Layer):
             )
         self.se_ratio = float(se_ratio)
         self.activation = keras.activations.get(activation)
-        if isinstance(drop_path_rate, bool) or not (
-            isinstance(drop_path_rate, (int, float))
-            and 0.0 <= drop_path_rate < 1.0
-        ):
-            raise ValueError(
-                f"drop_path_rate must be in [0, 1). Received: {drop_path_rate=}"
-            )
-        self.drop_path_rate = float(drop_path_rate)
+        self.drop_path_rate = rate("drop_path_rate", drop_path_rate)
         self.momentum, self.epsilon = check_batch_norm(momentum, epsilon)
         if not isinstance(zero_init_last, bool):
             raise ValueError(
