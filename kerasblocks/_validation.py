@@ -11,3 +11,15 @@ def positive_int(name: str, value, *, error: type[Exception] = ValueError):
             f"{name} must be a positive int. Received: {name}={value!r}"
         )
     return value
+
+
+def rate(name: str, value) -> float:
+    """Returns `value` as a float if it is a number in [0, 1) (not a
+    bool); else raises a ValueError naming the argument."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) and 0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"{name} must be in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)

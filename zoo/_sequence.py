@@ -25,19 +25,10 @@ import tensorflow as tf
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._validation import positive_int as positive_int
+from kerasblocks._validation import rate as rate
 
 # Registered test inputs use these token ids.
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
-
-
-def rate(name: str, value) -> float:
-    if isinstance(value, bool) or not (
-        isinstance(value, (int, float)) and 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"{name} must be in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def token_id(name: str, value, vocab_size: int, *, optional=False):

@@ -19,20 +19,19 @@ from collections.abc import Callable
 import keras
 
 import kerasblocks as kb
-from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
-from zoo._registry import register_model
-from zoo.efficientnet import (
-    block_name,
-    check_rate,
+from zoo._efficientnet import (
+    TEST_FULL_OVERRIDES,
+    TEST_NO_GRADIENT,
+    TEST_OVERRIDES,
+    blocks_and_top,
     conv_bn_act,
-    dropout_config,
-    initialize_classifier,
-    locator,
-    resolve_drop_connect_rate,
-    top_layers,
+    finish,
+    port,
+    start,
 )
+from zoo._image import ImageModel
+from zoo._porting import register_porter
+from zoo._registry import register_model
 
 # Stage table -> (stem filters, stages); a stage is (block type,
 # repeats, filters, expansion, strides of the first block, squeeze
@@ -137,6 +136,9 @@ class EfficientNetV2(ImageModel):
             in training, where `n` counts the table's blocks before depth
             scaling (keras.applications' schedule). Default 0.2.
         drop_path_rate: the same rate under timm's name.
+        zero_init_last: start the last batch-norm scale (`project_bn`'s
+            gamma) of every block with an identity shortcut at zero, so
+            that each such block starts as the identity.
         include_preprocessing: scale raw 0-255 inputs in the model.
         input_shape, num_classes, include_top, pooling,
             classifier_activation: as in keras.applications.
@@ -160,6 +162,7 @@ class EfficientNetV2(ImageModel):
         dropout_rate: float = 0.2,
         drop_connect_rate: float | None = None,
         drop_path_rate: float | None = None,
+        zero_init_last: bool = False,
         include_preprocessing: bool = True,
         input_shape: tuple[int, int, int] = (224, 224, 3),
         num_classes: int = 1000,
@@ -174,30 +177,20 @@ class EfficientNetV2(ImageModel):
             raise ValueError(
                 f"stages must be one of {sorted(STAGES)}. Received: {stages=}"
             )
-        for argument, value in (
-            ("width_coefficient", width_coefficient),
-            ("depth_coefficient", depth_coefficient),
-        ):
-            if isinstance(value, bool) or not (
-                isinstance(value, (int, float)) and value > 0
-            ):
-                raise ValueError(
-                    f"{argument} must be a positive number. Received: "
-                    f"{argument}={value!r}"
-                )
-        check_rate("dropout_rate", dropout_rate)
-        rate = resolve_drop_connect_rate(
-            self, drop_connect_rate, drop_path_rate
-        )
-        head = ImageHead(
+        rate, head = start(
+            self,
             "EfficientNetV2",
+            width_coefficient=width_coefficient,
+            depth_coefficient=depth_coefficient,
+            dropout_rate=dropout_rate,
+            drop_connect_rate=drop_connect_rate,
+            drop_path_rate=drop_path_rate,
             input_shape=input_shape,
             num_classes=num_classes,
             include_top=include_top,
             pooling=pooling,
             classifier_activation=classifier_activation,
             features_only=features_only,
-            min_input_size=32,
         )
         stem_filters, table = STAGES[stages]
         inputs = head.inputs()
@@ -222,44 +215,31 @@ class EfficientNetV2(ImageModel):
             strides=2,
             momentum=_MOMENTUM,
         )
-        # keras.applications divides by the unscaled number of blocks, so
-        # the deeper B1 ... B3 end above `rate`.
-        total = sum(stage[1] for stage in table)
-        index, stride, last, outputs_by_stride = 0, 2, "stem_activation", []
-        for stage, (
-            kind,
-            repeats,
-            filters,
-            expansion,
-            strides,
-            se,
-        ) in enumerate(table):
-            if strides == 2:
-                outputs_by_stride.append(Stage(last, x, stride))
-                stride *= 2
-            for repeat in range(math.ceil(depth_coefficient * repeats)):
-                last = block_name(stage, repeat)
-                x = _BLOCKS[kind](
-                    round_filters(filters, width_coefficient),
-                    expansion=expansion,
-                    strides=strides if repeat == 0 else 1,
-                    se_ratio=se,
-                    drop_path_rate=rate * index / total,
-                    momentum=_MOMENTUM,
-                    name=last,
-                )(x)
-                index += 1
-        x = conv_bn_act(
+        blocks = [
+            (
+                _BLOCKS[kind],
+                math.ceil(depth_coefficient * repeats),
+                strides,
+                {
+                    "filters": round_filters(filters, width_coefficient),
+                    "expansion": expansion,
+                    "se_ratio": se,
+                },
+            )
+            for kind, repeats, filters, expansion, strides, se in table
+        ]
+        outputs = blocks_and_top(
             x,
-            round_filters(1280, width_coefficient),
-            1,
-            "top",
+            blocks,
+            rate=rate,
+            # keras.applications divides by the unscaled number of
+            # blocks, so the deeper B1 ... B3 end above `rate`.
+            total=sum(stage[1] for stage in table),
+            zero_init_last=zero_init_last,
+            top_filters=round_filters(1280, width_coefficient),
             momentum=_MOMENTUM,
         )
-        outputs_by_stride.append(Stage("top_activation", x, stride))
-        outputs = head.outputs(outputs_by_stride, top_layers(dropout_rate))
-        self._finish(head, inputs, outputs, name, kwargs)
-        initialize_classifier(self)
+        finish(self, head, inputs, outputs, dropout_rate, name, kwargs)
 
 
 def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
@@ -276,61 +256,58 @@ def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
     )
 
 
-# A linear projection's shift (project_bn's beta) reaches the loss only
-# through a 1x1 convolution and a batch norm, which removes it in
-# training mode: its gradient is zero up to rounding.
-_NO_GRADIENT = ("*/project_bn/beta",)
-_OVERRIDES = {"input_shape": (32, 32, 3), "num_classes": 5}
-# The full harness saves and reloads the model several times: half the
-# widths and fewer blocks (every stage of two or more still has an
-# identity block) keep it fast. The real widths and depths are checked
-# by the goldens, the porting tests and the siblings' light checks.
-_FULL_OVERRIDES = {
-    **_OVERRIDES,
-    "width_coefficient": 0.5,
-    "depth_coefficient": 0.6,
-}
-
-
 @register_model(
-    test_overrides=_FULL_OVERRIDES, test_allow_no_gradient=_NO_GRADIENT
+    test_overrides=TEST_FULL_OVERRIDES,
+    test_allow_no_gradient=TEST_NO_GRADIENT,
 )
 def efficientnetv2_b0(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B0 for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("b0", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_b1(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B1 for 240x240x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("b1", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_b2(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B2 for 260x260x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("b2", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_b3(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B3 for 300x300x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("b3", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_s(**overrides) -> EfficientNetV2:
     """EfficientNetV2-S for 384x384x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("s", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_m(**overrides) -> EfficientNetV2:
     """EfficientNetV2-M for 480x480x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("m", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="efficientnetv2_b0")
+@register_model(
+    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+)
 def efficientnetv2_l(**overrides) -> EfficientNetV2:
     """EfficientNetV2-L for 480x480x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("l", overrides)
@@ -349,13 +326,11 @@ def _port_efficientnetv2(keras_model, config):
         isinstance(layer, keras.layers.Rescaling)
         for layer in keras_model.layers
     )
-    model = _efficientnetv2(
+    return port(
+        _efficientnetv2,
         variant,
-        {
-            **dropout_config(keras_model, config),
-            "include_preprocessing": preprocessing,
-        },
-    )
-    return model, gather_sources(
-        model, keras_model, locator(keras_model, "dwconv2")
+        keras_model,
+        config,
+        "dwconv2",
+        include_preprocessing=preprocessing,
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import keras
 
 import kerasblocks as kb
+from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.mobile import round_channels as round_channels
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
@@ -128,10 +129,7 @@ class MobileNet(ImageModel):
         **kwargs,
     ):
         check_alpha(alpha)
-        if isinstance(dropout, bool) or not (
-            isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be in [0, 1). Received: {dropout=}")
+        check_rate("dropout", dropout)
         head = ImageHead(
             "MobileNet",
             input_shape=input_shape,

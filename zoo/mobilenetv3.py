@@ -18,6 +18,7 @@ from collections.abc import Callable
 import keras
 
 import kerasblocks as kb
+from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.mobile import round_channels
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
@@ -133,12 +134,7 @@ class MobileNetV3(ImageModel):
                 f"Received: {model_type=}"
             )
         check_alpha(alpha)
-        if isinstance(dropout_rate, bool) or not (
-            isinstance(dropout_rate, (int, float)) and 0.0 <= dropout_rate < 1.0
-        ):
-            raise ValueError(
-                f"dropout_rate must be in [0, 1). Received: {dropout_rate=}"
-            )
+        check_rate("dropout_rate", dropout_rate)
         head = ImageHead(
             "MobileNetV3",
             input_shape=input_shape,

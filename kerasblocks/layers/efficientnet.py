@@ -20,6 +20,13 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks._validation import rate
+from kerasblocks.layers.mobile import (
+    check_batch_norm,
+    check_image_input,
+    check_odd_kernel,
+    check_strides,
+)
 
 
 def conv_initializer() -> keras.initializers.Initializer:
@@ -46,19 +53,14 @@ class _EfficientBlock(keras.layers.Layer):
         drop_path_rate: float,
         momentum: float,
         epsilon: float,
+        zero_init_last: bool,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
         self.expansion = _positive_int("expansion", expansion)
-        if _positive_int("kernel_size", kernel_size) % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be odd. Received: {kernel_size=}"
-            )
-        self.kernel_size = kernel_size
-        if strides not in (1, 2) or isinstance(strides, bool):
-            raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
-        self.strides = strides
+        self.kernel_size = check_odd_kernel(kernel_size)
+        self.strides = check_strides(strides)
         if isinstance(se_ratio, bool) or not (
             isinstance(se_ratio, (int, float)) and 0.0 <= se_ratio <= 1.0
         ):
@@ -67,22 +69,13 @@ class _EfficientBlock(keras.layers.Layer):
             )
         self.se_ratio = float(se_ratio)
         self.activation = keras.activations.get(activation)
-        if isinstance(drop_path_rate, bool) or not (
-            isinstance(drop_path_rate, (int, float))
-            and 0.0 <= drop_path_rate < 1.0
-        ):
+        self.drop_path_rate = rate("drop_path_rate", drop_path_rate)
+        self.momentum, self.epsilon = check_batch_norm(momentum, epsilon)
+        if not isinstance(zero_init_last, bool):
             raise ValueError(
-                f"drop_path_rate must be in [0, 1). Received: {drop_path_rate=}"
+                f"zero_init_last must be a bool. Received: {zero_init_last=}"
             )
-        self.drop_path_rate = float(drop_path_rate)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"momentum must be in [0, 1). Received: {momentum=}"
-            )
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.zero_init_last = zero_init_last
 
     # Widths that depend on the input's channels (the expansion and the
     # squeeze-and-excitation) are set in `build`; the sublayers are made
@@ -130,15 +123,6 @@ class _EfficientBlock(keras.layers.Layer):
                 self.drop_path_rate, noise_shape=(None, 1, 1, 1), name="drop"
             )
 
-    def _check_input(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' takes (batch, height, "
-                "width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
-        return int(input_shape[-1])
-
     def _build_excitation(self, shape, channels):
         if self.se_reduce is None:
             return
@@ -148,7 +132,14 @@ class _EfficientBlock(keras.layers.Layer):
         self.se_reduce.build(pooled)
         self.se_expand.build(self.se_reduce.compute_output_shape(pooled))
 
-    def _build_projection(self, shape):
+    def _has_identity(self, channels):
+        return self.strides == 1 and channels == self.filters
+
+    def _build_projection(self, shape, channels):
+        # Only a block that adds its input starts as the identity; the
+        # others keep Keras's initialization.
+        if self.zero_init_last and self._has_identity(channels):
+            self.project_bn.gamma_initializer = keras.initializers.get("zeros")
         self.project_conv.build(shape)
         self.project_bn.build(self.project_conv.compute_output_shape(shape))
 
@@ -159,7 +150,7 @@ class _EfficientBlock(keras.layers.Layer):
         return x * self.se_expand(self.se_reduce(scale))
 
     def _join(self, inputs, x, training):
-        if self.strides != 1 or inputs.shape[-1] != self.filters:
+        if not self._has_identity(inputs.shape[-1]):
             return x
         if self.drop is not None:
             x = self.drop(x, training=training)
@@ -184,6 +175,7 @@ class _EfficientBlock(keras.layers.Layer):
             "drop_path_rate": self.drop_path_rate,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
+            "zero_init_last": self.zero_init_last,
         }
 
 
@@ -221,6 +213,8 @@ class MBConv(_EfficientBlock):
             an example during training (stochastic depth), in [0, 1).
         momentum: batch-norm momentum.
         epsilon: batch-norm epsilon.
+        zero_init_last: start `project_bn`'s scale (gamma) at zero when
+            the block adds its input, so that it starts as the identity.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -247,6 +241,7 @@ class MBConv(_EfficientBlock):
         drop_path_rate: float = 0.0,
         momentum: float = 0.99,
         epsilon: float = 1e-3,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(
@@ -259,6 +254,7 @@ class MBConv(_EfficientBlock):
             drop_path_rate=drop_path_rate,
             momentum=momentum,
             epsilon=epsilon,
+            zero_init_last=zero_init_last,
             **kwargs,
         )
         self.expand_conv = self.expand_bn = None
@@ -278,7 +274,7 @@ class MBConv(_EfficientBlock):
         self._make_projection(1, 1)
 
     def build(self, input_shape):
-        channels = self._check_input(input_shape)
+        channels = check_image_input(self, input_shape)
         shape = tuple(input_shape)
         if self.expand_conv is not None:
             self.expand_conv.filters = self.expansion * channels
@@ -289,7 +285,7 @@ class MBConv(_EfficientBlock):
         shape = self.depthwise_conv.compute_output_shape(shape)
         self.depthwise_bn.build(shape)
         self._build_excitation(shape, channels)
-        self._build_projection(shape)
+        self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
         x = inputs
@@ -328,6 +324,8 @@ class FusedMBConv(_EfficientBlock):
             an example during training (stochastic depth), in [0, 1).
         momentum: batch-norm momentum.
         epsilon: batch-norm epsilon.
+        zero_init_last: start `project_bn`'s scale (gamma) at zero when
+            the block adds its input, so that it starts as the identity.
 
     Input shape: `(batch, height, width, channels)`. Output shape:
     `(batch, ceil(height / strides), ceil(width / strides), filters)`.
@@ -354,6 +352,7 @@ class FusedMBConv(_EfficientBlock):
         drop_path_rate: float = 0.0,
         momentum: float = 0.9,
         epsilon: float = 1e-3,
+        zero_init_last: bool = False,
         **kwargs,
     ):
         super().__init__(
@@ -366,6 +365,7 @@ class FusedMBConv(_EfficientBlock):
             drop_path_rate=drop_path_rate,
             momentum=momentum,
             epsilon=epsilon,
+            zero_init_last=zero_init_last,
             **kwargs,
         )
         self.expand_conv = self.expand_bn = None
@@ -381,7 +381,7 @@ class FusedMBConv(_EfficientBlock):
             self._make_projection(kernel_size, strides)
 
     def build(self, input_shape):
-        channels = self._check_input(input_shape)
+        channels = check_image_input(self, input_shape)
         shape = tuple(input_shape)
         if self.expand_conv is not None:
             self.expand_conv.filters = self.expansion * channels
@@ -389,7 +389,7 @@ class FusedMBConv(_EfficientBlock):
             shape = self.expand_conv.compute_output_shape(shape)
             self.expand_bn.build(shape)
         self._build_excitation(shape, channels)
-        self._build_projection(shape)
+        self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
         x = inputs

@@ -32,7 +32,9 @@ def round_channels(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def _check_batch_norm(momentum, epsilon):
+def check_batch_norm(momentum: float, epsilon: float) -> tuple[float, float]:
+    """Batch-norm `momentum` in [0, 1) and a positive `epsilon`, as
+    floats; else a ValueError."""
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1). Received: {momentum=}")
     if epsilon <= 0:
@@ -40,7 +42,8 @@ def _check_batch_norm(momentum, epsilon):
     return float(momentum), float(epsilon)
 
 
-def _check_strides(strides):
+def check_strides(strides: int) -> int:
+    """`strides` if it is 1 or 2; else a ValueError."""
     if strides not in (1, 2) or isinstance(strides, bool):
         raise ValueError(f"strides must be 1 or 2. Received: {strides=}")
     return strides
@@ -59,8 +62,152 @@ def stride_two_padding(height, width, kernel_size: int):
     return ((before(height), half), (before(width), half))
 
 
+def check_image_input(layer: keras.layers.Layer, input_shape) -> int:
+    """The channels of a `(batch, height, width, channels)` input shape;
+    a ValueError naming `layer` for any other shape."""
+    if len(input_shape) != 4 or input_shape[-1] is None:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}' takes (batch, height, "
+            "width, channels) inputs with known channels. Received: "
+            f"{input_shape=}"
+        )
+    return int(input_shape[-1])
+
+
+def check_odd_kernel(kernel_size: int) -> int:
+    """`kernel_size` if it is a positive odd int; else a ValueError."""
+    if _positive_int("kernel_size", kernel_size) % 2 == 0:
+        raise ValueError(f"kernel_size must be odd. Received: {kernel_size=}")
+    return kernel_size
+
+
+class _MobileBlock(keras.layers.Layer):
+    """Batch norms with the block's `momentum` and `epsilon`."""
+
+    def _batch_norm(self, name):
+        return keras.layers.BatchNormalization(
+            momentum=self.momentum, epsilon=self.epsilon, name=name
+        )
+
+
+class _InvertedBottleneck(_MobileBlock):
+    """What MobileNetV2's and V3's inverted residuals share: an optional
+    1x1 expansion, a depthwise convolution padded as keras.applications
+    pads it, an optional squeeze-excite, a linear 1x1 projection and the
+    shortcut. Subclasses set `expand` (or None), `squeeze_excite` (or
+    None) and say the expanded width and the activation."""
+
+    def _check_arguments(
+        self, filters, kernel_size, strides, momentum, epsilon
+    ):
+        self.filters = _positive_int("filters", filters)
+        self.kernel_size = check_odd_kernel(kernel_size)
+        self.strides = check_strides(strides)
+        self.momentum, self.epsilon = check_batch_norm(momentum, epsilon)
+
+    def _make_expansion(self, filters):
+        # `expand` and `expand_bn` are created first so that the
+        # sublayers (and their variables) stay in the order they run.
+        self.expand = keras.layers.Conv2D(
+            filters, 1, use_bias=False, name="expand"
+        )
+        self.expand_bn = self._batch_norm("expand_bn")
+
+    def _make_depthwise(self):
+        self.depthwise = keras.layers.DepthwiseConv2D(
+            self.kernel_size,
+            strides=self.strides,
+            padding="same" if self.strides == 1 else "valid",
+            use_bias=False,
+            name="depthwise",
+        )
+        self.depthwise_bn = self._batch_norm("depthwise_bn")
+
+    def _make_projection(self):
+        self.project = keras.layers.Conv2D(
+            self.filters, 1, use_bias=False, name="project"
+        )
+        self.project_bn = self._batch_norm("project_bn")
+
+    def _expanded_width(self, channels: int) -> int:
+        raise NotImplementedError
+
+    def _activate(self, x):
+        raise NotImplementedError
+
+    def _padding(self, height, width):
+        return stride_two_padding(height, width, self.kernel_size)
+
+    def _padded_shape(self, shape):
+        if self.strides == 1:
+            return shape
+        (top, bottom), (left, right) = self._padding(shape[1], shape[2])
+
+        def grow(size, extra):
+            return None if size is None else size + extra
+
+        return (
+            shape[0],
+            grow(shape[1], top + bottom),
+            grow(shape[2], left + right),
+            shape[3],
+        )
+
+    def build(self, input_shape):
+        channels = check_image_input(self, input_shape)
+        shape = tuple(input_shape)
+        if self.expand is not None:
+            self.expand.filters = self._expanded_width(channels)
+            self.expand.build(shape)
+            shape = self.expand.compute_output_shape(shape)
+            self.expand_bn.build(shape)
+        shape = self._padded_shape(shape)
+        self.depthwise.build(shape)
+        shape = self.depthwise.compute_output_shape(shape)
+        self.depthwise_bn.build(shape)
+        if self.squeeze_excite is not None:
+            self.squeeze_excite.build(shape)
+        self.project.build(shape)
+        self.project_bn.build(self.project.compute_output_shape(shape))
+
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.expand is not None:
+            x = self._activate(
+                self.expand_bn(self.expand(x), training=training)
+            )
+        if self.strides == 2:
+            height, width = inputs.shape[1], inputs.shape[2]
+            x = keras.ops.pad(
+                x, ((0, 0), *self._padding(height, width), (0, 0))
+            )
+        x = self.depthwise_bn(self.depthwise(x), training=training)
+        x = self._activate(x)
+        if self.squeeze_excite is not None:
+            x = self.squeeze_excite(x)
+        x = self.project_bn(self.project(x), training=training)
+        if self.strides == 1 and inputs.shape[-1] == self.filters:
+            x = inputs + x
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = self._padded_shape(tuple(input_shape))
+        shape = self.depthwise.compute_output_shape(shape)
+        return (*shape[:3], self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
+
+
 @register()
-class InvertedResidual(keras.layers.Layer):
+class InvertedResidual(_InvertedBottleneck):
     """MobileNetV2's inverted residual block (linear bottleneck).
 
     In order: `expand` (1x1 convolution to `expansion * channels`, no
@@ -107,118 +254,29 @@ class InvertedResidual(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
+        self._check_arguments(filters, kernel_size, strides, momentum, epsilon)
         self.expansion = _positive_int("expansion", expansion)
-        self.strides = _check_strides(strides)
-        if _positive_int("kernel_size", kernel_size) % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be odd. Received: {kernel_size=}"
-            )
-        self.kernel_size = kernel_size
-        self.momentum, self.epsilon = _check_batch_norm(momentum, epsilon)
         # The expanded width depends on the input's channels: `expand`
-        # gets its filters in `build`. Creating it here keeps the
-        # sublayers (and their variables) in the order they run.
-        self.expand = None
-        self.expand_bn = None
+        # gets its filters in `build`.
+        self.expand = self.expand_bn = None
         if expansion != 1:
-            self.expand = keras.layers.Conv2D(
-                1, 1, use_bias=False, name="expand"
-            )
-            self.expand_bn = self._batch_norm("expand_bn")
-        self.depthwise = keras.layers.DepthwiseConv2D(
-            kernel_size,
-            strides=strides,
-            padding="same" if strides == 1 else "valid",
-            use_bias=False,
-            name="depthwise",
-        )
-        self.depthwise_bn = self._batch_norm("depthwise_bn")
-        self.project = keras.layers.Conv2D(
-            filters, 1, use_bias=False, name="project"
-        )
-        self.project_bn = self._batch_norm("project_bn")
+            self._make_expansion(1)
+        self._make_depthwise()
+        self.squeeze_excite = None
+        self._make_projection()
 
-    def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, name=name
-        )
+    def _expanded_width(self, channels):
+        return self.expansion * channels
 
-    def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"InvertedResidual '{self.name}' takes (batch, height, "
-                "width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
-        channels = int(input_shape[-1])
-        shape = tuple(input_shape)
-        if self.expand is not None:
-            self.expand.filters = self.expansion * channels
-            self.expand.build(shape)
-            shape = self.expand.compute_output_shape(shape)
-            self.expand_bn.build(shape)
-        self.depthwise.build(self._padded_shape(shape))
-        shape = self.depthwise.compute_output_shape(self._padded_shape(shape))
-        self.depthwise_bn.build(shape)
-        self.project.build(shape)
-        self.project_bn.build(self.project.compute_output_shape(shape))
-
-    def _padding(self, height, width):
-        return stride_two_padding(height, width, self.kernel_size)
-
-    def _padded_shape(self, shape):
-        if self.strides == 1:
-            return shape
-        (top, bottom), (left, right) = self._padding(shape[1], shape[2])
-
-        def grow(size, extra):
-            return None if size is None else size + extra
-
-        return (
-            shape[0],
-            grow(shape[1], top + bottom),
-            grow(shape[2], left + right),
-            shape[3],
-        )
-
-    def call(self, inputs, training=None):
-        x = inputs
-        if self.expand is not None:
-            x = keras.ops.relu6(
-                self.expand_bn(self.expand(x), training=training)
-            )
-        if self.strides == 2:
-            height, width = inputs.shape[1], inputs.shape[2]
-            x = keras.ops.pad(
-                x, ((0, 0), *self._padding(height, width), (0, 0))
-            )
-        x = self.depthwise(x)
-        x = keras.ops.relu6(self.depthwise_bn(x, training=training))
-        x = self.project_bn(self.project(x), training=training)
-        if self.strides == 1 and inputs.shape[-1] == self.filters:
-            x = inputs + x
-        return x
-
-    def compute_output_shape(self, input_shape):
-        shape = self._padded_shape(tuple(input_shape))
-        shape = self.depthwise.compute_output_shape(shape)
-        return (*shape[:3], self.filters)
+    def _activate(self, x):
+        return keras.ops.relu6(x)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "expansion": self.expansion,
-            "strides": self.strides,
-            "kernel_size": self.kernel_size,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }
+        return {**super().get_config(), "expansion": self.expansion}
 
 
 @register()
-class DepthwiseSeparableBlock(keras.layers.Layer):
+class DepthwiseSeparableBlock(_MobileBlock):
     """MobileNet's depthwise separable convolution block.
 
     In order: `depthwise` (3x3 depthwise convolution with
@@ -265,11 +323,11 @@ class DepthwiseSeparableBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.filters = _positive_int("filters", filters)
-        self.strides = _check_strides(strides)
+        self.strides = check_strides(strides)
         self.depth_multiplier = _positive_int(
             "depth_multiplier", depth_multiplier
         )
-        self.momentum, self.epsilon = _check_batch_norm(momentum, epsilon)
+        self.momentum, self.epsilon = check_batch_norm(momentum, epsilon)
         self.depthwise = keras.layers.DepthwiseConv2D(
             3,
             strides=strides,
@@ -284,11 +342,6 @@ class DepthwiseSeparableBlock(keras.layers.Layer):
         )
         self.pointwise_bn = self._batch_norm("pointwise_bn")
 
-    def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, name=name
-        )
-
     def _padded_shape(self, shape):
         if self.strides == 1:
             return shape
@@ -299,12 +352,7 @@ class DepthwiseSeparableBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"DepthwiseSeparableBlock '{self.name}' takes (batch, "
-                "height, width, channels) inputs with known channels. "
-                f"Received: {input_shape=}"
-            )
+        check_image_input(self, input_shape)
         shape = self._padded_shape(tuple(input_shape))
         self.depthwise.build(shape)
         shape = self.depthwise.compute_output_shape(shape)

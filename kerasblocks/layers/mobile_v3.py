@@ -20,11 +20,7 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
-from kerasblocks.layers.mobile import (
-    _check_batch_norm,
-    _check_strides,
-    stride_two_padding,
-)
+from kerasblocks.layers.mobile import _InvertedBottleneck, check_image_input
 
 
 def _activation(name, value):
@@ -34,16 +30,6 @@ def _activation(name, value):
         raise ValueError(
             f"Unknown {name}. Received: {name}={value!r}"
         ) from None
-
-
-def _check_channels(layer, input_shape):
-    if len(input_shape) != 4 or input_shape[-1] is None:
-        raise ValueError(
-            f"{type(layer).__name__} '{layer.name}' takes (batch, height, "
-            "width, channels) inputs with known channels. Received: "
-            f"{input_shape=}"
-        )
-    return int(input_shape[-1])
 
 
 @register()
@@ -93,7 +79,7 @@ class SqueezeExcite(keras.layers.Layer):
         self.expand_conv = keras.layers.Conv2D(1, 1, name="expand_conv")
 
     def build(self, input_shape):
-        channels = _check_channels(self, input_shape)
+        channels = check_image_input(self, input_shape)
         pooled = (input_shape[0], 1, 1, channels)
         self.reduce_conv.build(pooled)
         self.expand_conv.filters = channels
@@ -119,7 +105,7 @@ class SqueezeExcite(keras.layers.Layer):
 
 
 @register()
-class MobileNetV3Block(keras.layers.Layer):
+class MobileNetV3Block(_InvertedBottleneck):
     """MobileNetV3's inverted residual block (paper's "bneck").
 
     In order: `expand` (1x1 convolution to `expanded_filters`, no bias),
@@ -173,35 +159,18 @@ class MobileNetV3Block(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
+        self._check_arguments(filters, kernel_size, strides, momentum, epsilon)
         if expanded_filters is not None:
             _positive_int("expanded_filters", expanded_filters)
         self.expanded_filters = expanded_filters
-        if _positive_int("kernel_size", kernel_size) % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be odd. Received: {kernel_size=}"
-            )
-        self.kernel_size = kernel_size
-        self.strides = _check_strides(strides)
         if squeeze_filters is not None:
             _positive_int("squeeze_filters", squeeze_filters)
         self.squeeze_filters = squeeze_filters
         self.activation = _activation("activation", activation)
-        self.momentum, self.epsilon = _check_batch_norm(momentum, epsilon)
         self.expand = self.expand_bn = None
         if expanded_filters is not None:
-            self.expand = keras.layers.Conv2D(
-                expanded_filters, 1, use_bias=False, name="expand"
-            )
-            self.expand_bn = self._batch_norm("expand_bn")
-        self.depthwise = keras.layers.DepthwiseConv2D(
-            kernel_size,
-            strides=strides,
-            padding="same" if strides == 1 else "valid",
-            use_bias=False,
-            name="depthwise",
-        )
-        self.depthwise_bn = self._batch_norm("depthwise_bn")
+            self._make_expansion(expanded_filters)
+        self._make_depthwise()
         self.squeeze_excite = None
         if squeeze_filters is not None:
             self.squeeze_excite = SqueezeExcite(
@@ -209,84 +178,18 @@ class MobileNetV3Block(keras.layers.Layer):
                 gate_activation="hard_sigmoid",
                 name="squeeze_excite",
             )
-        self.project = keras.layers.Conv2D(
-            filters, 1, use_bias=False, name="project"
-        )
-        self.project_bn = self._batch_norm("project_bn")
+        self._make_projection()
 
-    def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, name=name
-        )
+    def _expanded_width(self, channels):
+        return self.expanded_filters
 
-    def _padding(self, height, width):
-        return stride_two_padding(height, width, self.kernel_size)
-
-    def _padded_shape(self, shape):
-        if self.strides == 1:
-            return shape
-        (top, bottom), (left, right) = self._padding(shape[1], shape[2])
-
-        def grow(size, extra):
-            return None if size is None else size + extra
-
-        return (
-            shape[0],
-            grow(shape[1], top + bottom),
-            grow(shape[2], left + right),
-            shape[3],
-        )
-
-    def build(self, input_shape):
-        _check_channels(self, input_shape)
-        shape = tuple(input_shape)
-        if self.expand is not None:
-            self.expand.build(shape)
-            shape = self.expand.compute_output_shape(shape)
-            self.expand_bn.build(shape)
-        shape = self._padded_shape(shape)
-        self.depthwise.build(shape)
-        shape = self.depthwise.compute_output_shape(shape)
-        self.depthwise_bn.build(shape)
-        if self.squeeze_excite is not None:
-            self.squeeze_excite.build(shape)
-        self.project.build(shape)
-        self.project_bn.build(self.project.compute_output_shape(shape))
-
-    def call(self, inputs, training=None):
-        x = inputs
-        if self.expand is not None:
-            x = self.activation(
-                self.expand_bn(self.expand(x), training=training)
-            )
-        if self.strides == 2:
-            height, width = inputs.shape[1], inputs.shape[2]
-            x = keras.ops.pad(
-                x, ((0, 0), *self._padding(height, width), (0, 0))
-            )
-        x = self.depthwise_bn(self.depthwise(x), training=training)
-        x = self.activation(x)
-        if self.squeeze_excite is not None:
-            x = self.squeeze_excite(x)
-        x = self.project_bn(self.project(x), training=training)
-        if self.strides == 1 and inputs.shape[-1] == self.filters:
-            x = inputs + x
-        return x
-
-    def compute_output_shape(self, input_shape):
-        shape = self._padded_shape(tuple(input_shape))
-        shape = self.depthwise.compute_output_shape(shape)
-        return (*shape[:3], self.filters)
+    def _activate(self, x):
+        return self.activation(x)
 
     def get_config(self):
         return {
             **super().get_config(),
-            "filters": self.filters,
             "expanded_filters": self.expanded_filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
             "squeeze_filters": self.squeeze_filters,
             "activation": keras.activations.serialize(self.activation),
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
         }

@@ -2,7 +2,9 @@
 0-255 inputs, preprocessing included), parameter counts, the stochastic
 depth schedule, feature maps and argument errors."""
 
-import math
+import functools
+import importlib.util
+import os
 
 import keras
 import numpy as np
@@ -10,6 +12,12 @@ import pytest
 
 import zoo
 from kerasblocks.params import count_parameters
+
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
 
 
 def _randomize(model, seed=0):
@@ -24,15 +32,10 @@ def _randomize(model, seed=0):
         variable.assign(value.astype("float32"))
 
 
-def _ported_outputs(keras_model, seed=0):
-    _randomize(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    shape = (1, *keras_model.input_shape[1:])
-    x = np.random.default_rng(seed).uniform(0.0, 255.0, shape)
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
+_ported_outputs = functools.partial(
+    twins.ported_outputs, pixels=(0.0, 255.0), randomize=_randomize
+)
+_trainable_and_not = twins.trainable_and_not
 
 
 def test_tiny_port_at_224_with_top_gives_equal_logits():
@@ -128,17 +131,6 @@ def test_parameter_counts_equal_keras_applications(
     assert count_parameters(no_top) == without_top
 
 
-def _trainable_and_not(model):
-    return (
-        sum(math.prod(v.shape) for v in model.trainable_weights),
-        sum(math.prod(v.shape) for v in model.non_trainable_weights),
-    )
-
-
-# The big variants at 32x32, which has the counts of 224x224 (every
-# weight's shape is independent of the input size) at a fraction of the
-# cost; without the classifier only for the base model, as building
-# XLarge (350M weights) costs seconds per model.
 @pytest.mark.parametrize(
     "name, application, with_top, without_top",
     [

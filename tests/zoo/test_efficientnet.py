@@ -3,6 +3,10 @@ weight porting (raw 0-255 inputs, preprocessing included), parameter
 counts of every variant, the stochastic depth schedules, feature maps,
 preprocessing and argument errors."""
 
+import functools
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -11,6 +15,12 @@ import zoo
 from kerasblocks.params import count_parameters
 from zoo.efficientnetv2 import round_filters
 
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
+
 V1 = [(f"efficientnet_b{i}", f"EfficientNetB{i}") for i in range(8)]
 V2 = [
     (f"efficientnetv2_{v}", f"EfficientNetV2{v.upper()}")
@@ -18,35 +28,9 @@ V2 = [
 ]
 
 
-def _randomize_statistics(model, seed=0):
-    """Batch-norm and input-normalization statistics and affine weights
-    away from their initial values, so that a port that misplaces one
-    shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        elif name == "mean":  # V1's input normalization
-            value = rng.uniform(0.4, 0.5, variable.shape)
-        elif name == "variance":
-            value = rng.uniform(0.04, 0.06, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype(variable.dtype))
-
-
-def _ported_outputs(keras_model, seed=0):
-    _randomize_statistics(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    shape = (2, *keras_model.input_shape[1:])
-    x = np.random.default_rng(seed).uniform(0.0, 255.0, shape)
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
+_ported_outputs = functools.partial(
+    twins.ported_outputs, batch=2, pixels=(0.0, 255.0)
+)
 
 
 def _assert_close(actual, expected):

@@ -2,12 +2,28 @@
 parity through weight porting (at 299 with the classifier and at a
 smaller size without), parameter counts, feature maps and errors."""
 
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import pytest
 
 import zoo
 from kerasblocks.params import count_parameters
+
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
+
+_ported_outputs = twins.ported_outputs
+
+
+def _trainable_count(model):
+    return twins.trainable_and_not(model)[0]
+
 
 # name -> (keras.applications constructor, (total, non-trainable)
 # parameters with the 1000-class classifier, another valid input size,
@@ -22,36 +38,6 @@ FAMILIES = {
         "max",
     ),
 }
-
-
-def _randomize_batch_norm(model, seed=0):
-    """Batch-norm statistics and shifts away from their initial values,
-    so that a port that misplaces one shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
-
-
-def _ported_outputs(keras_model, seed=0):
-    _randomize_batch_norm(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    shape = (1, *keras_model.input_shape[1:])
-    x = np.random.default_rng(seed).uniform(-1.0, 1.0, shape)
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
-
-
-def _trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

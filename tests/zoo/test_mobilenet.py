@@ -1,6 +1,9 @@
 """MobileNetV2: keras.applications parity through weight porting,
 parameter counts, widths, feature maps and argument errors."""
 
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -9,32 +12,14 @@ import zoo
 from kerasblocks.params import count_parameters
 from zoo.mobilenet import round_channels
 
-
-def _randomize_batch_norm(model, seed=0):
-    """Batch-norm statistics and affine weights away from their initial
-    values, so that a port that misplaces one shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
 
 
-def _ported_outputs(keras_model, seed=0):
-    _randomize_batch_norm(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    x = np.random.default_rng(seed).uniform(
-        -1.0, 1.0, (1, *keras_model.input_shape[1:])
-    )
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
+_ported_outputs = twins.ported_outputs
 
 
 def test_port_at_224_with_top_gives_equal_logits():

@@ -3,7 +3,9 @@ weight porting (raw 0-255 inputs, preprocessing included), trainable
 and non-trainable parameter counts with and without `minimalistic` at
 several widths, feature maps and argument errors."""
 
-import math
+import functools
+import importlib.util
+import os
 
 import keras
 import numpy as np
@@ -11,43 +13,23 @@ import pytest
 
 import zoo
 
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
+
+
+_ported_outputs = functools.partial(
+    twins.ported_outputs, batch=2, pixels=(0.0, 255.0)
+)
+_trainable_and_not = twins.trainable_and_not
+
+
 APPLICATIONS = {
     "small": keras.applications.MobileNetV3Small,
     "large": keras.applications.MobileNetV3Large,
 }
-
-
-def _randomize_batch_norm(model, seed=0):
-    """Batch-norm statistics and affine weights away from their initial
-    values, so that a port that misplaces one shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
-
-
-def _ported_outputs(keras_model, seed=0):
-    _randomize_batch_norm(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    shape = (2, *model.input_shape[1:])
-    x = np.random.default_rng(seed).uniform(0.0, 255.0, shape)
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
-
-
-def _trainable_and_not(model):
-    return (
-        sum(math.prod(v.shape) for v in model.trainable_weights),
-        sum(math.prod(v.shape) for v in model.non_trainable_weights),
-    )
 
 
 @pytest.mark.parametrize("model_type", ["small", "large"])

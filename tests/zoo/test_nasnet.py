@@ -1,6 +1,9 @@
 """NASNet: keras.applications parity through weight porting, parameter
 counts, the cell plan, feature maps and argument errors."""
 
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -10,45 +13,21 @@ import zoo
 from kerasblocks.params import count_parameters
 from zoo.nasnet import cell_plan
 
+# The shared helpers, loaded by path (see applications_twins.py).
+_TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
+_SPEC = importlib.util.spec_from_file_location("applications_twins", _TWINS)
+twins = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(twins)
+
+
+_ported_outputs = twins.ported_outputs
+_split_counts = twins.trainable_and_not
+
+
 _KERAS = {
     "nasnet_mobile": keras.applications.NASNetMobile,
     "nasnet_large": keras.applications.NASNetLarge,
 }
-
-
-def _randomize_batch_norm(model, seed=0):
-    """Batch-norm statistics and affine weights away from their initial
-    values, so that a port that misplaces one shows in the outputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
-
-
-def _ported_outputs(keras_model, seed=0):
-    keras.utils.set_random_seed(seed)
-    _randomize_batch_norm(keras_model, seed)
-    model = zoo.from_keras_applications(keras_model)
-    x = np.random.default_rng(seed).uniform(
-        -1.0, 1.0, (1, *keras_model.input_shape[1:])
-    )
-    x = x.astype("float32")
-    expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
-    actual = keras.ops.convert_to_numpy(model(x, training=False))
-    return model, actual, expected
-
-
-def _split_counts(model):
-    def total(variables):
-        return sum(int(np.prod(v.shape)) for v in variables)
-
-    return total(model.trainable_weights), total(model.non_trainable_weights)
 
 
 def test_port_at_224_with_top_gives_equal_logits():

@@ -1,6 +1,6 @@
 """Stochastic depth (`drop_path_rate`) and identity-initialized blocks
 (`zero_init_last`) on the residual families: ResNet/ResNeXt, ConvNeXt,
-ViT and RegNet, at small sizes.
+ViT, RegNet and EfficientNet V1/V2, at small sizes.
 """
 
 import keras
@@ -199,3 +199,49 @@ def test_zero_init_without_layer_scale_and_bad_arguments():
     ]:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnetv2_b0"])
+def test_efficientnet_zero_init_last_starts_identity_blocks_as_identity(name):
+    small = {
+        "input_shape": (32, 32, 3),
+        "num_classes": 5,
+        "width_coefficient": 0.5,
+        "depth_coefficient": 0.6,
+    }
+    model = zoo.create_model(name, zero_init_last=True, **small)
+    assert model.get_config()["zero_init_last"] is True
+    blocks = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, (kb.layers.MBConv, kb.layers.FusedMBConv))
+    ]
+    identity = [
+        b.strides == 1 and b.input.shape[-1] == b.filters for b in blocks
+    ]
+    # Both kinds of block, with and without a shortcut, are exercised.
+    assert 0 < sum(identity) < len(blocks)
+    probe = keras.Model(model.inputs, [[b.input, b.output] for b in blocks])
+    pairs = probe(_images(model, seed=6), training=False)
+    for block, has_identity, (block_input, block_output) in zip(
+        blocks, identity, pairs, strict=True
+    ):
+        gamma = keras.ops.convert_to_numpy(block.project_bn.gamma)
+        if has_identity:
+            assert not gamma.any(), block.name
+            np.testing.assert_array_equal(block_output, block_input)
+        else:
+            np.testing.assert_array_equal(gamma, np.ones_like(gamma))
+    # The default keeps today's initialization, and the weights and
+    # their paths are the same either way.
+    plain = zoo.create_model(name, **small)
+    assert plain.get_config()["zero_init_last"] is False
+    assert [w.path for w in plain.weights] == [w.path for w in model.weights]
+    for layer in plain.layers:
+        if isinstance(layer, (kb.layers.MBConv, kb.layers.FusedMBConv)):
+            gamma = keras.ops.convert_to_numpy(layer.project_bn.gamma)
+            np.testing.assert_array_equal(gamma, np.ones_like(gamma))
+    rebuilt = type(model).from_config(model.get_config())
+    assert rebuilt.get_layer(blocks[-1].name).zero_init_last is True
+    with pytest.raises(ValueError, match="zero_init_last must be a bool"):
+        zoo.create_model(name, zero_init_last="yes", **small)
