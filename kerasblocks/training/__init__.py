@@ -4,6 +4,7 @@ The trainer itself (`kerasblocks.training.trainer.train`) is imported on
 demand; the zoo announces its models with `register_model_source`.
 """
 
+from kerasblocks.training import builtin_sets as builtin_sets  # noqa: F401
 from kerasblocks.training import folders as folders  # noqa: F401
 from kerasblocks.training import sequence_data as sequence_data  # noqa: F401
 from kerasblocks.training import tfds_source as tfds_source  # noqa: F401
