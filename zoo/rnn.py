@@ -135,8 +135,19 @@ class RNNLanguageModel(SequenceModel):
                 name="rnn" if bidirectional else f"rnn_{index}",
             )
             if bidirectional:
+                # The backward layer is built here, not by Bidirectional:
+                # Bidirectional copies the layer by serializing it, and
+                # inside a Keras load (an ObjectSharingScope keyed by
+                # id()) that copy can come back as a reused object with
+                # go_backwards=False. Same names, same weight paths.
+                backward = keras.layers.RNN(
+                    CELLS[cell_type](units, name="cell"),
+                    return_sequences=True,
+                    go_backwards=True,
+                    name="backward_rnn",
+                )
                 recurrent = keras.layers.Bidirectional(
-                    recurrent, name=f"rnn_{index}"
+                    recurrent, backward_layer=backward, name=f"rnn_{index}"
                 )
             x = recurrent(x, mask=mask)
         outputs = layers["logits"](x)
