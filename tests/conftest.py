@@ -13,23 +13,3 @@ import pytest  # noqa: E402
 def _seed():
     keras.utils.set_random_seed(1234)
     yield
-
-
-# Modules whose tests share a module-scoped fixture (a finished run, one
-# export) stay on one pytest-xdist worker, so the fixture is built once.
-_ONE_WORKER = (
-    "test_train.py",
-    "test_train_sources.py",
-    "test_multi_worker.py",
-    "test_sequence_export.py",
-    "test_saved_model.py",
-    "test_image_serving.py",
-    "test_transfer.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.path.name
-        if module in _ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(module))

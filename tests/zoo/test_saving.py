@@ -46,16 +46,6 @@ def _labels(model, inputs):
     return np.zeros(outputs.shape[:-1], "int32")
 
 
-# Two halves, each with its own serving process, so that pytest-xdist
-# can give them to two workers (a half stays on one worker, in order:
-# its serving test reads what its per-model tests exported).
-HALVES = 2
-
-
-def _half(index: int):
-    return pytest.mark.xdist_group(f"saving-{index % HALVES}")
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """Directory holding each model's SavedModel and its expected outputs;
@@ -63,9 +53,7 @@ def exports(tmp_path_factory):
     return tmp_path_factory.mktemp("exports")
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_half(i)) for i, n in enumerate(MODELS)]
-)
+@pytest.mark.parametrize("name", MODELS)
 def test_weights_and_saved_model_cycle(name, exports):
     entry = zoo.get_model_entry(name)
     keras.utils.set_random_seed(0)
@@ -113,15 +101,10 @@ def test_weights_and_saved_model_cycle(name, exports):
     np.save(exports / f"{name}.expected.npy", np.asarray(expected))
 
 
-@pytest.mark.parametrize(
-    "half", [pytest.param(h, marks=_half(h)) for h in range(HALVES)]
-)
-def test_plain_tensorflow_serves_every_export(half, exports):
-    """One fresh process, no kerasblocks/zoo import, all exports of one
-    half of the models."""
-    expected = MODELS[half::HALVES]
-    names = [n for n in expected if (exports / n).is_dir()]
-    assert names == expected, "run with the per-model tests"
+def test_plain_tensorflow_serves_every_export(exports):
+    """One fresh process, no kerasblocks/zoo import, all exports."""
+    names = [n for n in MODELS if (exports / n).is_dir()]
+    assert names == MODELS, "run with the per-model tests"
     script = textwrap.dedent(
         """
         import json, sys
