@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -203,7 +204,11 @@ class Loop:
             state.batch < self.plan.steps_per_epoch
             and state.step < self.plan.total_steps
         ):
-            results = self._step(iterator)
+            try:
+                results = self._step(iterator)
+            except (StopIteration, tf.errors.OutOfRangeError):
+                self._end_short_epoch(state)
+                break
             state.step += 1
             state.batch += 1
             seen += config.batch_size
@@ -222,6 +227,22 @@ class Loop:
             if state.step % config.checkpoint_every == 0:
                 self.save(state)
         return seen, time.perf_counter() - started
+
+    def _end_short_epoch(self, state: TrainState) -> None:
+        """The epoch's data ran out before its last batch (an image that
+        failed to decode was dropped in the pipeline): says so, and moves
+        the step counter to the epoch's planned end, so the schedule and
+        the epoch count stay as planned."""
+        planned = self.plan.steps_per_epoch
+        warnings.warn(
+            f"epoch {state.epoch + 1} ended after {state.batch} of "
+            f"{planned} batches: some examples could not be decoded and "
+            "were dropped; check the data (kb-prepare finds them).",
+            stacklevel=2,
+        )
+        skipped = min(planned - state.batch, self.plan.total_steps - state.step)
+        state.step += skipped
+        state.batch += skipped
 
     def _distributed_pipeline(self, state: TrainState):
         """The epoch's batches from `state.batch` on, under the strategy.

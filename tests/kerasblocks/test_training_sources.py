@@ -4,6 +4,8 @@ The tests write small images whose class is visible in the pixels (a
 solid colour per class), so labels can be checked against the images.
 """
 
+import io
+import json
 import os
 
 import numpy as np
@@ -150,17 +152,22 @@ def test_folder_corrupt_images_are_skipped_or_refused(tmp_path):
         np.testing.assert_array_equal(class_of(x), y)
     with pytest.raises(data_lib.DataError, match="2 unreadable image"):
         data_lib.load_dataset(f"folder:{tmp_path}", strict=True)
-    # A damaged body behind a sound frame: only decoding finds it.
+    # A damaged body behind a sound frame: only decoding finds it, which
+    # the default does; the header check alone lets it through.
     png = bytearray((tmp_path / "class_0" / "002.png").read_bytes())
     png[len(png) // 2 : len(png) // 2 + 40] = bytes(40)
     (tmp_path / "class_0" / "002.png").write_bytes(bytes(png))
     with pytest.warns(UserWarning, match="skipping 2 unreadable"):
-        data_lib.load_dataset(f"folder:{tmp_path}")
+        data_lib.load_dataset(f"folder:{tmp_path}", verify="header")
     with pytest.warns(UserWarning) as caught:
-        dataset = data_lib.load_dataset(f"folder:{tmp_path}", verify="decode")
+        dataset = data_lib.load_dataset(f"folder:{tmp_path}")
     assert "skipping 3 unreadable" in str(caught[0].message)
     assert "002.png (corrupt)" in str(caught[0].message)
     assert dataset.num_train + dataset.num_val == 5
+    with pytest.raises(data_lib.DataError, match="3 unreadable image"):
+        data_lib.load_dataset(f"folder:{tmp_path}", strict=True)
+    with pytest.raises(ValueError, match="verify must be 'header' or 'dec"):
+        data_lib.load_dataset(f"folder:{tmp_path}", verify="full")
 
 
 def test_folder_bad_input_is_one_line(tmp_path):
@@ -369,3 +376,64 @@ def test_file_cache_survives_a_killed_writer_and_resumes(tmp_path):
     resumed = _epoch(dataset, batch_size=2, start_batch=1)
     np.testing.assert_array_equal(resumed[0][1], first[1][1])
     np.testing.assert_array_equal(resumed[0][0], first[1][0])
+
+
+def test_training_carries_on_when_an_epoch_runs_short(tmp_path, monkeypatch):
+    """An image that stops decoding during the run (changed on disk after
+    the up-front check) is dropped; the short epoch is said, and the run
+    keeps its planned steps and epochs."""
+    import keras
+
+    from kerasblocks.training import models, trainer
+    from kerasblocks.training.config import TrainConfig
+
+    def mlp(name, num_classes=10, input_shape=(8, 8, 3)):
+        return keras.Sequential(
+            [
+                keras.Input(input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(num_classes),
+            ],
+            name=name,
+        )
+
+    monkeypatch.setattr(
+        models, "_SOURCE", [models.ModelSource(mlp, lambda name: "image")]
+    )
+    write_folder(tmp_path / "data" / "train", per_class=(3, 3))
+    write_folder(tmp_path / "data" / "val", per_class=(2, 2))
+    victim = tmp_path / "data" / "train" / "class_1" / "000.png"
+
+    def damage(step):
+        if step == 2:  # the end of epoch 1
+            png = bytearray(victim.read_bytes())
+            png[len(png) // 2 : len(png) // 2 + 40] = bytes(40)
+            victim.write_bytes(bytes(png))
+
+    config = TrainConfig(
+        model="mlp",
+        dataset=f"folder:{tmp_path / 'data'}",
+        batch_size=3,
+        epochs=3,
+        jit_compile="false",
+        export=(),
+        out_dir=str(tmp_path / "run"),
+    )
+    with pytest.warns(UserWarning) as caught:
+        result = trainer.train(
+            config, stream=io.StringIO(), hooks=trainer.Hooks(damage)
+        )
+    short = [str(w.message) for w in caught if "ended after" in str(w.message)]
+    assert short == [
+        f"epoch {e} ended after 1 of 2 batches: some examples could not be "
+        "decoded and were dropped; check the data (kb-prepare finds them)."
+        for e in (2, 3)
+    ]
+    assert result.steps == 6
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    history = metrics["history"]
+    assert [(h["epoch"], h["step"]) for h in history] == [
+        (1, 2),
+        (2, 4),
+        (3, 6),
+    ]
