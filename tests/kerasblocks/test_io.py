@@ -234,6 +234,37 @@ def test_atomic_path_replaces_directories(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["export"]
 
 
+def test_atomic_path_flushes_what_it_wrote_and_nothing_else(
+    tmp_path, monkeypatch
+):
+    """The parent's other files (a run's checkpoints, which another writer
+    may be replacing) are never opened: only the new file or tree, and
+    the parent directory's entries."""
+    (tmp_path / "ckpt-1").mkdir()
+    (tmp_path / "ckpt-1" / "weights").write_bytes(b"w")
+    flushed = []
+    real_open = os.open
+
+    def recording_open(path, flags, *args, **kwargs):
+        flushed.append(os.path.relpath(os.fspath(path), tmp_path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(_atomic.os, "open", recording_open)
+    with _atomic.atomic_path(tmp_path / "file.bin") as temporary:
+        with open(temporary, "wb") as f:
+            f.write(b"new")
+    assert len(flushed) == 2 and flushed[1] == "."
+    assert flushed[0].startswith(".file.bin.kbtmp-")
+    flushed.clear()
+    with _atomic.atomic_path(tmp_path / "export") as temporary:
+        os.makedirs(os.path.join(temporary, "variables"))
+        with open(os.path.join(temporary, "variables", "v"), "wb") as f:
+            f.write(b"v")
+    assert flushed[-1] == "." and flushed[0].startswith(".export.kbtmp-")
+    assert [os.path.basename(p) for p in flushed[1:-1]] == ["v", "variables"]
+    assert not any("ckpt-1" in p for p in flushed)
+
+
 def test_load_model_refuses_lambda_unless_trusted(tmp_path):
     x = keras.Input((3,))
     model = keras.Model(x, keras.layers.Lambda(lambda t: t * 2)(x))
