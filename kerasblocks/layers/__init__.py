@@ -1,12 +1,13 @@
 """Layers: the chapter's blocks and the building blocks the zoo needs."""
 
-from kerasblocks.layers.attention import AdditiveAttention as AdditiveAttention
-from kerasblocks.layers.attention import (
+from kerasblocks.layers.attention_scoring import (
+    AdditiveAttention as AdditiveAttention,
+)
+from kerasblocks.layers.attention_scoring import (
     DotProductAttention as DotProductAttention,
 )
-from kerasblocks.layers.attention import MaskedSoftmax as MaskedSoftmax
-from kerasblocks.layers.attention import (
-    MultiHeadAttention as MultiHeadAttention,
+from kerasblocks.layers.attention_scoring import (
+    MaskedSoftmax as MaskedSoftmax,
 )
 from kerasblocks.layers.chapter import MLP as MLP
 from kerasblocks.layers.chapter import CenteredLayer as CenteredLayer
@@ -55,6 +56,9 @@ from kerasblocks.layers.mobile_v3 import (
     MobileNetV3Block as MobileNetV3Block,
 )
 from kerasblocks.layers.mobile_v3 import SqueezeExcite as SqueezeExcite
+from kerasblocks.layers.multi_head_attention import (
+    MultiHeadAttention as MultiHeadAttention,
+)
 from kerasblocks.layers.nasnet import (
     NASNetNormalCell as NASNetNormalCell,
 )
