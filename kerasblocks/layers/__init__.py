@@ -72,15 +72,15 @@ from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.preprocessing import (
     ImagePreprocessing as ImagePreprocessing,
 )
-from kerasblocks.layers.recurrent import AppendContext as AppendContext
-from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
-from kerasblocks.layers.recurrent import GRUCell as GRUCell
-from kerasblocks.layers.recurrent import LSTMCell as LSTMCell
-from kerasblocks.layers.recurrent import RNNCell as RNNCell
 from kerasblocks.layers.regularization import DropPath as DropPath
 from kerasblocks.layers.residual import BasicBlock as BasicBlock
 from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
 from kerasblocks.layers.resnext import ResNeXtBlock as ResNeXtBlock
+from kerasblocks.layers.rnn_cells import GRUCell as GRUCell
+from kerasblocks.layers.rnn_cells import LSTMCell as LSTMCell
+from kerasblocks.layers.rnn_cells import RNNCell as RNNCell
+from kerasblocks.layers.seq2seq import AppendContext as AppendContext
+from kerasblocks.layers.seq2seq import BahdanauDecoder as BahdanauDecoder
 from kerasblocks.layers.tokens import CheckTokenIds as CheckTokenIds
 from kerasblocks.layers.tokens import OneHot as OneHot
 from kerasblocks.layers.tokens import PaddingMask as PaddingMask
