@@ -65,7 +65,7 @@ from kerasblocks.layers.nasnet import (
 from kerasblocks.layers.nasnet import (
     NASNetReductionCell as NASNetReductionCell,
 )
-from kerasblocks.layers.nasnet import (
+from kerasblocks.layers.nasnet_separable import (
     NASNetSeparableBlock as NASNetSeparableBlock,
 )
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
