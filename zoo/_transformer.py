@@ -20,6 +20,8 @@ L = kb.layers
 
 
 def check_sizes(vocab_size, max_length, hidden_dim, num_heads, mlp_dim, layers):
+    """Raises a ValueError naming the first size that is not a positive
+    int, or `num_heads` when it does not divide `hidden_dim`."""
     positive_int("vocab_size", vocab_size)
     positive_int("max_length", max_length)
     positive_int("hidden_dim", hidden_dim)
@@ -52,12 +54,14 @@ def embedding_layers(prefix, vocab_size, max_length, hidden_dim, dropout_rate):
 
 
 def embed(layers, prefix, ids, start_index=0):
+    """Runs `ids` through the `embedding_layers` of `prefix`."""
     x = layers[f"{prefix}embedding"](ids)
     x = layers[f"{prefix}scale"](x)
     return layers[f"{prefix}position"](x, start_index=start_index)
 
 
 def blocks(cls, prefix, count, hidden_dim, num_heads, mlp_dim, **kwargs):
+    """`count` blocks of class `cls`, named `{prefix}block_{i}`."""
     return {
         f"{prefix}block_{i}": cls(
             hidden_dim, num_heads, mlp_dim, name=f"{prefix}block_{i}", **kwargs
@@ -67,10 +71,12 @@ def blocks(cls, prefix, count, hidden_dim, num_heads, mlp_dim, **kwargs):
 
 
 def final_norm(layers, name, x):
+    """`x` through the layer `name`, if the model has one (pre-norm)."""
     return layers[name](x) if name in layers else x
 
 
 def norm_layer(name, norm_first, epsilon=1e-5):
+    """The final layer norm of a pre-norm stack (none for post-norm)."""
     if not norm_first:
         return {}
     return {name: keras.layers.LayerNormalization(epsilon=epsilon, name=name)}

@@ -1,7 +1,8 @@
-"""A BERT-style Transformer encoder classifier (Devlin et al., 2019), as
-in the book's "Bidirectional Encoder Representations from Transformers
-(BERT)". Registered in `zoo.transformer`
-(`transformer_encoder_classifier`).
+"""A BERT-style Transformer encoder with a classification head, as in
+the book's "Bidirectional Encoder Representations from Transformers
+(BERT)". Part of the "transformer" family: registered in
+`zoo.transformer` (`transformer_encoder_classifier`), where the papers
+are cited.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A decoder-only (GPT-style) causal Transformer language model, as in
-the book's "Large-Scale Pretraining with Transformers" (Radford et al.,
-2018, 2019). Registered in `zoo.transformer` (`transformer_lm`).
+the book's "Large-Scale Pretraining with Transformers". Part of the
+"transformer" family: registered in `zoo.transformer`
+(`transformer_lm`), where the papers are cited.
 """
 
 from __future__ import annotations
