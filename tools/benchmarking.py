@@ -8,6 +8,11 @@ dropping into a one-core mode shows up as a low CPU/wall ratio. Medians
 and bests are reported, and ratios between configurations are computed
 from medians measured side by side.
 
+The pieces: `tools._benchmark_runner` builds the step each mode runs
+(`Runner`), `tools._benchmark_report` holds the figures (`Measurement`)
+and formats the report; this module measures the machine (matmul peak,
+FLOPs, memory) and runs the interleaved rounds (`run_benchmark`).
+
 Modes:
     eager, graph, xla, auto: `kerasblocks.compile` functions.
     keras: Keras defaults as users write them (`model.predict` on a NumPy
@@ -21,104 +26,28 @@ Modes:
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 import os
 import resource
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-import kerasblocks as kb
-from kerasblocks.compile import compile_forward, compile_train_step
-
-MODES = (
-    "eager",
-    "graph",
-    "xla",
-    "auto",
-    "keras",
-    "keras_tfdata",
-    "handwritten",
-)
-TASKS = ("inference", "training")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def under_policy(
-    make_model: Callable[[], keras.Model], policy: str
-) -> Callable[[], keras.Model]:
-    """`make_model`, building under the Keras dtype policy `policy`."""
-
-    def make():
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(policy)
-        try:
-            return make_model()
-        finally:
-            keras.config.set_dtype_policy(previous)
-
-    return make
-
-
-@dataclasses.dataclass
-class Measurement:
-    """The figures of one configuration."""
-
-    task: str
-    mode: str
-    batch_size: int
-    first_call_s: float = math.nan
-    step_ms: list[float] = dataclasses.field(default_factory=list)
-    cpu_ratio: list[float] = dataclasses.field(default_factory=list)
-    traces: int | None = None
-    chosen: str = ""
-    error: str = ""
-    peak_rss_mb: float = 0.0
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.step_ms) if self.step_ms else math.nan
-
-    @property
-    def best_ms(self) -> float:
-        return min(self.step_ms) if self.step_ms else math.nan
-
-    @property
-    def items_per_s(self) -> float:
-        return self.batch_size / (self.median_ms / 1e3)
-
-    def as_dict(self, flops_per_item: float | None, peak: float | None):
-        result = {
-            "task": self.task,
-            "mode": self.mode,
-            "batch_size": self.batch_size,
-            "items_per_s": self.items_per_s,
-            "median_ms_per_step": self.median_ms,
-            "best_ms_per_step": self.best_ms,
-            "first_call_s": self.first_call_s,
-            "cpu_wall_ratio": statistics.median(self.cpu_ratio)
-            if self.cpu_ratio
-            else None,
-            "trace_count": self.traces,
-            "chosen_mode": self.chosen or None,
-            "peak_rss_mb": self.peak_rss_mb or None,
-            "samples_ms": self.step_ms,
-            "error": self.error or None,
-        }
-        if flops_per_item and peak and self.step_ms:
-            factor = 3.0 if self.task == "training" else 1.0
-            achieved = factor * flops_per_item * self.items_per_s
-            result["gflops_per_s"] = achieved / 1e9
-            result["fraction_of_matmul_peak"] = achieved / peak
-        return result
+from tools._benchmark_report import Measurement as Measurement
+from tools._benchmark_report import format_table as format_table
+from tools._benchmark_report import ratios as ratios
+from tools._benchmark_report import write_json as write_json
+from tools._benchmark_runner import MODES as MODES
+from tools._benchmark_runner import PRECISIONS as PRECISIONS
+from tools._benchmark_runner import TASKS as TASKS
+from tools._benchmark_runner import Runner as Runner
+from tools._benchmark_runner import random_labels as _labels  # noqa: F401
+from tools._benchmark_runner import repeat as _repeat  # noqa: F401
+from tools._benchmark_runner import sync as _sync
+from tools._benchmark_runner import under_policy as under_policy
 
 
 def measure_matmul_peak(size: int = 2048, seconds: float = 1.0) -> float:
@@ -159,12 +88,6 @@ def forward_flops(model: keras.Model, input_shape: tuple) -> float | None:
         return None
 
 
-def _sync(value):
-    for t in tf.nest.flatten(value):
-        if hasattr(t, "numpy"):
-            t.numpy()
-
-
 class _RssSampler:
     """The process's peak resident memory while a block runs, sampled
     every 5 ms from /proc (0 where /proc is not available). It is the
@@ -202,112 +125,6 @@ class _RssSampler:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self.peak_mb, self._rss_mb())
-
-
-def _repeat(function, n, *args):
-    value = None
-    for _ in range(n):
-        value = function(*args)
-    return value
-
-
-def _labels(model, batch: int, seed: int):
-    classes = model.output_shape[-1]
-    return (
-        np.random.default_rng(seed)
-        .integers(0, classes, (batch,))
-        .astype("int32")
-    )
-
-
-class Runner:
-    """Builds the step function of one configuration."""
-
-    def __init__(self, make_model: Callable[[], keras.Model], input_shape):
-        self.make_model = make_model
-        self.input_shape = tuple(input_shape)
-
-    def build(self, task: str, mode: str, batch: int):
-        """Returns (run(n), first-call seconds, info) for a configuration;
-        run(n) runs n steps as a user of that mode would (one `fit` or
-        `predict` call over n batches for "keras") and returns something
-        to synchronize on."""
-        keras.utils.set_random_seed(0)
-        model = self.make_model()
-        rng = np.random.default_rng(0)
-        x = rng.uniform(0, 1, (batch, *self.input_shape)).astype("float32")
-        y = _labels(model, batch, 1)
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        info: dict[str, Any] = {}
-        start = time.perf_counter()
-        if task == "inference":
-            step = self._inference(model, mode, x, info)
-        else:
-            step = self._training(model, mode, x, y, loss, info)
-        _sync(step(1))
-        return step, time.perf_counter() - start, info
-
-    def _inference(self, model, mode, x, info):
-        if mode == "keras_tfdata":
-            raise ValueError("keras_tfdata is a training mode")
-        if mode == "keras":
-            return lambda n: model.predict(
-                np.concatenate([x] * n), batch_size=len(x), verbose=0
-            )
-        if mode == "handwritten":
-            function = tf.function(lambda t: model(t, training=False))
-        else:
-            function = compile_forward(
-                model, (None, *self.input_shape), mode=mode
-            )
-            info["compiled"] = function
-        tensor = tf.constant(x)
-        return lambda n: _repeat(function, n, tensor)
-
-    def _training(self, model, mode, x, y, loss, info):
-        optimizer = keras.optimizers.SGD(0.01)
-        if mode == "keras":
-            # Keras's defaults as a user writes them: compile() defaults,
-            # fit() on NumPy arrays.
-            model.compile(optimizer=optimizer, loss=loss)
-            return lambda n: model.fit(
-                np.concatenate([x] * n),
-                np.concatenate([y] * n),
-                batch_size=len(x),
-                epochs=1,
-                verbose=0,
-            ).history["loss"][-1]
-        if mode == "keras_tfdata":
-            model.compile(optimizer=optimizer, loss=loss)
-            options = tf.data.Options()
-            options.autotune.enabled = False
-            data = (
-                tf.data.Dataset.from_tensors((x, y))
-                .repeat()
-                .with_options(options)
-            )
-            return lambda n: model.fit(
-                data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False
-            ).history["loss"][-1]
-        if mode == "handwritten":
-            variables = model.trainable_variables
-            optimizer.build(variables)
-
-            @tf.function
-            def train(a, b):
-                with tf.GradientTape() as tape:
-                    value = loss(b, model(a, training=True))
-                optimizer.apply(tape.gradient(value, variables), variables)
-                return value
-
-            tx, ty = tf.constant(x), tf.constant(y)
-            return lambda n: _repeat(train, n, tx, ty)
-        step = compile_train_step(
-            model, optimizer, loss, (None, *self.input_shape), mode=mode
-        )
-        tx, ty = tf.constant(x), tf.constant(y)
-        info["compiled"] = step
-        return lambda n: _repeat(lambda a, b: step(a, b)["loss"], n, tx, ty)
 
 
 def run_benchmark(
@@ -450,101 +267,3 @@ def run_benchmark(
         "results": entries,
         "ratios": ratios(results.values()),
     }
-
-
-def ratios(results) -> dict[str, float]:
-    """Speed of every mode relative to "keras" and "handwritten", and of
-    "auto" relative to the faster of graph and XLA (same task, batch)."""
-    by_key = {(r.task, r.mode, r.batch_size): r for r in results if r.step_ms}
-    out = {}
-    bases = {m for (_, m, _) in by_key if m.startswith("keras:")}
-    bases |= {"keras", "keras_tfdata", "handwritten"}
-    for (task, mode, batch), result in by_key.items():
-        for base in sorted(bases):
-            other = by_key.get((task, base, batch))
-            if other is not None and mode != base:
-                out[f"{task}/b{batch}/{mode}_vs_{base}"] = (
-                    other.median_ms / result.median_ms
-                )
-        if "@" in mode:
-            plain = by_key.get((task, mode.split("@")[0], batch))
-            if plain is not None:
-                out[f"{task}/b{batch}/{mode}_vs_float32"] = (
-                    plain.median_ms / result.median_ms
-                )
-        if mode == "auto":
-            best = [by_key.get((task, m, batch)) for m in ("graph", "xla")]
-            best = [b.median_ms for b in best if b is not None]
-            if best:
-                out[f"{task}/b{batch}/auto_vs_best_of_graph_xla"] = (
-                    min(best) / result.median_ms
-                )
-    return out
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The report as an aligned text table."""
-    header = (
-        "task",
-        "mode",
-        "batch",
-        "items/s",
-        "ms/step",
-        "best ms",
-        "first s",
-        "cpu/wall",
-        "traces",
-        "%peak",
-        "rss MB",
-        "note",
-    )
-    rows = []
-    for r in report["results"]:
-        rows.append(
-            (
-                r["task"],
-                r["mode"]
-                + (
-                    f"->{r['chosen_mode']}"
-                    if r["chosen_mode"] and r["mode"] == "auto"
-                    else ""
-                ),
-                str(r["batch_size"]),
-                f"{r['items_per_s']:.1f}" if not r["error"] else "-",
-                f"{r['median_ms_per_step']:.3f}" if not r["error"] else "-",
-                f"{r['best_ms_per_step']:.3f}" if not r["error"] else "-",
-                f"{r['first_call_s']:.2f}" if not r["error"] else "-",
-                f"{r['cpu_wall_ratio']:.2f}" if r["cpu_wall_ratio"] else "-",
-                "-" if r["trace_count"] is None else str(r["trace_count"]),
-                f"{100 * r['fraction_of_matmul_peak']:.0f}"
-                if r.get("fraction_of_matmul_peak")
-                else "-",
-                f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "-",
-                (r["error"] or "")[:60],
-            )
-        )
-    widths = [
-        max(len(x[i]) for x in [header, *rows]) for i in range(len(header))
-    ]
-    lines = [
-        "  ".join(
-            c.ljust(w) for c, w in zip(line, widths, strict=True)
-        ).rstrip()
-        for line in [header, *rows]
-    ]
-    if report.get("matmul_peak_gflops"):
-        lines.append(f"matmul peak: {report['matmul_peak_gflops']:.1f} GFLOP/s")
-    if report.get("forward_gflops_per_item"):
-        lines.append(
-            f"forward: {report['forward_gflops_per_item']:.4f} GFLOP per item"
-        )
-    for name, value in sorted(report["ratios"].items()):
-        lines.append(f"ratio {name}: {value:.2f}x")
-    return "\n".join(lines)
-
-
-def write_json(report: dict[str, Any], path: str) -> None:
-    with kb.io._atomic.atomic_path(path) as temporary:
-        with open(temporary, "w") as f:
-            json.dump(report, f, indent=1, default=float)
-            f.write("\n")

@@ -1,14 +1,13 @@
 """Transformers (Vaswani et al., 2017, "Attention is all you need"), as
-in the book's section "The Transformer Architecture": the encoder-decoder,
-a decoder-only causal language model (as in the book's "Large-Scale
-Pretraining with Transformers", GPT-style) and a BERT-style encoder
-classifier (Devlin et al., 2019).
+in the book's section "The Transformer Architecture": the encoder-decoder
+(here), a decoder-only causal language model (as in the book's
+"Large-Scale Pretraining with Transformers", GPT-style;
+`zoo.transformer_lm`) and a BERT-style encoder classifier (Devlin et al.,
+2019; `zoo.transformer_classifier`). The three are registered here, as
+the "transformer" family; their shared pieces are in `zoo._transformer`.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
 
 import keras
 
@@ -26,67 +25,17 @@ from zoo._sequence import (
     token_id,
     token_input,
 )
-
-L = kb.layers
-
-
-def _check_sizes(
-    vocab_size, max_length, hidden_dim, num_heads, mlp_dim, layers
-):
-    positive_int("vocab_size", vocab_size)
-    positive_int("max_length", max_length)
-    positive_int("hidden_dim", hidden_dim)
-    positive_int("num_heads", num_heads)
-    positive_int("mlp_dim", mlp_dim)
-    positive_int("num_layers", layers)
-    if hidden_dim % num_heads:
-        raise ValueError(
-            "num_heads must divide hidden_dim. Received: "
-            f"{hidden_dim=}, {num_heads=}"
-        )
-
-
-def _embedding_layers(prefix, vocab_size, max_length, hidden_dim, dropout_rate):
-    """The book's input: `embedding * sqrt(hidden_dim)` plus the
-    sinusoidal encoding, then dropout."""
-    return {
-        f"{prefix}embedding": keras.layers.Embedding(
-            vocab_size, hidden_dim, name=f"{prefix}embedding"
-        ),
-        f"{prefix}scale": keras.layers.Rescaling(
-            math.sqrt(hidden_dim), name=f"{prefix}scale"
-        ),
-        f"{prefix}position": L.PositionalEncoding(
-            max_length=max_length,
-            dropout_rate=dropout_rate,
-            name=f"{prefix}position",
-        ),
-    }
-
-
-def _embed(layers, prefix, ids, start_index=0):
-    x = layers[f"{prefix}embedding"](ids)
-    x = layers[f"{prefix}scale"](x)
-    return layers[f"{prefix}position"](x, start_index=start_index)
-
-
-def _blocks(cls, prefix, count, hidden_dim, num_heads, mlp_dim, **kwargs):
-    return {
-        f"{prefix}block_{i}": cls(
-            hidden_dim, num_heads, mlp_dim, name=f"{prefix}block_{i}", **kwargs
-        )
-        for i in range(count)
-    }
-
-
-def _final_norm(layers, name, x):
-    return layers[name](x) if name in layers else x
-
-
-def _norm_layer(name, norm_first, epsilon=1e-5):
-    if not norm_first:
-        return {}
-    return {name: keras.layers.LayerNormalization(epsilon=epsilon, name=name)}
+from zoo._transformer import L as L
+from zoo._transformer import blocks as _blocks
+from zoo._transformer import check_sizes as _check_sizes
+from zoo._transformer import embed as _embed
+from zoo._transformer import embedding_layers as _embedding_layers
+from zoo._transformer import final_norm as _final_norm
+from zoo._transformer import norm_layer as _norm_layer
+from zoo.transformer_classifier import (
+    TransformerEncoderClassifier as TransformerEncoderClassifier,
+)
+from zoo.transformer_lm import TransformerLM as TransformerLM
 
 
 @kb.register(package="zoo")
@@ -248,212 +197,6 @@ def _encode(layers, source, num_layers):
     for index in range(num_layers):
         x = layers[f"encoder_block_{index}"](x, padding_mask=mask)
     return _final_norm(layers, "encoder_norm", x), mask
-
-
-@kb.register(package="zoo")
-class TransformerLM(SequenceModel):
-    """A decoder-only (GPT-style) causal Transformer language model.
-
-    `token_check`, `padding_mask`, `embedding` scaled by
-    `sqrt(hidden_dim)` (`scale`) plus `position` (sinusoidal), blocks
-    `block_i` (`TransformerDecoderBlock(use_cross_attention=False)`:
-    causal self-attention and an FFN), `final_norm` (pre-norm only) and
-    `logits`. Position i sees only positions up to i, so generation with
-    the blocks' key/value caches gives the same tokens as recomputing
-    the whole prefix.
-
-    Args:
-        vocab_size: number of token ids.
-        max_length: the longest sequence accepted.
-        hidden_dim, num_heads, mlp_dim, num_layers: sizes.
-        dropout_rate: dropout on inputs, attention and residual branches.
-        norm_first: pre-norm (GPT-2) instead of post-norm (the book's).
-        activation: of the FFNs.
-        pad_id: the padding token (masked as a key).
-
-    Inputs: `token_ids` `(batch, length)` int32. Outputs: logits
-    `(batch, length, vocab_size)`.
-
-    Example:
-
-    >>> import zoo
-    >>> zoo.create_model("transformer_lm", vocab_size=50).output_shape
-    (None, None, 50)
-    """
-
-    kind = "lm"
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int = 10000,
-        max_length: int = 512,
-        hidden_dim: int = 256,
-        num_heads: int = 4,
-        mlp_dim: int = 1024,
-        num_layers: int = 2,
-        dropout_rate: float = 0.1,
-        norm_first: bool = True,
-        activation: str = "gelu",
-        pad_id: int = PAD_ID,
-        name: str = "transformer_lm",
-        **kwargs,
-    ):
-        _check_sizes(
-            vocab_size, max_length, hidden_dim, num_heads, mlp_dim, num_layers
-        )
-        rate("dropout_rate", dropout_rate)
-        token_id("pad_id", pad_id, vocab_size)
-        layers = {
-            "token_check": L.CheckTokenIds(
-                vocab_size, max_length=max_length, name="token_check"
-            ),
-            "padding_mask": L.PaddingMask(pad_id, name="padding_mask"),
-            **_embedding_layers(
-                "", vocab_size, max_length, hidden_dim, dropout_rate
-            ),
-            **_blocks(
-                L.TransformerDecoderBlock,
-                "",
-                num_layers,
-                hidden_dim,
-                num_heads,
-                mlp_dim,
-                dropout_rate=dropout_rate,
-                norm_first=norm_first,
-                activation=activation,
-                use_cross_attention=False,
-            ),
-            **_norm_layer("final_norm", norm_first),
-            "logits": keras.layers.Dense(vocab_size, name="logits"),
-        }
-        inputs = token_input("token_ids")
-        ids = layers["token_check"](inputs)
-        mask = layers["padding_mask"](ids)
-        x = _embed(layers, "", ids)
-        for index in range(num_layers):
-            x = layers[f"block_{index}"](x, padding_mask=mask)
-        x = _final_norm(layers, "final_norm", x)
-        outputs = layers["logits"](x)
-        self._finish(inputs, outputs, name, kwargs)
-
-    def start_decoding(self, prompt, total_length):
-        layers = self.layer_map()
-        return [
-            layers[f"block_{i}"].init_cache(prompt, total_length)
-            for i in range(self.get_config()["num_layers"])
-        ]
-
-    def decode_step(self, tokens, index, state):
-        layers = self.layer_map()
-        x = _embed(layers, "", tokens[:, None], start_index=index)
-        caches = []
-        for i, cache in enumerate(state):
-            x, cache = layers[f"block_{i}"](x, cache=cache, cache_index=index)
-            caches.append(cache)
-        x = _final_norm(layers, "final_norm", x)
-        return layers["logits"](x)[:, 0], caches
-
-
-@kb.register(package="zoo")
-class TransformerEncoderClassifier(SequenceModel):
-    """A BERT-style Transformer encoder with a classification head.
-
-    `token_check`, `padding_mask` (with the class token always real),
-    `embedding`, a learned `class_token` put in front, learned positions
-    (`position_embedding`, `max_length + 1` of them), `embedding_dropout`,
-    `block_i` (`TransformerEncoderBlock`s with GELU; post-norm like BERT
-    by default), `final_norm` (pre-norm only), the class token's output
-    (`class_token_output`) and `predictions`. Padding never reaches the
-    class token's result, and an all-padding sequence still has the
-    class token to attend to.
-
-    Args:
-        vocab_size: number of token ids.
-        max_length: the longest sequence accepted (class token not
-            counted).
-        num_classes: classes of the classifier.
-        hidden_dim, num_heads, mlp_dim, num_layers: sizes (the book's
-            small BERT: 128, 2, 256, 2).
-        dropout_rate: dropout (the book's 0.2).
-        norm_first: pre-norm instead of BERT's post-norm.
-        activation: of the FFNs.
-        classifier_activation: of `predictions` ("softmax"; None for
-            logits).
-        pad_id: the padding token.
-
-    Inputs: `token_ids` `(batch, length)` int32. Outputs: `(batch,
-    num_classes)`.
-
-    Example:
-
-    >>> import zoo
-    >>> model = zoo.create_model("transformer_encoder_classifier",
-    ...                          num_classes=3)
-    >>> model.output_shape
-    (None, 3)
-    """
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int = 10000,
-        max_length: int = 512,
-        num_classes: int = 2,
-        hidden_dim: int = 128,
-        num_heads: int = 2,
-        mlp_dim: int = 256,
-        num_layers: int = 2,
-        dropout_rate: float = 0.2,
-        norm_first: bool = False,
-        activation: str = "gelu",
-        classifier_activation: str | Callable | None = "softmax",
-        pad_id: int = PAD_ID,
-        name: str = "transformer_encoder_classifier",
-        **kwargs,
-    ):
-        _check_sizes(
-            vocab_size, max_length, hidden_dim, num_heads, mlp_dim, num_layers
-        )
-        positive_int("num_classes", num_classes)
-        rate("dropout_rate", dropout_rate)
-        token_id("pad_id", pad_id, vocab_size)
-        inputs = token_input("token_ids")
-        ids = L.CheckTokenIds(
-            vocab_size, max_length=max_length, name="token_check"
-        )(inputs)
-        mask = L.PaddingMask(pad_id, num_prefix_tokens=1, name="padding_mask")(
-            ids
-        )
-        x = keras.layers.Embedding(vocab_size, hidden_dim, name="embedding")(
-            ids
-        )
-        x = L.ClassToken(name="class_token")(x)
-        x = L.LearnedPositionEmbedding(
-            max_length + 1, name="position_embedding"
-        )(x)
-        if dropout_rate:
-            x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
-        for index in range(num_layers):
-            x = L.TransformerEncoderBlock(
-                hidden_dim,
-                num_heads,
-                mlp_dim,
-                dropout_rate=dropout_rate,
-                norm_first=norm_first,
-                activation=activation,
-                use_bias=True,
-                name=f"block_{index}",
-            )(x, padding_mask=mask)
-        if norm_first:
-            x = keras.layers.LayerNormalization(
-                epsilon=1e-5, name="final_norm"
-            )(x)
-        x = L.SelectToken(0, name="class_token_output")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation=classifier_activation, name="predictions"
-        )(x)
-        self._finish(inputs, outputs, name, kwargs)
 
 
 _TEST = {

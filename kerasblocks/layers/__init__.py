@@ -1,12 +1,13 @@
 """Layers: the chapter's blocks and the building blocks the zoo needs."""
 
-from kerasblocks.layers.attention import AdditiveAttention as AdditiveAttention
-from kerasblocks.layers.attention import (
+from kerasblocks.layers.attention_scoring import (
+    AdditiveAttention as AdditiveAttention,
+)
+from kerasblocks.layers.attention_scoring import (
     DotProductAttention as DotProductAttention,
 )
-from kerasblocks.layers.attention import MaskedSoftmax as MaskedSoftmax
-from kerasblocks.layers.attention import (
-    MultiHeadAttention as MultiHeadAttention,
+from kerasblocks.layers.attention_scoring import (
+    MaskedSoftmax as MaskedSoftmax,
 )
 from kerasblocks.layers.chapter import MLP as MLP
 from kerasblocks.layers.chapter import CenteredLayer as CenteredLayer
@@ -55,28 +56,31 @@ from kerasblocks.layers.mobile_v3 import (
     MobileNetV3Block as MobileNetV3Block,
 )
 from kerasblocks.layers.mobile_v3 import SqueezeExcite as SqueezeExcite
+from kerasblocks.layers.multi_head_attention import (
+    MultiHeadAttention as MultiHeadAttention,
+)
 from kerasblocks.layers.nasnet import (
     NASNetNormalCell as NASNetNormalCell,
 )
 from kerasblocks.layers.nasnet import (
     NASNetReductionCell as NASNetReductionCell,
 )
-from kerasblocks.layers.nasnet import (
+from kerasblocks.layers.nasnet_separable import (
     NASNetSeparableBlock as NASNetSeparableBlock,
 )
 from kerasblocks.layers.norm import BatchNorm as BatchNorm
 from kerasblocks.layers.preprocessing import (
     ImagePreprocessing as ImagePreprocessing,
 )
-from kerasblocks.layers.recurrent import AppendContext as AppendContext
-from kerasblocks.layers.recurrent import BahdanauDecoder as BahdanauDecoder
-from kerasblocks.layers.recurrent import GRUCell as GRUCell
-from kerasblocks.layers.recurrent import LSTMCell as LSTMCell
-from kerasblocks.layers.recurrent import RNNCell as RNNCell
 from kerasblocks.layers.regularization import DropPath as DropPath
 from kerasblocks.layers.residual import BasicBlock as BasicBlock
 from kerasblocks.layers.residual import BottleneckBlock as BottleneckBlock
 from kerasblocks.layers.resnext import ResNeXtBlock as ResNeXtBlock
+from kerasblocks.layers.rnn_cells import GRUCell as GRUCell
+from kerasblocks.layers.rnn_cells import LSTMCell as LSTMCell
+from kerasblocks.layers.rnn_cells import RNNCell as RNNCell
+from kerasblocks.layers.seq2seq import AppendContext as AppendContext
+from kerasblocks.layers.seq2seq import BahdanauDecoder as BahdanauDecoder
 from kerasblocks.layers.tokens import CheckTokenIds as CheckTokenIds
 from kerasblocks.layers.tokens import OneHot as OneHot
 from kerasblocks.layers.tokens import PaddingMask as PaddingMask

@@ -86,3 +86,18 @@ def check_shape(tensor, expected, name: str, *, allow_one=()) -> list:
             condition = tf.logical_or(condition, tf.equal(size, 1))
         checks += require(condition, message + "; at run time", data=[dynamic])
     return checks
+
+
+def checked(tensor, expected, name: str, checks: list, allow_one=()):
+    """`tensor` after its `check_shape` ops, which are also added to
+    `checks`, so that no op using it runs before them."""
+    new = check_shape(tensor, expected, name, allow_one=allow_one)
+    checks += new
+    return with_checks(tensor, new)
+
+
+def dim(x, axis: int):
+    """The size of `x` along `axis`: an int when known statically, else
+    a scalar tensor."""
+    static = x.shape[axis]
+    return static if static is not None else tf.shape(x)[axis]

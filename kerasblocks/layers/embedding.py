@@ -14,8 +14,8 @@ import keras
 import tensorflow as tf
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import require, with_checks
-from kerasblocks.layers.attention import _positive_int, _rate
 
 
 def _checked_start(inputs, start_index, limit, what):
@@ -74,9 +74,9 @@ class PositionalEncoding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if max_length is not None:
-            _positive_int("max_length", max_length)
+            positive_int("max_length", max_length)
         self.max_length = max_length
-        self.dropout_rate = _rate(dropout_rate)
+        self.dropout_rate = rate("dropout_rate", dropout_rate)
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
 
     def call(self, inputs, start_index=0, training=None):
@@ -139,7 +139,7 @@ class LearnedPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.sequence_length = _positive_int("sequence_length", sequence_length)
+        self.sequence_length = positive_int("sequence_length", sequence_length)
         if initializer == "truncated_normal":
             initializer = keras.initializers.TruncatedNormal(stddev=0.02)
         self.initializer = keras.initializers.get(initializer)
@@ -267,8 +267,8 @@ class PatchEmbedding(keras.layers.Layer):
 
     def __init__(self, patch_size: int, hidden_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.patch_size = _positive_int("patch_size", patch_size)
-        self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
+        self.patch_size = positive_int("patch_size", patch_size)
+        self.hidden_dim = positive_int("hidden_dim", hidden_dim)
         self.conv = keras.layers.Conv2D(
             hidden_dim, patch_size, strides=patch_size, name="conv"
         )
@@ -316,8 +316,8 @@ class PatchGrid(keras.layers.Layer):
         self, height: int, width: int, *, num_prefix_tokens: int = 1, **kwargs
     ):
         super().__init__(**kwargs)
-        self.height = _positive_int("height", height)
-        self.width = _positive_int("width", width)
+        self.height = positive_int("height", height)
+        self.width = positive_int("width", width)
         if (
             isinstance(num_prefix_tokens, bool)
             or not isinstance(num_prefix_tokens, int)

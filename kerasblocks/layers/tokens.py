@@ -14,8 +14,8 @@ import keras
 import tensorflow as tf
 
 from kerasblocks._registry import register
+from kerasblocks._validation import positive_int
 from kerasblocks.layers._checks import require, with_checks
-from kerasblocks.layers.attention import _positive_int
 
 
 def _check_ids(inputs, what: str):
@@ -57,9 +57,9 @@ class CheckTokenIds(keras.layers.Layer):
         self, vocab_size: int, *, max_length: int | None = None, **kwargs
     ):
         super().__init__(**kwargs)
-        self.vocab_size = _positive_int("vocab_size", vocab_size)
+        self.vocab_size = positive_int("vocab_size", vocab_size)
         if max_length is not None:
-            _positive_int("max_length", max_length)
+            positive_int("max_length", max_length)
         self.max_length = max_length
 
     def call(self, inputs):
@@ -197,7 +197,7 @@ class OneHot(keras.layers.Layer):
 
     def __init__(self, num_classes: int, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = _positive_int("num_classes", num_classes)
+        self.num_classes = positive_int("num_classes", num_classes)
 
     def call(self, inputs):
         _check_ids(inputs, "OneHot")

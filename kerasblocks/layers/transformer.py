@@ -15,14 +15,9 @@ from __future__ import annotations
 import keras
 
 from kerasblocks._registry import register
-from kerasblocks.layers._checks import with_checks
-from kerasblocks.layers.attention import (
-    MultiHeadAttention,
-    _checked,
-    _dim,
-    _positive_int,
-    _rate,
-)
+from kerasblocks._validation import positive_int, rate
+from kerasblocks.layers._checks import checked, dim, with_checks
+from kerasblocks.layers.multi_head_attention import MultiHeadAttention
 from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 
@@ -63,10 +58,10 @@ class PositionWiseFFN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
-        self.output_dim = _positive_int("output_dim", output_dim)
+        self.mlp_dim = positive_int("mlp_dim", mlp_dim)
+        self.output_dim = positive_int("output_dim", output_dim)
         self.activation = _activation_name(activation)
-        self.dropout_rate = _rate(dropout_rate)
+        self.dropout_rate = rate("dropout_rate", dropout_rate)
         self.dense1 = keras.layers.Dense(
             mlp_dim, activation=activation, name="dense1"
         )
@@ -118,7 +113,7 @@ class AddNorm(keras.layers.Layer):
         self, *, dropout_rate: float = 0.0, epsilon: float = 1e-5, **kwargs
     ):
         super().__init__(**kwargs)
-        self.dropout_rate = _rate(dropout_rate)
+        self.dropout_rate = rate("dropout_rate", dropout_rate)
         if not epsilon > 0:
             raise ValueError(f"epsilon must be positive. Received: {epsilon=}")
         self.epsilon = float(epsilon)
@@ -180,10 +175,10 @@ class _TransformerBlock(keras.layers.Layer):
         self.drop_path = None
         if self.drop_path_rate > 0:
             self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
-        self.hidden_dim = _positive_int("hidden_dim", hidden_dim)
-        self.num_heads = _positive_int("num_heads", num_heads)
-        self.mlp_dim = _positive_int("mlp_dim", mlp_dim)
-        self.dropout_rate = _rate(dropout_rate)
+        self.hidden_dim = positive_int("hidden_dim", hidden_dim)
+        self.num_heads = positive_int("num_heads", num_heads)
+        self.mlp_dim = positive_int("mlp_dim", mlp_dim)
+        self.dropout_rate = rate("dropout_rate", dropout_rate)
         self.norm_first = bool(norm_first)
         self.activation = _activation_name(activation)
         self.use_bias = bool(use_bias)
@@ -290,7 +285,7 @@ def _check_mask(mask, inputs, checks, name="padding_mask"):
     """`mask` after checking it is `(batch, length)` of `inputs`."""
     if mask is None:
         return None
-    return _checked(mask, [_dim(inputs, 0), _dim(inputs, 1)], name, checks)
+    return checked(mask, [dim(inputs, 0), dim(inputs, 1)], name, checks)
 
 
 @register()
