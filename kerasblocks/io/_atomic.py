@@ -46,11 +46,11 @@ def _remove_stale_siblings(directory: str, base: str) -> None:
                 _remove(os.path.join(directory, entry))
 
 
-def _fsync_path(path: str) -> None:
+def fsync_path(path: str) -> None:
     if os.path.isdir(path):
         for root, _, files in os.walk(path):
             for name in files:
-                _fsync_path(os.path.join(root, name))
+                fsync_path(os.path.join(root, name))
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -88,7 +88,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         yield temporary
         if not os.path.exists(temporary):
             raise FileNotFoundError(f"Nothing was written to {temporary}")
-        _fsync_path(temporary)
+        fsync_path(temporary)
         if os.path.isdir(temporary):
             _replace_directory(temporary, path)
         else:
@@ -97,7 +97,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
                     f"{path} is a directory; cannot replace it with a file."
                 )
             os.replace(temporary, path)
-        _fsync_path(directory)
+        fsync_path(directory)
     except BaseException:
         _remove(temporary)
         raise
