@@ -126,7 +126,7 @@ def trusted_packages() -> frozenset[str]:
 
 def import_trusted_packages(config: Any) -> None:
     """Imports the trusted packages whose classes a config names, so that
-    loading a zoo model does not require the caller to import zoo."""
+    loading a file does not require the caller to import them first."""
     import importlib
 
     named = set()
@@ -147,8 +147,10 @@ def import_trusted_packages(config: Any) -> None:
         for package in sorted(named & trusted_packages()):
             try:
                 importlib.import_module(package)
-            except ModuleNotFoundError:
-                pass  # its classes stay unregistered, and are refused
+            except ModuleNotFoundError as error:
+                if error.name != package:
+                    raise
+                # Not installed: its classes stay unregistered (refused).
 
 
 def caller_names(custom_objects: dict | None) -> frozenset[str]:
