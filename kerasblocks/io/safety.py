@@ -221,7 +221,11 @@ def config_problems(
             elif module not in (None, "builtins"):
                 problems.append(f"function {module}.{name} at {where}")
         elif isinstance(registered, str) and ">" in registered:
-            problems.append(f"unregistered class {registered} at {where}")
+            problems.append(
+                f"unregistered class {registered} at {where} (import its "
+                "package first, or register the package with "
+                "kerasblocks.io.register_trusted_package)"
+            )
         elif isinstance(module, str) and not _keras_module(module):
             problems.append(f"class {module}.{class_name} at {where}")
     for key, value in config.items():

@@ -12,6 +12,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import pytest
 
@@ -44,26 +45,38 @@ def test_zoo_file_loads_where_only_kerasblocks_was_imported(tmp_path):
     (tmp_path / "site" / "rogue" / "__init__.py").write_text(
         "import os\nopen(os.environ['ROGUE_MARK'], 'w').close()\n"
     )
+    # The same archive, as plain Keras writes it, naming the rogue class.
+    with zipfile.ZipFile(tmp_path / "lenet.keras") as source:
+        members = {n: source.read(n) for n in source.namelist()}
+    config = members["config.json"].decode()
+    assert '"zoo>LeNet"' in config
+    members["config.json"] = config.replace("zoo>", "rogue>").encode()
+    with zipfile.ZipFile(tmp_path / "rogue.keras", "w") as target:
+        for name in ("config.json", "metadata.json", "model.weights.h5"):
+            target.writestr(name, members[name])
     script = textwrap.dedent(
         """
         import sys
         import kerasblocks as kb
-        from kerasblocks.io import safety
 
         assert "zoo" not in sys.modules
         assert "zoo" in kb.io.trusted_packages()
         model = kb.io.load_model(sys.argv[1])
         print(type(model).__module__, model.count_params())
-        rogue = {"class_name": "rogue>Model", "module": "rogue",
-                 "registered_name": "rogue>Model", "config": {}}
         try:
-            safety.gate("rogue.keras", rogue, trusted=False)
+            kb.io.load_model(sys.argv[2])
         except kb.io.UnsafeModelError as error:
-            print("refused:", "unregistered class rogue>Model" in str(error))
+            print("refused:", "unregistered class rogue>LeNet" in str(error))
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "lenet.keras")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "lenet.keras"),
+            str(tmp_path / "rogue.keras"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
