@@ -217,6 +217,7 @@ def load_model(
 
 
 def _load(filepath, custom_objects, compile, safe_mode, trusted, limits):
+    """`load_model` by format, before the restored model is called."""
     trusted = trusted or not safe_mode
     options = dict(
         custom_objects=custom_objects,
