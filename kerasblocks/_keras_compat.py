@@ -3,9 +3,13 @@
 Keras's public API does not expose everything this project needs (the
 archive library, the legacy HDF5 writer, the export archive, symbolic
 shape inference, the Functional class, automatic layer names), so those
-are imported here and nowhere else. `setup.cfg` pins keras below the next
-minor release; upgrading Keras means reviewing this file and its test
-(`tests/kerasblocks/test_keras_compat.py`), which lists every name.
+are imported here and nowhere else; and the private attributes of Keras
+layers and models this project reads (`PRIVATE_ATTRIBUTES`) are read
+here, each by a small named function (`flatten_layers(layer)`, ...).
+`setup.cfg` pins keras below the next minor release; upgrading Keras
+means reviewing this file and its test
+(`tests/kerasblocks/test_keras_compat.py`), which lists every name and
+fails when a private Keras name is used anywhere else.
 
 `kerasblocks.io` calls Keras's saving functions through these module
 references, never through `keras.saving.*` or `Model.save`: those public
@@ -15,6 +19,9 @@ Keras's suites does exactly that).
 
 from __future__ import annotations
 
+import types
+
+import keras
 from keras.src import backend
 from keras.src.backend import config as backend_config
 from keras.src.export import export_utils
@@ -81,8 +88,98 @@ ATTRIBUTES = {
     "io_utils": ("ask_to_proceed_with_overwrite",),
 }
 
+# Models whose inputs Keras records as a graph (export needs no call).
+GRAPH_MODELS = (models_functional.Functional, keras.Sequential)
+
+# Private attributes of Keras layers and models that this project reads,
+# each through one function below; nothing else in kerasblocks, zoo or
+# tools reads them (the test checks both, and that each still exists).
+PRIVATE_ATTRIBUTES = (
+    "_call_has_training_arg",
+    "_called",
+    "_flatten_layers",
+    "_functional",
+    "_inbound_nodes",
+    "_inputs_struct",
+    "_layers",
+    "_nodes_by_depth",
+    "_non_trainable_variables",
+    "_trainable_variables",
+)
+
+
+def flatten_layers(
+    layer, include_self: bool = True, recursive: bool = True
+) -> list:
+    """`layer` and its sublayers, each once, as Keras tracks them (an
+    object that is not a layer has none)."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is None:
+        return [layer] if include_self else []
+    return list(flatten(include_self=include_self, recursive=recursive))
+
+
+def tracked_layers(layer) -> list:
+    """The direct sublayers Keras tracks on `layer`, in creation order."""
+    return list(getattr(layer, "_layers", []))
+
+
+def nodes_by_depth(layer) -> dict | None:
+    """A Functional model's graph nodes by depth (None for others)."""
+    return getattr(layer, "_nodes_by_depth", None)
+
+
+def inbound_nodes(layer) -> list:
+    """The nodes at which `layer` was called in a graph."""
+    return list(getattr(layer, "_inbound_nodes", []))
+
+
+def inputs_struct(model):
+    """A Functional model's inputs in the structure it was built with
+    (a dict keeps its keys), or None."""
+    return getattr(model, "_inputs_struct", None)
+
+
+def call_has_training_arg(layer) -> bool:
+    """Whether `layer.call` takes a `training` argument."""
+    return bool(getattr(layer, "_call_has_training_arg", False))
+
+
+def was_called(layer) -> bool:
+    """Whether `layer` was ever called (Keras's export requires it of a
+    subclassed model)."""
+    return bool(getattr(layer, "_called", False))
+
+
+def sequential_is_graph(model: keras.Sequential) -> bool:
+    """Whether a Sequential already holds its Functional graph (it was
+    built from an input shape)."""
+    return bool(model._functional)
+
+
+def legacy_weights_view(model, layers: list):
+    """`model` as Keras's legacy HDF5 writer and reader read it, with the
+    given `layers` (each once)."""
+    return types.SimpleNamespace(
+        layers=layers,
+        weights=model.weights,
+        _trainable_variables=model._trainable_variables,
+        _non_trainable_variables=model._non_trainable_variables,
+    )
+
+
 __all__ = [
     "ATTRIBUTES",
+    "GRAPH_MODELS",
+    "PRIVATE_ATTRIBUTES",
+    "call_has_training_arg",
+    "flatten_layers",
+    "inbound_nodes",
+    "inputs_struct",
+    "legacy_weights_view",
+    "nodes_by_depth",
+    "sequential_is_graph",
+    "tracked_layers",
     "MODULES",
     "backend",
     "backend_config",
@@ -99,4 +196,5 @@ __all__ = [
     "saving_api",
     "saving_lib",
     "serialization_lib",
+    "was_called",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from kerasblocks import _keras_compat
 from kerasblocks._registry import register
 from kerasblocks.block import Block
 from kerasblocks.layers.function import Function
@@ -305,7 +306,7 @@ def repeat(
 
 
 def _call_layer(layer, x, training):
-    if getattr(layer, "_call_has_training_arg", False):
+    if _keras_compat.call_has_training_arg(layer):
         return layer(x, training=training)
     return layer(x)
 

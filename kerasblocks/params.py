@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 import keras
 
+from kerasblocks import _keras_compat
 from kerasblocks.deferred import require_built
 
 
@@ -103,7 +104,7 @@ def _children(layer: keras.layers.Layer) -> list:
         return list(layer.layers)
     if hasattr(layer, "_layer_list"):  # SequentialBlock, Parallel
         return list(layer._layer_list())
-    by_depth = getattr(layer, "_nodes_by_depth", None)
+    by_depth = _keras_compat.nodes_by_depth(layer)
     if isinstance(layer, keras.Model) and by_depth is not None:
         # A Functional model: one entry per call of a layer in its graph.
         return [
@@ -112,7 +113,7 @@ def _children(layer: keras.layers.Layer) -> list:
             for node in by_depth[depth]
             if not isinstance(node.operation, keras.layers.InputLayer)
         ]
-    return list(getattr(layer, "_layers", []))
+    return _keras_compat.tracked_layers(layer)
 
 
 def layer_uses(model: keras.layers.Layer) -> dict[int, int]:
@@ -149,7 +150,7 @@ def tied_layers(model: keras.layers.Layer) -> dict[str, int]:
     require_built(model)
     uses = layer_uses(model)
     result = {}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in _keras_compat.flatten_layers(model, include_self=False):
         count = uses.get(id(layer), 1)
         if count > 1 and layer.weights:
             result[layer.name] = count
@@ -161,7 +162,7 @@ def _tie_groups(model) -> dict[int, str]:
     uses = layer_uses(model)
     groups: dict[int, str] = {}
     labels: dict[int, str] = {}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in _keras_compat.flatten_layers(model, include_self=False):
         count = uses.get(id(layer), 1)
         if count <= 1:
             continue

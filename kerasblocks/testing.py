@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks import _keras_compat
 from kerasblocks import io as kb_io
 from kerasblocks._keras_compat import models_functional
 from kerasblocks.params import unique_variables
@@ -136,7 +137,7 @@ def _shapes_match(actual, expected) -> bool:
 
 
 def _accepts_training(layer) -> bool:
-    return bool(getattr(layer, "_call_has_training_arg", False))
+    return _keras_compat.call_has_training_arg(layer)
 
 
 def _call(layer, inputs, training: bool):

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks import _keras_compat
 from kerasblocks._config import CapturedConfig
 from kerasblocks._validation import positive_int as positive_int
 from kerasblocks._validation import rate as rate
@@ -95,10 +96,10 @@ class SequenceModel(CapturedConfig, keras.Model):
         if len(values) != len(self.inputs):
             return  # the compiled function's own spec check reports it
         by_input = {id(t): v for t, v in zip(self.inputs, values, strict=True)}
-        for layer in self._flatten_layers(include_self=False):
+        for layer in _keras_compat.flatten_layers(self, include_self=False):
             if not isinstance(layer, CheckTokenIds):
                 continue
-            for node in layer._inbound_nodes:
+            for node in _keras_compat.inbound_nodes(layer):
                 source = node.input_tensors[0] if node.input_tensors else None
                 if id(source) in by_input:
                     layer(tf.convert_to_tensor(by_input[id(source)]))

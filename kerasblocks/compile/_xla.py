@@ -6,6 +6,8 @@ import re
 
 import tensorflow as tf
 
+from kerasblocks import _keras_compat
+
 _OP = re.compile(r"XLA_\w+_JIT: (\w+) \(No registered")
 _NODE = re.compile(r"\{\{node ([^}]+)\}\}")
 _UNSUPPORTED = ("Detected unsupported operations", "XlaCompile", "tf2xla")
@@ -50,7 +52,9 @@ def resolve_layer_path(model, scope: str) -> str:
     for part in parts[1:]:
         children = {
             c.name: c
-            for c in layer._flatten_layers(include_self=False, recursive=False)
+            for c in _keras_compat.flatten_layers(
+                layer, include_self=False, recursive=False
+            )
         }
         child = children.get(part) or children.get(_SUFFIX.sub("", part))
         if child is None:

@@ -10,6 +10,10 @@ from kerasblocks.io.limits import Limits as Limits
 from kerasblocks.io.models import load_model as load_model
 from kerasblocks.io.models import save_model as save_model
 from kerasblocks.io.report import LoadReport as LoadReport
+from kerasblocks.io.safety import (
+    register_trusted_package as register_trusted_package,
+)
+from kerasblocks.io.safety import trusted_packages as trusted_packages
 from kerasblocks.io.saved_model import check_saved_model as check_saved_model
 from kerasblocks.io.saved_model import (
     export_saved_model as export_saved_model,

@@ -46,7 +46,7 @@ def _remove_stale_siblings(directory: str, base: str) -> None:
                 _remove(os.path.join(directory, entry))
 
 
-def _fsync_one(path: str) -> None:
+def fsync_one(path: str) -> None:
     """Flushes one file's data, or one directory's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -55,16 +55,16 @@ def _fsync_one(path: str) -> None:
         os.close(fd)
 
 
-def _fsync_tree(path: str) -> None:
+def fsync_tree(path: str) -> None:
     """Flushes what was just written at `path` (a file, or a directory
     and everything in it)."""
     if os.path.isdir(path):
         for root, _, files in os.walk(path):
             for name in files:
-                _fsync_one(os.path.join(root, name))
-            _fsync_one(root)
+                fsync_one(os.path.join(root, name))
+            fsync_one(root)
     else:
-        _fsync_one(path)
+        fsync_one(path)
 
 
 def temporary_sibling(path: str, suffix: str = "") -> str:
@@ -97,7 +97,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         yield temporary
         if not os.path.exists(temporary):
             raise FileNotFoundError(f"Nothing was written to {temporary}")
-        _fsync_tree(temporary)
+        fsync_tree(temporary)
         if os.path.isdir(temporary):
             _replace_directory(temporary, path)
         else:
@@ -108,7 +108,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
             os.replace(temporary, path)
         # The rename itself: only the parent's entries, never its other
         # files (a run directory holds checkpoints others may be writing).
-        _fsync_one(directory)
+        fsync_one(directory)
     except BaseException:
         _remove(temporary)
         raise

@@ -3,9 +3,12 @@ relative to the model, and its input spec (to build an unbuilt twin)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
+
+from kerasblocks import _keras_compat
 
 
 def relative_path(model: keras.layers.Layer, variable) -> str:
@@ -22,7 +25,7 @@ def input_spec_of(model: keras.layers.Layer) -> Any:
         return {"shape": [None, *list(shape)[1:]], "dtype": str(dtype)}
 
     try:
-        inputs = getattr(model, "_inputs_struct", None)
+        inputs = _keras_compat.inputs_struct(model)
         if inputs is None:
             inputs = model.inputs
     except (AttributeError, ValueError):
@@ -68,10 +71,31 @@ def build_like(model: keras.Model, source: keras.Model) -> None:
     materialize(model, spec_to_keras(spec))
 
 
+def call_on_recorded_spec(model: keras.Model) -> None:
+    """Calls a restored subclassed model once on symbolic inputs of its
+    recorded build shape.
+
+    Keras restores such a model by building it from that shape, which
+    never calls it, and `model.export` then refuses it ("It must be
+    called"). A symbolic call computes nothing and changes no variable;
+    it makes the restored model export as the saved one did. A model
+    whose call fails on that spec is left as Keras restored it.
+    """
+    if (
+        not model.built
+        or _keras_compat.was_called(model)
+        or isinstance(model, _keras_compat.GRAPH_MODELS)
+    ):
+        return
+    spec = input_spec_of(model)
+    if spec is None:
+        return
+    with contextlib.suppress(Exception):
+        model(spec_to_keras(spec))
+
+
 def _layers(model) -> list:
-    if not hasattr(model, "_flatten_layers"):
-        return [model]
-    return list(model._flatten_layers(include_self=True, recursive=True))
+    return _keras_compat.flatten_layers(model)
 
 
 def finalize_state(model) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from kerasblocks import _keras_compat
 from kerasblocks._keras_compat import legacy_saving_utils
 from kerasblocks._registry import register
 
@@ -32,7 +33,10 @@ def sequential_orders(model) -> dict[tuple[str, ...], list[str]]:
             names = [sub.name for sub in layer.layers]
             if len(names) != len(set(names)):
                 orders[here] = names
-        for child in layer._flatten_layers(include_self=False, recursive=False):
+        children = _keras_compat.flatten_layers(
+            layer, include_self=False, recursive=False
+        )
+        for child in children:
             visit(child, here)
 
     visit(model, ())
@@ -107,6 +111,8 @@ class TiedSequential(keras.Sequential):
                 by_name[name] = layer
             model.add(by_name[name])
         shape = config.get("build_input_shape")
-        if not model._functional and isinstance(shape, (tuple, list)):
+        if not _keras_compat.sequential_is_graph(model) and isinstance(
+            shape, (tuple, list)
+        ):
             model.build(shape)
         return model

@@ -33,12 +33,12 @@ class WeightsMismatchError(ValueError):
     """Strict weight loading found missing, unexpected or misshapen
     variables; nothing was assigned. `.report` holds the lists."""
 
-    def __init__(self, path, report):
+    def __init__(self, path, report, lead: str = ""):
         self.path = str(path)
         self.report = report
         super().__init__(
-            f"{self.path}: weights do not match the model (paths and shapes "
-            f"must match): {report}"
+            f"{lead}{self.path}: weights do not match the model (paths and "
+            f"shapes must match): {report}"
         )
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import types
 
 import h5py
 import keras
 
+from kerasblocks import _keras_compat
 from kerasblocks._keras_compat import (
     legacy_h5_format,
     legacy_json_utils,
@@ -41,12 +41,7 @@ def _unique_layers(model) -> list:
 
 def _weights_view(model):
     """`model` as Keras's legacy HDF5 code sees it, each layer once."""
-    return types.SimpleNamespace(
-        layers=_unique_layers(model),
-        weights=model.weights,
-        _trainable_variables=model._trainable_variables,
-        _non_trainable_variables=model._non_trainable_variables,
-    )
+    return _keras_compat.legacy_weights_view(model, _unique_layers(model))
 
 
 def save(model, path: str, include_optimizer: bool, orders) -> None:

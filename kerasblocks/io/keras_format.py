@@ -164,6 +164,25 @@ def _with_config(archive, config: dict) -> io.BytesIO:
     return buffer
 
 
+def _directory_as_archive(directory: str, config: dict) -> io.BytesIO:
+    """A `zipped=False` directory as an in-memory archive with its
+    `config.json` replaced (Keras reads a directory's config from disk,
+    which a load must not rewrite)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for root, _, files in os.walk(directory):
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                member = os.path.relpath(path, directory)
+                member = member.replace(os.sep, "/")
+                if member == "config.json":
+                    target.writestr(member, json.dumps(config))
+                else:
+                    target.write(path, member)
+    buffer.seek(0)
+    return buffer
+
+
 def load(
     source: Any,
     *,
@@ -224,14 +243,11 @@ def load_directory(
         with h5py.File(weights, "r") as h5:
             found = safety.h5_problems(h5, os.path.getsize(weights))
     config = safety.gate(directory, original, trusted, found, custom_objects)
-    if config != original:
-        raise CorruptFileError(
-            directory,
-            "a directory with a tied Sequential loads only through its "
-            "saved archive; save with zipped=True",
-        )
+    source = directory
+    if config != original:  # tied layers: Keras reads the config we route
+        source = _directory_as_archive(directory, config)
     return saving_lib.load_model(
-        directory,
+        source,
         custom_objects=custom_objects,
         compile=compile,
         safe_mode=safe_mode and not trusted,

@@ -2,8 +2,8 @@
 
 Written and read by Keras's saving library, so a file holds exactly what
 `model.save_weights` writes and `model.load_weights` reads. Added: the
-write is atomic (for shards, every shard is in place before the index
-that names them); each HDF5 file is copied into one with a user block
+write is atomic (a failed sharded save puts the previous index and
+shards back); each HDF5 file is copied into one with a user block
 holding its checksum (HDF5, and so Keras, ignores the block); and on load
 every HDF5 file is verified and checked as data first (no links to other
 files, no dataset declaring more than the limits).
@@ -20,7 +20,7 @@ import h5py
 from kerasblocks._keras_compat import saving_lib
 from kerasblocks.io import _integrity, safety
 from kerasblocks.io import limits as io_limits
-from kerasblocks.io._atomic import atomic_path
+from kerasblocks.io._atomic import atomic_path, fsync_one, fsync_tree
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
 
 SUFFIXES = (".weights.h5", ".weights.json")
@@ -56,26 +56,70 @@ def save(model, path: str, max_shard_size=None, objects_to_skip=None) -> None:
             )
             _sealed_copy(raw, temporary)
         return
-    directory, base = os.path.split(os.path.abspath(path))
+    _save_sharded(model, os.path.abspath(path), max_shard_size, objects_to_skip)
+
+
+def _move(source: str, target: str) -> None:
+    os.replace(source, target)
+
+
+def _save_sharded(model, path: str, max_shard_size, objects_to_skip) -> None:
+    """A sharded save that leaves the previous files as they were if it
+    fails.
+
+    Keras's reader opens its shards by fixed names (`<name>_00000...`),
+    so a new set cannot sit beside the old one under other names: the
+    new files are written and sealed in a scratch directory, the old
+    index and shards are moved aside into it, the new ones moved in
+    (the index last); on any failure the new files are removed and the
+    old ones moved back.
+    """
+    directory, base = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
+    try:
+        previous = {os.path.basename(f) for f in _h5_files(path)}
+    except (CorruptFileError, UnsafeModelError, OSError):
+        previous = set()  # an unreadable index names no shard to keep
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        raw = os.path.join(scratch, "raw")
+        new = os.path.join(scratch, "new")
+        old = os.path.join(scratch, "old")
+        for folder in (raw, new, old):
+            os.mkdir(folder)
         saving_lib.save_weights_only(
             model,
-            os.path.join(scratch, base),
+            os.path.join(raw, base),
             max_shard_size,
             objects_to_skip=objects_to_skip,
         )
-        for name in os.listdir(scratch):
-            if name.endswith(".weights.h5"):
-                raw = os.path.join(scratch, name)
-                os.replace(raw, raw + ".raw")
-                _sealed_copy(raw + ".raw", raw)
-                os.remove(raw + ".raw")
-        names = sorted(os.listdir(scratch), key=lambda n: n == base)
+        names = sorted(os.listdir(raw), key=lambda n: n == base)
         for name in names:  # the index last
-            os.replace(
-                os.path.join(scratch, name), os.path.join(directory, name)
-            )
+            if name == base:
+                os.replace(os.path.join(raw, name), os.path.join(new, name))
+            else:
+                _sealed_copy(os.path.join(raw, name), os.path.join(new, name))
+        fsync_tree(new)
+        aside = [
+            name
+            for name in sorted(previous | set(names))
+            if os.path.isfile(os.path.join(directory, name))
+        ]
+        moved_in = []
+        try:
+            for name in aside:
+                _move(os.path.join(directory, name), os.path.join(old, name))
+            for name in names:
+                _move(os.path.join(new, name), os.path.join(directory, name))
+                moved_in.append(name)
+        except BaseException:
+            for name in moved_in:
+                os.remove(os.path.join(directory, name))
+            for name in os.listdir(old):
+                os.replace(
+                    os.path.join(old, name), os.path.join(directory, name)
+                )
+            raise
+        fsync_one(directory)
 
 
 def _h5_files(path: str) -> list[str]:

@@ -22,14 +22,14 @@ On top of Keras's own formats this adds:
 from __future__ import annotations
 
 import io
-import logging
 import os
 from typing import Any
 
 import keras
+from absl import logging
 
 from kerasblocks._keras_compat import io_utils
-from kerasblocks.io import _tied, h5_format, keras_format
+from kerasblocks.io import _specs, _tied, h5_format, keras_format
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError
 from kerasblocks.io.limits import Limits
@@ -43,6 +43,18 @@ MANIFEST = keras_format.MANIFEST
 class ModelFileNotFoundError(FileNotFoundError, ValueError):
     """No model at the path (a `FileNotFoundError`, and the `ValueError`
     that Keras raises)."""
+
+
+# Keras's own words (its tests match them), so that a user sees the same
+# advice whichever API saved the file.
+_LEGACY_H5_WARNING = (
+    "You are saving your model as an HDF5 file via "
+    "`model.save()` or `keras.saving.save_model(model)`. "
+    "This file format is considered legacy. "
+    "We recommend using instead the native Keras format, "
+    "e.g. `model.save('my_model.keras')` or "
+    "`keras.saving.save_model(model, 'my_model.keras')`. "
+)
 
 
 def _format_of(path: str) -> str:
@@ -126,6 +138,8 @@ def save_model(
     'SequentialBlock'
     """
     _save_format_argument(filepath, kwargs)
+    if str(filepath).endswith((".h5", ".hdf5")):
+        logging.warning(_LEGACY_H5_WARNING)
     if isinstance(filepath, io.IOBase):
         keras_format.save(model, filepath)
         return
@@ -197,6 +211,13 @@ def load_model(
         UnsafeModelError: the file would run code and `trusted` is False.
         ResourceLimitError: the file exceeds `limits`.
     """
+    model = _load(filepath, custom_objects, compile, safe_mode, trusted, limits)
+    _specs.call_on_recorded_spec(model)
+    return model
+
+
+def _load(filepath, custom_objects, compile, safe_mode, trusted, limits):
+    """`load_model` by format, before the restored model is called."""
     trusted = trusted or not safe_mode
     options = dict(
         custom_objects=custom_objects,

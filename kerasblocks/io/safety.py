@@ -80,25 +80,62 @@ def _is_path_like(value: str) -> bool:
     )
 
 
-# This project's own packages: a file that names their classes may have
-# them imported (our code, not the file's); no other package ever is.
-_OWN_PACKAGES = ("kerasblocks", "zoo")
+# Packages whose classes a file may name by their registered name
+# (`package>Class`); the package is then imported (installed code, not
+# the file's) so that its classes are registered. A package joins by
+# `register_trusted_package`, or, to be found before it is imported, by
+# an entry point in this group (name: the package), as zoo declares in
+# setup.cfg. A package nobody registered is never imported.
+ENTRY_POINT_GROUP = "kerasblocks.trusted_packages"
+_TRUSTED = {"kerasblocks"}
 
 
-def import_own_packages(config: Any) -> None:
-    """Imports `zoo` when a config names a zoo class, so that loading a
-    zoo model does not require the caller to import zoo first."""
+def register_trusted_package(name: str) -> None:
+    """Lets model files name the registered classes of package `name`.
+
+    Loading such a file imports the package first (so its classes are
+    registered with Keras), which is why only packages the caller trusts
+    may be registered. An installed package can declare itself instead,
+    with an entry point in the `kerasblocks.trusted_packages` group.
+
+    Args:
+        name: a top-level package name, as in its classes' registered
+            names (`"zoo"` for `"zoo>ResNet"`).
+
+    Example:
+
+    >>> import kerasblocks
+    >>> kerasblocks.io.register_trusted_package("my_models")
+    >>> "my_models" in kerasblocks.io.trusted_packages()
+    True
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"A trusted package is a top-level package name. Received: {name!r}"
+        )
+    _TRUSTED.add(name)
+
+
+def trusted_packages() -> frozenset[str]:
+    """Packages registered, or declared by entry point, as trusted."""
+    import importlib.metadata
+
+    declared = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return frozenset(_TRUSTED | {entry.name for entry in declared})
+
+
+def import_trusted_packages(config: Any) -> None:
+    """Imports the trusted packages whose classes a config names, so that
+    loading a file does not require the caller to import them first."""
     import importlib
 
-    wanted = set()
+    named = set()
 
     def visit(value):
         if isinstance(value, dict):
             registered = value.get("registered_name") or value.get("class_name")
             if isinstance(registered, str) and ">" in registered:
-                package = registered.split(">", 1)[0]
-                if package in _OWN_PACKAGES:
-                    wanted.add(package)
+                named.add(registered.split(">", 1)[0])
             for item in value.values():
                 visit(item)
         elif isinstance(value, list):
@@ -106,8 +143,14 @@ def import_own_packages(config: Any) -> None:
                 visit(item)
 
     visit(config)
-    for package in sorted(wanted):
-        importlib.import_module(package)
+    if named:
+        for package in sorted(named & trusted_packages()):
+            try:
+                importlib.import_module(package)
+            except ModuleNotFoundError as error:
+                if error.name != package:
+                    raise
+                # Not installed: its classes stay unregistered (refused).
 
 
 def caller_names(custom_objects: dict | None) -> frozenset[str]:
@@ -134,7 +177,7 @@ def gate(
     from kerasblocks.io import _tied
     from kerasblocks.io.errors import UnsafeModelError
 
-    import_own_packages(config)
+    import_trusted_packages(config)
     if not trusted:
         allowed = caller_names(custom_objects)
         problems = list(found) + config_problems(config, allowed=allowed)
@@ -178,7 +221,11 @@ def config_problems(
             elif module not in (None, "builtins"):
                 problems.append(f"function {module}.{name} at {where}")
         elif isinstance(registered, str) and ">" in registered:
-            problems.append(f"unregistered class {registered} at {where}")
+            problems.append(
+                f"unregistered class {registered} at {where} (import its "
+                "package first, or register the package with "
+                "kerasblocks.io.register_trusted_package)"
+            )
         elif isinstance(module, str) and not _keras_module(module):
             problems.append(f"class {module}.{class_name} at {where}")
     for key, value in config.items():

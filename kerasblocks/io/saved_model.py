@@ -37,7 +37,6 @@ from kerasblocks.io._signatures import input_names, serving_functions
 from kerasblocks.io._specs import (
     asset_layers,
     finalize_state,
-    input_spec_of,
     relative_path,
 )
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
@@ -62,13 +61,10 @@ def _keras_signature(model, input_spec, input_signature) -> list:
         return list(input_signature)
     if input_spec is not None:
         return [normalize_spec(input_spec)]
-    try:
-        return list(export_utils.get_input_signature(model))
-    except ValueError:
-        spec = _described_to_spec(input_spec_of(model))
-        if spec is None:
-            raise
-        return [normalize_spec(spec)]
+    # As `model.export`: a subclassed model must have been called (its
+    # build shape does not say how `call` takes its inputs). Models our
+    # loaders restore are called on their recorded spec, so they export.
+    return list(export_utils.get_input_signature(model))
 
 
 def model_spec(model, input_spec: Any = None) -> Any:
@@ -79,16 +75,6 @@ def model_spec(model, input_spec: Any = None) -> Any:
         lambda x: export_utils.make_tf_tensor_spec(x, dynamic_batch=True),
         signature[0],
     )
-
-
-def _described_to_spec(described):
-    if described is None:
-        return None
-    if isinstance(described, dict) and set(described) == {"shape", "dtype"}:
-        return tf.TensorSpec(described["shape"], described["dtype"])
-    if isinstance(described, dict):
-        return {k: _described_to_spec(v) for k, v in described.items()}
-    return [_described_to_spec(v) for v in described]
 
 
 def _named_specs(model, signature: list) -> tuple[list, list[str]]:
@@ -292,7 +278,7 @@ def check_saved_model(directory: str | os.PathLike) -> list[str]:
     problems = safety.saved_model_problems(directory)
     config = _read_json(directory, CONFIG_FILE)
     if config is not None:
-        safety.import_own_packages(config)
+        safety.import_trusted_packages(config)
         problems += safety.config_problems(config)
     return problems
 
@@ -315,7 +301,7 @@ def load_saved_model(
     config = _read_json(directory, CONFIG_FILE)
     weight_map = _read_json(directory, WEIGHT_MAP_FILE)
     if config is not None:
-        safety.import_own_packages(config)
+        safety.import_trusted_packages(config)
     if config is None or weight_map is None:
         serving = _read_json(directory, SERVING_FILE) or {}
         why = (

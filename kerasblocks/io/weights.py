@@ -284,6 +284,46 @@ def _check_arguments(path: str, objects_to_skip, by_name) -> None:
         )
 
 
+def _refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
+    """In strict mode, raises on any mismatch; when a layer gets fewer
+    variables than it has, in Keras's words first (its tests match
+    them)."""
+    if not strict or report.ok:
+        return
+    lead = ""
+    if report.missing:
+        layer = report.missing[0].rpartition("/")[0]
+        own = [
+            p
+            for p in (relative_path(model, v) for v in unique_variables(model))
+            if p.rpartition("/")[0] == layer
+        ]
+        received = len(set(own) - set(report.missing))
+        lead = (
+            f"Layer '{layer.rpartition('/')[2] or model.name}' expected "
+            f"{len(own)} variables, but received {received} variables "
+            "during loading. "
+        )
+    raise WeightsMismatchError(path, report, lead=lead)
+
+
+# The suffixes Keras's `load_weights` reads by name.
+_KERAS_SUFFIXES = (".keras", ".weights.h5", ".weights.json", ".h5", ".hdf5")
+
+
+def _missing_file_message(path: str) -> str:
+    """What a missing file is called: with a name Keras would refuse,
+    Keras's "File format not supported" first, then our words."""
+    if path.endswith(_KERAS_SUFFIXES):
+        return f"{path}: no such file"
+    return (
+        f"File format not supported: filepath={path}. There is no such "
+        "file, and its name has none of the suffixes Keras reads "
+        f"({', '.join(_KERAS_SUFFIXES)}); a kerasblocks weights file may "
+        "have any name but must exist."
+    )
+
+
 def _assign(model, report, values):
     # Assign only once every value has been read and verified.
     for variable, value, model_path in values:
@@ -352,7 +392,7 @@ def load_weights(
             loaded=[relative_path(model, v) for v in unique_variables(model)]
         )
     if not os.path.exists(path):
-        raise ModelFileNotFoundError(f"{path}: no such file")
+        raise ModelFileNotFoundError(_missing_file_message(path))
     if _kind_of(path) == "model":
         source = load_model(path, trusted=trusted, compile=False, limits=limits)
         sources = unique_variables(source)
@@ -364,8 +404,7 @@ def load_weights(
             [tuple(v.shape) for v in sources],
             path,
         )
-        if strict and not report.ok:
-            raise WeightsMismatchError(path, report)
+        _refuse_mismatch(model, path, report, strict)
         values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
         return _assign(model, report, values)
     _integrity.verify_h5(path)
@@ -392,8 +431,7 @@ def load_weights(
         report, assignments = _match(
             model, [e.path for e in entries], [e.shape for e in entries], path
         )
-        if strict and not report.ok:
-            raise WeightsMismatchError(path, report)
+        _refuse_mismatch(model, path, report, strict)
         values = []
         for variable, index, model_path in assignments:
             entry = entries[index]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks import _keras_compat
 from kerasblocks.training.config import TrainConfig
 
 RECORD = "compile.json"
@@ -30,7 +31,8 @@ _CONVOLUTIONS = (
 
 def _has_convolutions(model: keras.Model) -> bool:
     return any(
-        isinstance(layer, _CONVOLUTIONS) for layer in model._flatten_layers()
+        isinstance(layer, _CONVOLUTIONS)
+        for layer in _keras_compat.flatten_layers(model)
     )
 
 

@@ -272,7 +272,7 @@ def test_tied_gradients_accumulate_into_one_variable():
     np.testing.assert_allclose(g_tied, g_a + g_b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("suffix", [".keras", ".h5", "unzipped"])
 def test_book_failure_tied_sequential_reloads_tied(tmp_path, suffix):
     shared = keras.layers.Dense(8, activation="relu", name="shared")
     net = keras.Sequential(
@@ -287,7 +287,7 @@ def test_book_failure_tied_sequential_reloads_tied(tmp_path, suffix):
     x = tf.random.stateless_uniform((3, 20), seed=(5, 6))
     expected = net(x)
     path = tmp_path / f"tied{suffix}"
-    kb.io.save_model(net, path)
+    kb.io.save_model(net, path, zipped=suffix != "unzipped")
     restored = kb.io.load_model(path)
     np.testing.assert_allclose(restored(x), expected, rtol=1e-6)
     assert restored.layers[1] is restored.layers[2]

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import kerasblocks as kb
-from kerasblocks.io import _atomic
+from kerasblocks.io import _atomic, keras_weights
 
 
 def test_tensors_keep_structure_dtypes_and_values(tmp_path):
@@ -346,3 +346,42 @@ def test_tie_holds_through_a_weights_file(tmp_path):
     assert report.ok and len(report.loaded) == 4  # the shared pair once
     np.testing.assert_array_equal(twin(x), y)
     assert twin[0] is twin[1] and len(twin.weights) == 4
+
+
+def test_failed_sharded_save_leaves_the_previous_files(tmp_path, monkeypatch):
+    def build():
+        dense = [keras.layers.Dense(32) for _ in range(3)]
+        return keras.Sequential([keras.Input((4,)), *dense])
+
+    keras.utils.set_random_seed(3)
+    model = build()
+    path = tmp_path / "m.weights.json"
+    shard_size = 0.000005  # GB: about 5 kB, so several shards
+    kb.io.save_weights(model, path, max_shard_size=shard_size)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert len(before) >= 3
+    expected = model.get_weights()
+    for variable in model.weights:
+        variable.assign(keras.ops.ones_like(variable))
+
+    def fail_at_the_index(source, target):
+        if target.endswith(".weights.json"):
+            raise OSError("disk full")
+        os.replace(source, target)
+
+    monkeypatch.setattr(keras_weights, "_move", fail_at_the_index)
+    with pytest.raises(OSError, match="disk full"):
+        kb.io.save_weights(model, path, max_shard_size=shard_size)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    twin = build()
+    kb.io.load_weights(twin, path)
+    for value, want in zip(twin.get_weights(), expected, strict=True):
+        np.testing.assert_array_equal(value, want)
+    # A save that succeeds replaces the whole set (none of the old
+    # shards is left behind when the new set has fewer).
+    monkeypatch.undo()
+    kb.io.save_weights(model, path, max_shard_size=1)
+    after = {p.name for p in tmp_path.iterdir()}
+    assert after == {"m.weights.json", "m_00000.weights.h5"}
+    kb.io.load_weights(twin, path)
+    assert all(np.all(value == 1) for value in twin.get_weights())

@@ -1,8 +1,9 @@
 """The Keras boundary: every private Keras name lives in one module.
 
 A Keras upgrade is reviewed by reading `kerasblocks/_keras_compat.py`;
-this test lists what it holds, and fails when a `keras.src` import
-appears anywhere else in the project.
+this test lists what it holds, and fails when a `keras.src` import or a
+read of a private attribute of Keras's layers and models appears
+anywhere else in the project.
 """
 
 from __future__ import annotations
@@ -16,19 +17,6 @@ import keras
 from kerasblocks import _keras_compat
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# Private attributes of Keras objects still read in place (each a
-# documented Keras internal; review them on a Keras upgrade).
-PRIVATE_ATTRIBUTES = {
-    "_call_has_training_arg",  # composition, testing
-    "_flatten_layers",  # params, compile/_xla, io
-    "_functional",  # io/_tied (Sequential)
-    "_inbound_nodes",  # zoo/_sequence
-    "_inputs_struct",  # io/_specs
-    "_layers",  # params
-    "_nodes_by_depth",  # params
-    "_non_trainable_variables",  # io/h5_format
-    "_trainable_variables",  # io/h5_format
-}
 
 
 def test_every_listed_keras_name_exists():
@@ -73,26 +61,50 @@ def test_keras_src_is_imported_only_by_the_compat_module():
     assert offenders == []
 
 
-def test_private_keras_attributes_are_the_listed_ones():
-    used = set()
-    pattern = re.compile(r"\.(_[a-z]\w*)\b|\"(_[a-z]\w*)\"")
-    for package in ("kerasblocks", "zoo", "tools"):
-        for path in (ROOT / package).rglob("*.py"):
-            for dotted, quoted in pattern.findall(path.read_text()):
-                used.add(dotted or quoted)
+def _keras_objects():
     inputs = keras.Input((2,))
     dense = keras.layers.Dense(1)
-    objects = (
+    return (
         keras.Model(inputs, dense(inputs)),
         dense,
         keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
     )
-    keras_private = {
-        name for name in used if any(hasattr(o, name) for o in objects)
+
+
+def test_private_keras_attributes_are_read_only_by_the_compat_module():
+    # A private name (`._x` or "_x") that Keras's layers and models have
+    # is Keras's; our own private names are not on them.
+    objects = _keras_objects()
+    pattern = re.compile(r"\.(_[a-z]\w*)\b|[\"'](_[a-z]\w*)[\"']")
+    offenders = []
+    for package in ("kerasblocks", "zoo", "tools"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name == "_keras_compat.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for dotted, quoted in pattern.findall(line):
+                    name = dotted or quoted
+                    if any(hasattr(o, name) for o in objects):
+                        where = f"{path.relative_to(ROOT)}:{number}"
+                        offenders.append(f"{where} {name}")
+    assert offenders == []
+    # The compat module's list is what it reads, and each still exists.
+    source = (ROOT / "kerasblocks" / "_keras_compat.py").read_text()
+    read = {
+        dotted or quoted
+        for dotted, quoted in pattern.findall(source)
+        if any(hasattr(o, dotted or quoted) for o in objects)
     }
-    assert keras_private <= PRIVATE_ATTRIBUTES, keras_private
-    for name in PRIVATE_ATTRIBUTES:
+    assert read == set(_keras_compat.PRIVATE_ATTRIBUTES)
+    for name in _keras_compat.PRIVATE_ATTRIBUTES:
         assert any(hasattr(o, name) for o in objects), name
+    assert _keras_compat.flatten_layers(objects[0], include_self=False) == [
+        objects[0].layers[0],
+        objects[1],
+    ]
+    assert _keras_compat.call_has_training_arg(keras.layers.Dropout(0.5))
+    assert not _keras_compat.was_called(keras.layers.Dense(1))
+    assert _keras_compat.inbound_nodes(objects[1])[0].operation is objects[1]
 
 
 def test_io_modules_do_not_import_in_a_circle():

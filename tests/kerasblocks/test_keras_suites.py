@@ -7,10 +7,10 @@ passes on plain Keras must pass routed, except the deliberate
 differences listed in `DELIBERATE` (and in the README's io section),
 which must fail, each for a safety reason.
 
-`KNOWN_GAPS` lists what does not pass yet, with the reason; it may only
-shrink. A test that starts passing must be removed from it (the test
-says so). On plain keras 3.15.1, 189 pass; routed, 183 (2 deliberate
-differences, 4 known gaps).
+`KNOWN_GAPS` lists what does not pass yet, with the reason; it is empty
+and may only stay so. A test that starts passing must be removed from
+the lists (the test says so). On plain keras 3.15.1, 189 pass; routed,
+187 (2 deliberate differences, no known gaps).
 
 Run `python -m tests.kerasblocks.test_keras_suites` to print the routed
 outcomes of every test (to update the lists).
@@ -51,23 +51,7 @@ DELIBERATE: dict[str, tuple[str, str]] = {
     "SavingTest::test_save_model_exception_raised_low_memory_config": (_ATOMIC),
 }
 # Passing on plain Keras, not yet through kerasblocks.io (test -> why).
-KNOWN_GAPS: dict[str, str] = {
-    "ExportArchiveTest::test_export_saved_model_errors": (
-        "a subclassed model built but never called is exported from its "
-        "build shape (the zoo's models are), where Keras refuses"
-    ),
-    "LoadWeightsTests::test_load_weights_invalid_extension": (
-        "any file name is a weights file to us; a missing one says 'no such "
-        "file', not Keras's 'File format not supported'"
-    ),
-    "SaveModelTests::test_save_h5_format": (
-        "Keras's legacy-format warning text is not repeated"
-    ),
-    "SavingTest::test_partial_load": (
-        "a layer missing from the file is reported in our words, not "
-        "Keras's 'received 0 variables'"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def run_suites(route: bool, *selection: str) -> dict[str, dict]:

@@ -185,6 +185,24 @@ def test_subclassed_block_exports_with_a_spec(tmp_path):
     np.testing.assert_allclose(restored(x), net(x), rtol=1e-6)
 
 
+def test_uncalled_subclassed_model_is_refused_as_keras_does(tmp_path):
+    # Built from a shape but never called: Keras's export refuses it (the
+    # shape does not say how `call` takes its inputs), and so do we,
+    # unless the caller says; a model our loader restores still exports.
+    net = kb.layers.MLP(hidden_units=8, units=3)
+    net.build((None, 4))
+    with pytest.raises(ValueError, match="It must be called"):
+        kb.io.export_saved_model(net, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    kb.io.export_saved_model(net, tmp_path / "given", input_spec=(None, 4))
+    kb.io.save_model(net, tmp_path / "net.keras")
+    restored = kb.io.load_model(tmp_path / "net.keras")
+    kb.io.export_saved_model(restored, tmp_path / "restored")
+    exported = tf.saved_model.load(str(tmp_path / "restored"))
+    x = np.arange(8, dtype="float32").reshape(2, 4)
+    np.testing.assert_allclose(exported.serve(x), net(x), rtol=1e-6)
+
+
 def test_foreign_saved_model_is_refused_for_keras_loading(tmp_path):
     module = tf.Module()
     module.v = tf.Variable(2.0)
