@@ -31,6 +31,13 @@ import tensorflow as tf
 
 from kerasblocks import _keras_compat
 from kerasblocks import io as kb_io
+from kerasblocks._comparisons import (
+    assert_close,
+    max_abs_diff,
+    random_inputs,
+    shapes_match,
+    to_numpy,
+)
 from kerasblocks._keras_compat import models_functional
 from kerasblocks.params import unique_variables
 
@@ -72,70 +79,6 @@ class LayerTestResult:
     clone: keras.layers.Layer | None = None
 
 
-def random_inputs(
-    shape_or_spec: Any, *, seed: int = 0, dtype: str = "float32", maxval=None
-) -> Any:
-    """Seeded random inputs: uniform in [-1, 1) for floats, [0, maxval)
-    for integers. `shape_or_spec` may be a nest of shapes."""
-    rng = np.random.default_rng(seed)
-
-    def make(shape):
-        shape = tuple(2 if d is None else d for d in shape)
-        if np.issubdtype(np.dtype(dtype), np.integer):
-            return tf.constant(rng.integers(0, maxval or 10, shape), dtype)
-        return tf.constant(rng.uniform(-1.0, 1.0, shape), dtype)
-
-    return keras.tree.map_shape_structure(make, shape_or_spec)
-
-
-def _numpy(x):
-    return keras.tree.map_structure(
-        lambda t: np.asarray(keras.ops.convert_to_numpy(t)), x
-    )
-
-
-def _max_abs_diff(a, b) -> float:
-    pairs = zip(
-        keras.tree.flatten(_numpy(a)),
-        keras.tree.flatten(_numpy(b)),
-        strict=True,
-    )
-    worst = 0.0
-    for x, y in pairs:
-        if x.shape != y.shape:
-            raise AssertionError(f"shape {x.shape} != {y.shape}")
-        if x.size:
-            diff = np.abs(x.astype(np.float64) - y.astype(np.float64))
-            worst = max(worst, float(np.max(diff)))
-    return worst
-
-
-def _shapes_match(actual, expected) -> bool:
-    """Equal nests of shapes; None in `expected` matches any size (a
-    dynamic dimension such as a sequence length)."""
-
-    def is_shape(value):
-        return isinstance(value, tuple) and all(
-            d is None or isinstance(d, int) for d in value
-        )
-
-    if is_shape(actual) and is_shape(expected):
-        return len(actual) == len(expected) and all(
-            w is None or h == w for h, w in zip(actual, expected, strict=True)
-        )
-    if isinstance(actual, dict) and isinstance(expected, dict):
-        return actual.keys() == expected.keys() and all(
-            _shapes_match(actual[k], expected[k]) for k in actual
-        )
-    if isinstance(actual, (list, tuple)) and isinstance(
-        expected, (list, tuple)
-    ):
-        return len(actual) == len(expected) and all(
-            _shapes_match(a, e) for a, e in zip(actual, expected, strict=True)
-        )
-    return False
-
-
 def _accepts_training(layer) -> bool:
     return _keras_compat.call_has_training_arg(layer)
 
@@ -144,28 +87,6 @@ def _call(layer, inputs, training: bool):
     if _accepts_training(layer):
         return layer(inputs, training=training)
     return layer(inputs)
-
-
-def assert_close(actual, expected, *, atol: float, rtol: float, what: str):
-    """Asserts two nests of tensors are elementwise close; says where."""
-    flat_a = keras.tree.flatten(_numpy(actual))
-    flat_e = keras.tree.flatten(_numpy(expected))
-    if len(flat_a) != len(flat_e):
-        raise AssertionError(
-            f"{what}: {len(flat_a)} outputs, expected {len(flat_e)}"
-        )
-    for index, (a, e) in enumerate(zip(flat_a, flat_e, strict=True)):
-        if a.shape != e.shape:
-            raise AssertionError(
-                f"{what}: output {index} has shape {a.shape}, "
-                f"expected {e.shape}"
-            )
-        if not np.allclose(a, e, atol=atol, rtol=rtol, equal_nan=False):
-            worst = float(np.max(np.abs(a.astype(np.float64) - e)))
-            raise AssertionError(
-                f"{what}: output {index} differs by up to {worst:.3g} "
-                f"(atol={atol}, rtol={rtol})"
-            )
 
 
 def _as_model(layer, inputs) -> keras.Model:
@@ -228,8 +149,8 @@ def check_compiled_parity(layer, inputs, *, atol: float, rtol: float):
     )
     assert_close(xla, eager, atol=atol, rtol=rtol, what="XLA vs eager")
     return eager, {
-        "graph": _max_abs_diff(graph, eager),
-        "xla": _max_abs_diff(xla, eager),
+        "graph": max_abs_diff(graph, eager),
+        "xla": max_abs_diff(xla, eager),
     }
 
 
@@ -417,14 +338,14 @@ def run_layer_test(
             raise ValueError("Give inputs or input_shape.")
         inputs = random_inputs(input_shape, seed=seed, dtype=input_dtype)
     outputs = _call(layer, inputs, training=False)
-    flat_outputs = keras.tree.flatten(_numpy(outputs))
+    flat_outputs = keras.tree.flatten(to_numpy(outputs))
     for index, array in enumerate(flat_outputs):
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise AssertionError(f"output {index} has non-finite values")
     if expected_output_shape is not None:
         actual = keras.tree.map_structure(lambda t: tuple(t.shape), outputs)
         expected = keras.tree.map_shape_structure(tuple, expected_output_shape)
-        if not _shapes_match(actual, expected):
+        if not shapes_match(actual, expected):
             raise AssertionError(f"output shape {actual}, expected {expected}")
     if expected_output_dtype is not None:
         for tensor in keras.tree.flatten(outputs):
