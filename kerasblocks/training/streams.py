@@ -29,6 +29,8 @@ _CORES = (
 )
 PARALLEL_CALLS = max(1, min(_CORES, 8))
 SHUFFLE_BLOCK = 1024
+# The order a cache is filled with the training split in (see `pipeline`).
+CACHE_ORDER_SEED = 0
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -83,6 +85,11 @@ class ImageStream:
     `(path, label)` with `reads_files = True`) in the order of `epoch`,
     starting at example `start`. Without a seed the order is the split's
     own, fixed one.
+
+    With a cache, an epoch permutes blocks of `SHUFFLE_BLOCK` examples of
+    the cached split instead (a cache is read in order): its order, too,
+    depends on (seed, epoch) alone, but it is not the uncached order, so
+    a cached run and an uncached one see different batches.
 
     Attributes:
         name: the data set name as given (`folder:DIR`, ...).
@@ -201,15 +208,21 @@ class ImageStream:
                 decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
             )
         else:
-            # A cache holds the split in its own order, decoded once; each
+            # A cache holds the split decoded once, in a fixed order; each
             # epoch then reorders it, block by block, by (seed, epoch).
+            # The training split goes in mixed by a seed of its own, not
+            # in its listing order: a folder lists its files class by
+            # class, and blocks of that would be batches of one class.
+            # The mix is the same for every run seed, so a cache file
+            # serves any run.
             path = "" if self.cache == "memory" else f"{self.cache}-{split}"
             if path and shard:
                 path += f"-worker{shard[1]}"
             if path:
                 _clear_unfinished_cache(path)
+            fill_seed = CACHE_ORDER_SEED if split == "train" else None
             data = (
-                self._encoded(split, None, 0, 0)
+                self._encoded(split, fill_seed, 0, 0)
                 .map(
                     decode,
                     num_parallel_calls=PARALLEL_CALLS,

@@ -369,3 +369,24 @@ def test_file_cache_survives_a_killed_writer_and_resumes(tmp_path):
     resumed = _epoch(dataset, batch_size=2, start_batch=1)
     np.testing.assert_array_equal(resumed[0][1], first[1][1])
     np.testing.assert_array_equal(resumed[0][0], first[1][0])
+
+
+def test_a_cache_fills_a_folder_mixed_so_blocks_hold_every_class(
+    tmp_path, monkeypatch
+):
+    # An epoch permutes blocks of a cached split; a cache filled in the
+    # folder's listing order (class by class) gave batches of one class.
+    from kerasblocks.training import streams
+
+    monkeypatch.setattr(streams, "SHUFFLE_BLOCK", 4)
+    write_folder(tmp_path, per_class=(8, 8), formats=("png",))
+    dataset = data_lib.load_dataset(
+        f"folder:{tmp_path}", val_fraction=0.25, cache="memory"
+    )
+    for seed in (3, 4):
+        batches = _epoch(dataset, seed=seed)
+        labels = np.concatenate([y for _, y in batches])
+        assert np.bincount(labels).tolist() == [7, 5]  # the seeded split
+        assert all(len(set(y)) == 2 for _, y in batches), labels
+        for x, y in batches:
+            np.testing.assert_array_equal(class_of(x), y)
