@@ -159,6 +159,14 @@ class ImageStream:
 
         return decode
 
+    def _skip_undecodable(self, data: tf.data.Dataset) -> tf.data.Dataset:
+        """Drops the images that fail to decode, unless `strict`.
+
+        The up-front checks catch what they can; an image that still fails
+        is dropped with its own label, never replaced by another's.
+        """
+        return data if self.strict else data.ignore_errors(log_warning=True)
+
     def pipeline(
         self,
         split: str,
@@ -204,8 +212,12 @@ class ImageStream:
             data = self._encoded(split, shuffle_seed, epoch, start)
             if shard:
                 data = data.shard(*shard)
-            data = data.map(
-                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
+            data = self._skip_undecodable(
+                data.map(
+                    decode,
+                    num_parallel_calls=PARALLEL_CALLS,
+                    deterministic=True,
+                )
             )
         else:
             # A cache holds the split decoded once, in a fixed order; each
@@ -219,17 +231,15 @@ class ImageStream:
             if path and shard:
                 path += f"-worker{shard[1]}"
             if path:
-                _clear_unfinished_cache(path)
+                _prepare_cache_file(path)
             fill_seed = CACHE_ORDER_SEED if split == "train" else None
-            data = (
-                self._encoded(split, fill_seed, 0, 0)
-                .map(
-                    decode,
-                    num_parallel_calls=PARALLEL_CALLS,
-                    deterministic=True,
-                )
-                .cache(path)
+            data = self._encoded(split, fill_seed, 0, 0).map(
+                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
             )
+            # Skipped before the cache, which then holds good images only;
+            # past it, an error of the cache's own files (which would
+            # recur on every retry) is raised, not skipped forever.
+            data = self._skip_undecodable(data).cache(path)
             if shuffle_seed is not None:
                 data = block_shuffle(
                     data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
@@ -237,11 +247,6 @@ class ImageStream:
             data = data.skip(start)
             if shard:
                 data = data.shard(*shard)
-        if not self.strict:
-            # The up-front checks catch what they can; an image that still
-            # fails to decode is dropped with its own label, never
-            # replaced by another's.
-            data = data.ignore_errors(log_warning=True)
         if repeat:
             data = data.repeat()
         data = data.batch(batch_size, drop_remainder=drop_remainder)
@@ -268,13 +273,22 @@ class ImageStream:
         return data.with_options(options).prefetch(2)
 
 
-def _clear_unfinished_cache(path: str) -> None:
-    """Removes what a killed writer of the file cache `path` left.
+def _prepare_cache_file(path: str) -> None:
+    """Makes the directory of the file cache `path` (tf.data does not) and
+    removes what a killed writer of it left.
 
     tf.data refuses a cache prefix whose lockfile exists, and a run killed
     while filling its cache leaves one; with no `.index` the cache was
     never finished, so its files are stale (one process per prefix).
     """
+    directory = os.path.dirname(path)
+    try:
+        if directory:
+            tf.io.gfile.makedirs(directory)
+    except tf.errors.OpError as error:
+        raise DataError(
+            f"cache {path}: cannot create {directory} ({error.message})"
+        ) from None
     if tf.io.gfile.exists(path + ".index"):
         return
     for stale in tf.io.gfile.glob(path + "_*"):

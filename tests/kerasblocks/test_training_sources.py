@@ -369,6 +369,20 @@ def test_file_cache_survives_a_killed_writer_and_resumes(tmp_path):
     resumed = _epoch(dataset, batch_size=2, start_batch=1)
     np.testing.assert_array_equal(resumed[0][1], first[1][1])
     np.testing.assert_array_equal(resumed[0][0], first[1][0])
+    # A cache in a directory that does not exist yet: made (tf.data does
+    # not, and the skipping of bad images then retried its error forever).
+    fresh = tmp_path / "new" / "dir"
+    dataset = data_lib.load_dataset(
+        f"folder:{tmp_path / 'images'}",
+        val_fraction=0.25,
+        cache=str(fresh / "c"),
+    )
+    for (x, y), (x2, y2) in zip(
+        first, _epoch(dataset, batch_size=2), strict=True
+    ):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    assert "c-train.index" in os.listdir(fresh)
 
 
 def test_a_cache_fills_a_folder_mixed_so_blocks_hold_every_class(
