@@ -270,6 +270,13 @@ class ImageStream:
         options.experimental_distribute.auto_shard_policy = (
             policy.OFF if shard else policy.DATA
         )
+        if self.cache is not None:
+            # A cached epoch permutes blocks of decoded images, and
+            # autotune's buffers read three or four blocks ahead (~2 GB
+            # of 224x224 images); without it, about one block is held.
+            # Cached inputs are also where autotune's one-core-idle mode
+            # was seen (DESIGN.md); the parallelism here is fixed anyway.
+            options.autotune.enabled = False
         return data.with_options(options).prefetch(2)
 
 

@@ -94,14 +94,14 @@ def test_both_workers_killed_mid_epoch_resume_exactly(
 
 
 def test_a_file_cache_killed_while_written_resumes_exactly(tmp_path):
-    # 5760 training images: an epoch permutes blocks of 1024 of them, and
-    # tf.data's autotuned buffers read three or four blocks ahead, so the
-    # cache is still being written when the run is killed after step 6.
-    folder = write_folder(tmp_path / "images", per_class=2400)
+    # 3360 training images: an epoch permutes blocks of 1024 of them and
+    # reads up to a block ahead, so the cache is still being written
+    # when the run is killed after step 6.
+    folder = write_folder(tmp_path / "images", per_class=1400)
     args = [
         *TRAIN,
         "--batch_size=64",
-        "--steps=90",  # an epoch: the cache gets finished
+        "--steps=52",  # an epoch: the cache gets finished
         f"--dataset=folder:{folder}",
     ]
 
