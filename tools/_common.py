@@ -1,8 +1,9 @@
 """What every kb-* program shares: help, quiet TensorFlow, honest errors.
 
 A program defines its flags, then calls `run_app(main, name)`:
-- `--help` lists the program's own flags (absl key flags), and flag
-  values are checked, before TensorFlow is imported (it takes seconds);
+- `--help` lists the program's own flags (absl key flags) and exits 0,
+  and flag values are checked, before TensorFlow is imported (it takes
+  seconds);
 - a bad flag value ends in one line and exit 2, as do the errors that
   are the user's (a missing or corrupt file, an unknown name,
   incompatible shapes, a data set too small); anything else is a bug or
@@ -74,6 +75,13 @@ def _flags_parser(name: str):
             return FLAGS(argv)
         except flags.Error as error:
             sys.exit(fail(name, error))
+        except SystemExit as done:
+            # absl's help flags (--help, --helpshort, --helpfull,
+            # --helpxml) print and exit with status 1, the only exits
+            # during parsing; help that was asked for is a success.
+            if done.code == 1:
+                sys.exit(0)
+            raise
 
     return parse
 

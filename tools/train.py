@@ -145,7 +145,9 @@ flags.DEFINE_string(
     "cache",
     None,
     "Cache decoded images of a folder:, tfrecord: or tfds: source: "
-    "'memory' or a file path prefix.",
+    "'memory' or a file path prefix (its directory is made). An epoch "
+    "then permutes the cache in blocks, so a cached run's batches "
+    "differ from an uncached one's.",
 )
 flags.register_validator(
     "learning_rate", lambda v: v > 0, "--learning_rate must be positive"

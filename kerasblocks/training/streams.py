@@ -29,6 +29,8 @@ _CORES = (
 )
 PARALLEL_CALLS = max(1, min(_CORES, 8))
 SHUFFLE_BLOCK = 1024
+# The order a cache is filled with the training split in (see `pipeline`).
+CACHE_ORDER_SEED = 0
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -83,6 +85,11 @@ class ImageStream:
     `(path, label)` with `reads_files = True`) in the order of `epoch`,
     starting at example `start`. Without a seed the order is the split's
     own, fixed one.
+
+    With a cache, an epoch permutes blocks of `SHUFFLE_BLOCK` examples of
+    the cached split instead (a cache is read in order): its order, too,
+    depends on (seed, epoch) alone, but it is not the uncached order, so
+    a cached run and an uncached one see different batches.
 
     Attributes:
         name: the data set name as given (`folder:DIR`, ...).
@@ -152,6 +159,14 @@ class ImageStream:
 
         return decode
 
+    def _skip_undecodable(self, data: tf.data.Dataset) -> tf.data.Dataset:
+        """Drops the images that fail to decode, unless `strict`.
+
+        The up-front checks catch what they can; an image that still fails
+        is dropped with its own label, never replaced by another's.
+        """
+        return data if self.strict else data.ignore_errors(log_warning=True)
+
     def pipeline(
         self,
         split: str,
@@ -197,26 +212,34 @@ class ImageStream:
             data = self._encoded(split, shuffle_seed, epoch, start)
             if shard:
                 data = data.shard(*shard)
-            data = data.map(
-                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
-            )
-        else:
-            # A cache holds the split in its own order, decoded once; each
-            # epoch then reorders it, block by block, by (seed, epoch).
-            path = "" if self.cache == "memory" else f"{self.cache}-{split}"
-            if path and shard:
-                path += f"-worker{shard[1]}"
-            if path:
-                _clear_unfinished_cache(path)
-            data = (
-                self._encoded(split, None, 0, 0)
-                .map(
+            data = self._skip_undecodable(
+                data.map(
                     decode,
                     num_parallel_calls=PARALLEL_CALLS,
                     deterministic=True,
                 )
-                .cache(path)
             )
+        else:
+            # A cache holds the split decoded once, in a fixed order; each
+            # epoch then reorders it, block by block, by (seed, epoch).
+            # The training split goes in mixed by a seed of its own, not
+            # in its listing order: a folder lists its files class by
+            # class, and blocks of that would be batches of one class.
+            # The mix is the same for every run seed, so a cache file
+            # serves any run.
+            path = "" if self.cache == "memory" else f"{self.cache}-{split}"
+            if path and shard:
+                path += f"-worker{shard[1]}"
+            if path:
+                _prepare_cache_file(path)
+            fill_seed = CACHE_ORDER_SEED if split == "train" else None
+            data = self._encoded(split, fill_seed, 0, 0).map(
+                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
+            )
+            # Skipped before the cache, which then holds good images only;
+            # past it, an error of the cache's own files (which would
+            # recur on every retry) is raised, not skipped forever.
+            data = self._skip_undecodable(data).cache(path)
             if shuffle_seed is not None:
                 data = block_shuffle(
                     data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
@@ -224,11 +247,6 @@ class ImageStream:
             data = data.skip(start)
             if shard:
                 data = data.shard(*shard)
-        if not self.strict:
-            # The up-front checks catch what they can; an image that still
-            # fails to decode is dropped with its own label, never
-            # replaced by another's.
-            data = data.ignore_errors(log_warning=True)
         if repeat:
             data = data.repeat()
         data = data.batch(batch_size, drop_remainder=drop_remainder)
@@ -252,16 +270,32 @@ class ImageStream:
         options.experimental_distribute.auto_shard_policy = (
             policy.OFF if shard else policy.DATA
         )
+        if self.cache is not None:
+            # A cached epoch permutes blocks of decoded images, and
+            # autotune's buffers read three or four blocks ahead (~2 GB
+            # of 224x224 images); without it, about one block is held.
+            # Cached inputs are also where autotune's one-core-idle mode
+            # was seen (DESIGN.md); the parallelism here is fixed anyway.
+            options.autotune.enabled = False
         return data.with_options(options).prefetch(2)
 
 
-def _clear_unfinished_cache(path: str) -> None:
-    """Removes what a killed writer of the file cache `path` left.
+def _prepare_cache_file(path: str) -> None:
+    """Makes the directory of the file cache `path` (tf.data does not) and
+    removes what a killed writer of it left.
 
     tf.data refuses a cache prefix whose lockfile exists, and a run killed
     while filling its cache leaves one; with no `.index` the cache was
     never finished, so its files are stale (one process per prefix).
     """
+    directory = os.path.dirname(path)
+    try:
+        if directory:
+            tf.io.gfile.makedirs(directory)
+    except tf.errors.OpError as error:
+        raise DataError(
+            f"cache {path}: cannot create {directory} ({error.message})"
+        ) from None
     if tf.io.gfile.exists(path + ".index"):
         return
     for stale in tf.io.gfile.glob(path + "_*"):

@@ -4,6 +4,7 @@ epoch over 1x and 4x the images stays within a small margin."""
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -54,3 +55,36 @@ def test_peak_memory_does_not_grow_with_the_data(tmp_path):
     small = _peak_mb(f"folder:{tmp_path / 'x1'}")
     large = _peak_mb(f"folder:{tmp_path / 'x4'}")
     assert abs(large - small) < MARGIN_MB, (small, large)
+
+
+def test_a_cached_epoch_reads_about_one_block_ahead():
+    # An epoch permutes a cache block by block; tf.data's autotuned
+    # buffers used to read three or four blocks of decoded images ahead.
+    from kerasblocks.training import streams
+
+    png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8))
+    pulled = tf.Variable(0, dtype=tf.int64)
+
+    class Counted(streams.ImageStream):
+        num_train = num_val = 6000
+
+        def _encoded(self, split, seed, epoch, start):
+            def bump(index):
+                pulled.assign_add(1)
+                return png, tf.cast(index % 2, tf.int32)
+
+            return tf.data.Dataset.range(6000).map(bump).skip(start)
+
+    stream = Counted(
+        "counted",
+        num_classes=2,
+        class_names=None,
+        example_shape=(4, 4, 3),
+        cache="memory",
+    )
+    batches = iter(stream.pipeline("train", 64, shuffle_seed=1))
+    for _ in range(10):
+        next(batches)
+    time.sleep(1)  # what the buffers take while a step runs
+    block = streams.SHUFFLE_BLOCK
+    assert block <= int(pulled.numpy()) <= 2 * block, int(pulled.numpy())

@@ -376,6 +376,20 @@ def test_file_cache_survives_a_killed_writer_and_resumes(tmp_path):
     resumed = _epoch(dataset, batch_size=2, start_batch=1)
     np.testing.assert_array_equal(resumed[0][1], first[1][1])
     np.testing.assert_array_equal(resumed[0][0], first[1][0])
+    # A cache in a directory that does not exist yet: made (tf.data does
+    # not, and the skipping of bad images then retried its error forever).
+    fresh = tmp_path / "new" / "dir"
+    dataset = data_lib.load_dataset(
+        f"folder:{tmp_path / 'images'}",
+        val_fraction=0.25,
+        cache=str(fresh / "c"),
+    )
+    for (x, y), (x2, y2) in zip(
+        first, _epoch(dataset, batch_size=2), strict=True
+    ):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    assert "c-train.index" in os.listdir(fresh)
 
 
 def test_training_carries_on_when_an_epoch_runs_short(tmp_path, monkeypatch):
@@ -437,3 +451,24 @@ def test_training_carries_on_when_an_epoch_runs_short(tmp_path, monkeypatch):
         (2, 4),
         (3, 6),
     ]
+
+
+def test_a_cache_fills_a_folder_mixed_so_blocks_hold_every_class(
+    tmp_path, monkeypatch
+):
+    # An epoch permutes blocks of a cached split; a cache filled in the
+    # folder's listing order (class by class) gave batches of one class.
+    from kerasblocks.training import streams
+
+    monkeypatch.setattr(streams, "SHUFFLE_BLOCK", 4)
+    write_folder(tmp_path, per_class=(8, 8), formats=("png",))
+    dataset = data_lib.load_dataset(
+        f"folder:{tmp_path}", val_fraction=0.25, cache="memory"
+    )
+    for seed in (3, 4):
+        batches = _epoch(dataset, seed=seed)
+        labels = np.concatenate([y for _, y in batches])
+        assert np.bincount(labels).tolist() == [7, 5]  # the seeded split
+        assert all(len(set(y)) == 2 for _, y in batches), labels
+        for x, y in batches:
+            np.testing.assert_array_equal(class_of(x), y)

@@ -425,6 +425,7 @@ def test_help_lists_the_programs_own_flags_and_nothing_of_tensorflow(
     tool, own, no_tensorflow
 ):
     done = run_tool(tool, "--help", env=no_tensorflow)
+    assert done.returncode == 0, done.stderr[-2000:]
     for flag in own:
         assert flag in done.stdout, (flag, done.stdout[-2000:])
     assert "tensorflow" not in done.stdout.lower()

@@ -1,7 +1,7 @@
 """kb-train, kb-evaluate and kb-export on the user's own files, as real
 processes: image folders and TFRecord shards the tests write (a solid
 colour per class with a little noise, so a short run must learn them),
-bad input, kill -9 and exact resume, two workers on loopback."""
+bad input, kill -9 and exact resume (more in test_train_sources_resume)."""
 
 import json
 import os
@@ -10,8 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-
-from tests.tools.test_multi_worker import _free_ports, _launch, _wait
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 COLOURS = ((220, 30, 30), (30, 220, 30), (30, 30, 220))
@@ -163,32 +161,6 @@ def test_kill_and_resume_on_tfrecord_shards_with_a_cache(files):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
     _same_runs(files / "runs" / "tw", files / "runs" / "tk")
-
-
-def test_two_workers_on_tfrecord_shards_end_identical(files, tmp_path):
-    import h5py
-
-    shards = files / "shards" / "data-*"
-    # No batch norm: its moving statistics are each worker's own.
-    args = [
-        *TRAIN[:4],
-        f"--dataset=tfrecord:{shards}",
-        "--steps=6",
-        "--jit_compile=false",
-    ]
-    codes = _wait(_launch(tmp_path, _free_ports(2), args, "t"), timeout=300)
-    log = (tmp_path / "t-worker0.log").read_text()
-    assert codes == [0, 0], log[-3000:]
-    final = tmp_path / "final-t"
-    with (
-        h5py.File(final / "worker-0.weights") as a,
-        h5py.File(final / "worker-1.weights") as b,
-    ):
-        assert len(a["variables"]) > 0
-        for name in a["variables"]:
-            np.testing.assert_array_equal(
-                a["variables"][name][()], b["variables"][name][()]
-            )
 
 
 def test_a_grayscale_folder_for_an_rgb_model_converts_with_one_notice(
@@ -403,9 +375,13 @@ def test_source_forms_are_checked_before_tensorflow_loads(
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("tool", ["train", "evaluate", "export"])
-def test_help_lists_data_sets_and_source_forms(tool, no_tensorflow):
-    done = run_tool(tool, "--help", env=no_tensorflow)
+@pytest.mark.parametrize(
+    "tool, flag",
+    [("train", "--help"), ("evaluate", "--help"), ("export", "--helpfull")],
+)
+def test_help_lists_data_sets_and_source_forms(tool, flag, no_tensorflow):
+    done = run_tool(tool, flag, env=no_tensorflow)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     text = " ".join(done.stdout.split())
     for form in ("folder:DIR", "tfrecord:TRAIN_GLOB[,VAL_GLOB]", "tfds:NAME"):
