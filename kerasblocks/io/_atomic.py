@@ -35,15 +35,27 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
-def _remove_stale_siblings(directory: str, base: str) -> None:
+def stale_siblings(path: str) -> list[str]:
+    """The temporary siblings of `path` whose writing process is gone."""
+    directory, base = os.path.split(os.path.abspath(path))
     pattern = re.compile(
         re.escape(f".{base}{_MARK}") + r"(\d+)-[0-9a-f]+(\.old)?(\..*)?$"
     )
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.listdir(directory):
-            match = pattern.match(entry)
-            if match and not _pid_alive(int(match.group(1))):
-                _remove(os.path.join(directory, entry))
+    try:
+        entries = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    return [
+        os.path.join(directory, entry)
+        for entry in entries
+        if (match := pattern.match(entry))
+        and not _pid_alive(int(match.group(1)))
+    ]
+
+
+def _remove_stale_siblings(path: str) -> None:
+    for sibling in stale_siblings(path):
+        _remove(sibling)
 
 
 def fsync_one(path: str) -> None:
@@ -91,7 +103,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
     path = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
-    _remove_stale_siblings(directory, base)
+    _remove_stale_siblings(path)
     temporary = temporary_sibling(path, suffix)
     try:
         yield temporary

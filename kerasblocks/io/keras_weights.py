@@ -2,8 +2,8 @@
 
 Written and read by Keras's saving library, so a file holds exactly what
 `model.save_weights` writes and `model.load_weights` reads. Added: the
-write is atomic (a failed sharded save puts the previous index and
-shards back); each HDF5 file is copied into one with a user block
+write is atomic (a sharded save that fails, or is killed, leaves the
+previous index and shards in place: see `_save_sharded`); each HDF5 file is copied into one with a user block
 holding its checksum (HDF5, and so Keras, ignores the block); and on load
 every HDF5 file is verified and checked as data first (no links to other
 files, no dataset declaring more than the limits).
@@ -11,8 +11,10 @@ files, no dataset declaring more than the limits).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 import h5py
@@ -20,7 +22,13 @@ import h5py
 from kerasblocks._keras_compat import saving_lib
 from kerasblocks.io import _integrity, safety
 from kerasblocks.io import limits as io_limits
-from kerasblocks.io._atomic import atomic_path, fsync_one, fsync_tree
+from kerasblocks.io._atomic import (
+    atomic_path,
+    fsync_one,
+    fsync_tree,
+    stale_siblings,
+    temporary_sibling,
+)
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
 
 SUFFIXES = (".weights.h5", ".weights.json")
@@ -59,31 +67,31 @@ def save(model, path: str, max_shard_size=None, objects_to_skip=None) -> None:
     _save_sharded(model, os.path.abspath(path), max_shard_size, objects_to_skip)
 
 
-def _move(source: str, target: str) -> None:
-    os.replace(source, target)
-
-
 def _save_sharded(model, path: str, max_shard_size, objects_to_skip) -> None:
-    """A sharded save that leaves the previous files as they were if it
-    fails.
+    """A sharded save that never leaves a mix of two saves behind.
 
     Keras's reader opens its shards by fixed names (`<name>_00000...`),
-    so a new set cannot sit beside the old one under other names: the
-    new files are written and sealed in a scratch directory, the old
-    index and shards are moved aside into it, the new ones moved in
-    (the index last); on any failure the new files are removed and the
-    old ones moved back.
+    so a new set cannot sit beside the old one under other names. The new
+    files are written and sealed in a scratch directory beside the index
+    (named for this process, `.<index>.kbtmp-<pid>-...`); then the old
+    index is moved into it first, the old shards after it, the new shards
+    in, and the new index last. The index is therefore in place only
+    while the directory holds one whole set. On an exception the old
+    files are moved back; after a kill, the next save or load of the
+    same index finds the dead process's scratch and does the same
+    (`recover_interrupted_save`).
     """
     directory, base = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
+    recover_interrupted_save(path)
     try:
         previous = {os.path.basename(f) for f in _h5_files(path)}
     except (CorruptFileError, UnsafeModelError, OSError):
         previous = set()  # an unreadable index names no shard to keep
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        raw = os.path.join(scratch, "raw")
-        new = os.path.join(scratch, "new")
-        old = os.path.join(scratch, "old")
+    scratch = temporary_sibling(path)
+    os.mkdir(scratch)
+    try:
+        raw, new, old = (os.path.join(scratch, n) for n in _SCRATCH)
         for folder in (raw, new, old):
             os.mkdir(folder)
         saving_lib.save_weights_only(
@@ -99,38 +107,81 @@ def _save_sharded(model, path: str, max_shard_size, objects_to_skip) -> None:
             else:
                 _sealed_copy(os.path.join(raw, name), os.path.join(new, name))
         fsync_tree(new)
-        aside = [
-            name
-            for name in sorted(previous | set(names))
-            if os.path.isfile(os.path.join(directory, name))
-        ]
-        moved_in = []
+        aside = sorted(
+            (
+                name
+                for name in previous | set(names)
+                if os.path.isfile(os.path.join(directory, name))
+            ),
+            key=lambda n: n != base,  # the old index first
+        )
         try:
             for name in aside:
                 _move(os.path.join(directory, name), os.path.join(old, name))
             for name in names:
                 _move(os.path.join(new, name), os.path.join(directory, name))
-                moved_in.append(name)
         except BaseException:
-            for name in moved_in:
-                os.remove(os.path.join(directory, name))
-            for name in os.listdir(old):
-                os.replace(
-                    os.path.join(old, name), os.path.join(directory, name)
-                )
+            _roll_back(directory, scratch, names)
             raise
         fsync_one(directory)
+    finally:
+        _discard(scratch)
 
 
-def _h5_files(path: str) -> list[str]:
-    if not path.endswith(".weights.json"):
-        return [path]
-    try:
-        with open(path) as f:
-            index = json.load(f)
-    except (OSError, ValueError) as error:
-        raise CorruptFileError(path, f"unreadable index ({error})") from None
-    directory = os.path.dirname(path)
+def _move(source: str, target: str) -> None:
+    os.replace(source, target)
+
+
+def _discard(scratch: str) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+# The scratch directory's parts: Keras's output, the sealed new set, and
+# the previous set moved aside.
+_SCRATCH = ("raw", "new", "old")
+
+
+def _roll_back(directory: str, scratch: str, names) -> None:
+    """Puts the previous set (in `scratch/old`) back in place of any of
+    the new files `names` already moved into `directory`."""
+    new, old = os.path.join(scratch, "new"), os.path.join(scratch, "old")
+    for name in names:
+        if not os.path.exists(os.path.join(new, name)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(directory, name))
+    for name in os.listdir(old):
+        os.replace(os.path.join(old, name), os.path.join(directory, name))
+    fsync_one(directory)
+
+
+def recover_interrupted_save(path: str) -> None:
+    """Undoes a sharded save of `path` that a killed process left midway.
+
+    Its scratch directory (of a process no longer running) holds the
+    previous set under `old/`. With the index in place, the directory
+    already holds one whole set, and the scratch is only removed;
+    without it, the previous set is moved back.
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    for scratch in stale_siblings(path):
+        new = os.path.join(scratch, "new")
+        if not os.path.exists(os.path.join(directory, base)) and os.path.isdir(
+            os.path.join(scratch, "old")
+        ):
+            names = os.listdir(new) if os.path.isdir(new) else []
+            moved = []
+            try:
+                with open(os.path.join(new, base)) as f:
+                    index = json.load(f)
+                moved = _shard_names(index)
+            except (OSError, ValueError):
+                pass
+            _roll_back(directory, scratch, sorted(set(moved) - set(names)))
+        _discard(scratch)
+
+
+def _shard_names(index) -> list[str]:
+    """The shard file names a sharded index names, sorted."""
     shards = set()
 
     def visit(value):
@@ -144,8 +195,20 @@ def _h5_files(path: str) -> list[str]:
                 visit(item)
 
     visit(index)
+    return sorted(shards)
+
+
+def _h5_files(path: str) -> list[str]:
+    if not path.endswith(".weights.json"):
+        return [path]
+    try:
+        with open(path) as f:
+            index = json.load(f)
+    except (OSError, ValueError) as error:
+        raise CorruptFileError(path, f"unreadable index ({error})") from None
+    directory = os.path.dirname(path)
     files = []
-    for shard in sorted(shards):
+    for shard in _shard_names(index):
         if os.path.basename(shard) != shard:
             raise UnsafeModelError(
                 path, [f"shard {shard!r} points outside the directory"]
@@ -182,6 +245,8 @@ def load(
     limits: io_limits.Limits | None = None,
 ) -> None:
     """Loads like `keras.saving.load_weights`, checked first."""
+    if path.endswith(".weights.json"):
+        recover_interrupted_save(path)
     check(path, limits)
     saving_lib.load_weights_only(
         model,

@@ -377,10 +377,49 @@ def test_failed_sharded_save_leaves_the_previous_files(tmp_path, monkeypatch):
     kb.io.load_weights(twin, path)
     for value, want in zip(twin.get_weights(), expected, strict=True):
         np.testing.assert_array_equal(value, want)
+    # A kill at any point of the swap (no rollback runs, the scratch of
+    # the dead process stays): the next load puts the previous set back.
+    moves = 2 * len(before)  # the old set aside, the new set in
+
+    class Killed(BaseException):
+        pass
+
+    for kill_at in range(moves):
+        calls = []
+
+        def killed_at(source, target, kill_at=kill_at, calls=calls):
+            if len(calls) == kill_at:
+                raise Killed
+            calls.append(target)
+            os.replace(source, target)
+
+        monkeypatch.setattr(keras_weights, "_move", killed_at)
+        monkeypatch.setattr(keras_weights, "_roll_back", lambda *a: None)
+        monkeypatch.setattr(keras_weights, "_discard", lambda scratch: None)
+        with pytest.raises(Killed):
+            kb.io.save_weights(model, path, max_shard_size=shard_size)
+        monkeypatch.undo()
+        (scratch,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        dead = scratch.name.replace(f"-{os.getpid()}-", "-999999999-")
+        scratch.rename(tmp_path / dead)
+        twin = build()
+        kb.io.load_weights(twin, path)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        for value, want in zip(twin.get_weights(), expected, strict=True):
+            np.testing.assert_array_equal(value, want)
     # A save that succeeds replaces the whole set (none of the old
-    # shards is left behind when the new set has fewer).
-    monkeypatch.undo()
+    # shards is left behind when the new set has fewer); killed after
+    # its last move, its scratch is only cleared by the next load.
+    monkeypatch.setattr(keras_weights, "_discard", lambda scratch: None)
     kb.io.save_weights(model, path, max_shard_size=1)
+    monkeypatch.undo()
+    (scratch,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    scratch.rename(tmp_path / scratch.name.replace(f"-{os.getpid()}-", "-1-"))
+    kb.io.load_weights(twin, path)  # pid 1 is alive: not a dead writer's
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+    (scratch,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    scratch.rename(tmp_path / scratch.name.replace("-1-", "-999999999-"))
+    kb.io.load_weights(twin, path)
     after = {p.name for p in tmp_path.iterdir()}
     assert after == {"m.weights.json", "m_00000.weights.h5"}
     kb.io.load_weights(twin, path)
