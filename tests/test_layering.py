@@ -1,0 +1,169 @@
+"""The project's layering rules, read from the source's import statements.
+
+- `kerasblocks` never imports `zoo` or `tools` (not even inside a
+  function), and `zoo` never imports `tools`;
+- no two modules import each other at module level, directly or around a
+  longer circle (an import inside a function, such as a deprecation
+  shim's, is not part of the import-time graph);
+- no module grows past the house limit of ~450 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("kerasblocks", "zoo", "tools")
+MAX_LINES = 460
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _owner(name: str) -> str | None:
+    """The project module that importing `name` loads, if any."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported(module: str, node: ast.AST) -> set[str]:
+    """Project modules an import statement loads (ancestor packages of
+    `module` itself excluded: they are already loading)."""
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            is_package = MODULES[module].name == "__init__.py"
+            anchor = module if is_package else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                anchor = anchor.rpartition(".")[0]
+            base = f"{anchor}.{base}" if base else anchor
+        # `from package import submodule` loads the submodule.
+        names = [
+            f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+            for a in node.names
+        ]
+    else:
+        return set()
+    owners = {_owner(name) for name in names}
+    return {
+        owner
+        for owner in owners
+        if owner and owner != module and not module.startswith(owner + ".")
+    }
+
+
+def _top_level_statements(tree: ast.Module):
+    """Statements run at import time: the body, and the bodies of its
+    `if`/`try` blocks (not functions or classes' methods)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if isinstance(node, (ast.If, ast.Try)):
+            for field in ("body", "orelse", "finalbody"):
+                pending.extend(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                pending.extend(handler.body)
+
+
+def _graphs():
+    """({module: modules imported at import time}, {module: any import})."""
+    eager, every = {}, {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        eager[module] = set().union(
+            *(_imported(module, n) for n in _top_level_statements(tree))
+        )
+        every[module] = set().union(
+            *(_imported(module, n) for n in ast.walk(tree))
+        )
+    return eager, every
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph.get(node, ())):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_the_graph_reader_sees_the_imports_it_must():
+    eager, every = _graphs()
+    assert len(MODULES) > 120
+    assert "kerasblocks.io.keras_weights" in eager["kerasblocks.io.weights"]
+    assert "zoo._registry" in eager["zoo.resnet"]
+    # A late import (a deprecation shim) counts only in the full graph.
+    late = "kerasblocks.layers.resnext"
+    assert late in every["kerasblocks.layers.residual"]
+    assert late not in eager["kerasblocks.layers.residual"]
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c"]
+    ]
+
+
+def test_the_library_never_imports_the_zoo_or_the_tools():
+    _, every = _graphs()
+    crossing = sorted(
+        f"{module} -> {target}"
+        for module, targets in every.items()
+        for target in targets
+        if (
+            module.startswith("kerasblocks")
+            and target.split(".")[0] != "kerasblocks"
+        )
+        or (module.startswith("zoo") and target.startswith("tools"))
+    )
+    assert crossing == []
+
+
+def test_no_import_circles_at_import_time():
+    eager, _ = _graphs()
+    assert _circles(eager) == []
+
+
+def test_no_module_past_the_house_limit():
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for path in MODULES.values()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    )
+    assert long == []
