@@ -4,7 +4,8 @@
   function), and `zoo` never imports `tools`;
 - no two modules import each other at module level, directly or around a
   longer circle (an import inside a function, such as a deprecation
-  shim's, is not part of the import-time graph);
+  shim's, is not part of the import-time graph); inside `kerasblocks.io`
+  not even through imports inside functions;
 - no module grows past the house limit of ~450 lines.
 """
 
@@ -158,6 +159,13 @@ def test_the_library_never_imports_the_zoo_or_the_tools():
 def test_no_import_circles_at_import_time():
     eager, _ = _graphs()
     assert _circles(eager) == []
+
+
+def test_kerasblocks_io_has_no_circle_even_through_late_imports():
+    _, every = _graphs()
+    io = {m: t for m, t in every.items() if m.startswith("kerasblocks.io.")}
+    assert len(io) >= 15 and "kerasblocks.io.keras_format" in io
+    assert _circles(io) == []
 
 
 def test_no_module_past_the_house_limit():

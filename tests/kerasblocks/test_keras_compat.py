@@ -46,18 +46,24 @@ def test_every_listed_keras_name_exists():
     ]
 
 
-def test_keras_src_is_imported_only_by_the_compat_module():
-    pattern = re.compile(
-        r"^\s*(from|import)\s+keras\.src\b|(?<![\"'\w.])keras\.src\.\w"
-    )
-    offenders = []
+def _project_lines():
+    """`("path:line", text)` of every source line outside the compat
+    module."""
     for package in ("kerasblocks", "zoo", "tools"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if path.name == "_keras_compat.py":
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
-                if pattern.search(line):
-                    offenders.append(f"{path.relative_to(ROOT)}:{number}")
+                yield f"{path.relative_to(ROOT)}:{number}", line
+
+
+def test_keras_src_is_imported_only_by_the_compat_module():
+    pattern = re.compile(
+        r"^\s*(from|import)\s+keras\.src\b|(?<![\"'\w.])keras\.src\.\w"
+    )
+    offenders = [
+        where for where, line in _project_lines() if pattern.search(line)
+    ]
     assert offenders == []
 
 
@@ -76,17 +82,12 @@ def test_private_keras_attributes_are_read_only_by_the_compat_module():
     # is Keras's; our own private names are not on them.
     objects = _keras_objects()
     pattern = re.compile(r"\.(_[a-z]\w*)\b|[\"'](_[a-z]\w*)[\"']")
-    offenders = []
-    for package in ("kerasblocks", "zoo", "tools"):
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if path.name == "_keras_compat.py":
-                continue
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                for dotted, quoted in pattern.findall(line):
-                    name = dotted or quoted
-                    if any(hasattr(o, name) for o in objects):
-                        where = f"{path.relative_to(ROOT)}:{number}"
-                        offenders.append(f"{where} {name}")
+    offenders = [
+        f"{where} {dotted or quoted}"
+        for where, line in _project_lines()
+        for dotted, quoted in pattern.findall(line)
+        if any(hasattr(o, dotted or quoted) for o in objects)
+    ]
     assert offenders == []
     # The compat module's list is what it reads, and each still exists.
     source = (ROOT / "kerasblocks" / "_keras_compat.py").read_text()
@@ -105,36 +106,3 @@ def test_private_keras_attributes_are_read_only_by_the_compat_module():
     assert _keras_compat.call_has_training_arg(keras.layers.Dropout(0.5))
     assert not _keras_compat.was_called(keras.layers.Dense(1))
     assert _keras_compat.inbound_nodes(objects[1])[0].operation is objects[1]
-
-
-def test_io_modules_do_not_import_in_a_circle():
-    import ast
-
-    package = ROOT / "kerasblocks" / "io"
-    graph = {}
-    for path in package.glob("*.py"):
-        name = path.stem
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                if node.module == "kerasblocks.io":
-                    targets |= {alias.name for alias in node.names}
-                elif node.module.startswith("kerasblocks.io."):
-                    targets.add(node.module.split(".")[2])
-        graph[name] = targets & {p.stem for p in package.glob("*.py")}
-    graph["__init__"] = set()  # the package's index imports everything
-    done, active = set(), []
-
-    def visit(name):
-        assert name not in active, " -> ".join([*active, name])
-        if name in done:
-            return
-        active.append(name)
-        for target in sorted(graph[name]):
-            visit(target)
-        active.pop()
-        done.add(name)
-
-    for name in sorted(graph):
-        visit(name)
-    assert "keras_format" in done and len(graph) >= 15
