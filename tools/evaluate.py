@@ -67,13 +67,14 @@ def _evaluate() -> int:
         config = runs.read_config(FLAGS.run_dir)
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
         pixels = transfer.run_pixels(FLAGS.run_dir)
+        view = transfer.eval_view(transfer.read_record(FLAGS.run_dir))
         name = FLAGS.dataset or config.dataset
         data_dir = FLAGS.data_dir or config.data_dir
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
-        pixels = "unit"
+        pixels, view = "unit", None
     kind, colon, _ = name.partition(":")
     if colon and kind in data_lib.list_sources():
         if FLAGS.data_dir and kind != "tfds":
@@ -98,6 +99,7 @@ def _evaluate() -> int:
         split=FLAGS.split,
         out_dir=out_dir,
         pixels=pixels,
+        eval_view=view,
     )
     metrics = {k: v for k, v in result.items() if isinstance(v, float)}
     print(

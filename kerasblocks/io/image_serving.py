@@ -33,6 +33,38 @@ PREPROCESSING = (*[m for m in _MODES if m != "mean_std"], "unit")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area")
 
 
+def crop_and_resize(
+    images: tf.Tensor,
+    size: tuple[int, int],
+    crop_fraction: float = 1.0,
+    interpolation: str = "bilinear",
+) -> tf.Tensor:
+    """The evaluation view of float images `[..., height, width, channels]`
+    (one image or a batch): the central `crop_fraction` of each side kept,
+    then resized to `size`. Serving and kb-train's evaluation both use it,
+    so they see the same pixels.
+
+    Example:
+
+    >>> image = tf.reshape(tf.range(16.0), (4, 4, 1))
+    >>> crop_and_resize(image, (2, 2), 0.5)[..., 0].numpy().tolist()
+    [[5.0, 6.0], [9.0, 10.0]]
+    """
+    x = images
+    if crop_fraction < 1.0:
+        shape = tf.shape(x)
+        height, width = shape[-3], shape[-2]
+        keep_h = tf.maximum(
+            tf.cast(tf.cast(height, tf.float32) * crop_fraction, tf.int32), 1
+        )
+        keep_w = tf.maximum(
+            tf.cast(tf.cast(width, tf.float32) * crop_fraction, tf.int32), 1
+        )
+        top, left = (height - keep_h) // 2, (width - keep_w) // 2
+        x = x[..., top : top + keep_h, left : left + keep_w, :]
+    return tf.image.resize(x, size, method=interpolation)
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageServing:
     """How an exported image model takes raw images.
@@ -98,20 +130,12 @@ class ImageServing:
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         """Crops, resizes and preprocesses a batch of RGB images (any
         dtype holding 0-255 values) into the model's float input."""
-        x = tf.cast(images, tf.float32)
-        if self.crop_fraction < 1.0:
-            shape = tf.shape(x)
-            size = tf.cast(
-                tf.cast(shape[1:3], tf.float32) * self.crop_fraction, tf.int32
-            )
-            size = tf.maximum(size, 1)
-            offset = (shape[1:3] - size) // 2
-            x = x[
-                :,
-                offset[0] : offset[0] + size[0],
-                offset[1] : offset[1] + size[1],
-            ]
-        x = tf.image.resize(x, self.image_size, method=self.interpolation)
+        x = crop_and_resize(
+            tf.cast(images, tf.float32),
+            self.image_size,
+            self.crop_fraction,
+            self.interpolation,
+        )
         if self.channels == 1:
             x = tf.image.rgb_to_grayscale(x)
         if self.preprocessing == "unit":

@@ -3,10 +3,11 @@
 Written and read by Keras's saving library, so a file holds exactly what
 `model.save_weights` writes and `model.load_weights` reads. Added: the
 write is atomic (a sharded save that fails, or is killed, leaves the
-previous index and shards in place: see `_save_sharded`); each HDF5 file is copied into one with a user block
-holding its checksum (HDF5, and so Keras, ignores the block); and on load
-every HDF5 file is verified and checked as data first (no links to other
-files, no dataset declaring more than the limits).
+previous index and shards in place: see `_save_sharded`); each HDF5 file
+is copied into one with a user block holding its checksum (HDF5, and so
+Keras, ignores the block); and on load every HDF5 file is verified and
+checked as data first (no links to other files, no dataset declaring more
+than the limits).
 """
 
 from __future__ import annotations

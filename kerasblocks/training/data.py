@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.io.image_serving import crop_and_resize
+
 TASKS = ("classification", "token_classification", "regression")
 
 
@@ -213,7 +215,13 @@ def to_float_pixels(images: tf.Tensor, pixels: str) -> tf.Tensor:
     return x * 255.0 if pixels == "raw" else x
 
 
-def _prepare_images(images: tf.Tensor, image_shape, pixels="unit") -> tf.Tensor:
+def _prepare_images(
+    images: tf.Tensor,
+    image_shape,
+    pixels="unit",
+    crop_fraction: float = 1.0,
+    interpolation: str = "bilinear",
+) -> tf.Tensor:
     height, width, channels = image_shape
     x = to_float_pixels(images, pixels)
     if x.shape[-1] != channels:
@@ -226,8 +234,8 @@ def _prepare_images(images: tf.Tensor, image_shape, pixels="unit") -> tf.Tensor:
                 f"cannot turn {x.shape[-1]}-channel images into "
                 f"{channels} channels"
             )
-    if tuple(x.shape[1:3]) != (height, width):
-        x = tf.image.resize(x, (height, width))
+    if crop_fraction < 1.0 or tuple(x.shape[1:3]) != (height, width):
+        x = crop_and_resize(x, (height, width), crop_fraction, interpolation)
     return x
 
 
@@ -258,6 +266,8 @@ def make_pipeline(
     start_batch: int = 0,
     shard: tuple[int, int] | None = None,
     pixels: str = "unit",
+    crop_fraction: float = 1.0,
+    interpolation: str = "bilinear",
 ) -> tf.data.Dataset:
     """A tf.data pipeline over one split.
 
@@ -271,6 +281,11 @@ def make_pipeline(
     worker's share) keeps every `num_shards`-th example of that order
     from `index`, before any decoding: batch `k` of the workers together
     holds the examples of the global batch `k`.
+
+    `crop_fraction` and `interpolation` make the evaluation view a
+    pretrained model is served with (`ImageServing`): the central
+    fraction of each image kept, then resized by that method, so an
+    evaluation sees the pixels serving does.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
@@ -297,6 +312,8 @@ def make_pipeline(
             start_batch=start_batch,
             shard=shard,
             pixels=pixels,
+            crop_fraction=crop_fraction,
+            interpolation=interpolation,
         )
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
@@ -326,7 +343,9 @@ def make_pipeline(
 
         def prepare(index, batch):
             images, labels = batch
-            images = _prepare_images(images, image_shape, pixels)
+            images = _prepare_images(
+                images, image_shape, pixels, crop_fraction, interpolation
+            )
             if augment:
                 images = _augment(
                     images,

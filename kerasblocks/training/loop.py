@@ -92,6 +92,9 @@ class Parts:
     # The optimizer of the epochs after --unfreeze_at_epoch (its own
     # slots, its rate scaled), in every checkpoint from the start.
     finetune_optimizer: Any = None
+    # The central crop and resize method evaluation and serving use
+    # (`transfer.eval_view`); training batches are resized whole.
+    eval_view: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _all_finite(model: keras.Model) -> bool:
@@ -138,6 +141,7 @@ class Loop:
             config.batch_size,
             image_shape=parts.image_shape,
             pixels=parts.pixels,
+            **parts.eval_view,
         )
 
     def enter_epoch(self, epoch: int) -> bool:

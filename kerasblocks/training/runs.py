@@ -75,14 +75,22 @@ def evaluate_model(
     split: str = "val",
     out_dir: str | None = None,
     pixels: str = "unit",
+    eval_view: dict | None = None,
 ) -> dict:
     """Loss, accuracy and (for classification) the confusion matrix of
     `model` on a split; writes confusion.txt/.png and evaluation.json to
     `out_dir` when given. `pixels` is how the model takes images ("unit"
-    or "raw"; a run records it, see `transfer.run_pixels`)."""
+    or "raw"; a run records it, see `transfer.run_pixels`), and
+    `eval_view` the central crop and resize method it is served with
+    (`transfer.eval_view`; by default the whole image, bilinear)."""
     shape = models.image_shape(model, dataset)
     pipeline = data_lib.make_pipeline(
-        dataset, split, batch_size, image_shape=shape, pixels=pixels
+        dataset,
+        split,
+        batch_size,
+        image_shape=shape,
+        pixels=pixels,
+        **(eval_view or {}),
     )
     loss_fn = objectives.build_loss(dataset, models.outputs_logits(model), 0.0)
     forward = compile_forward(model, mode="graph")

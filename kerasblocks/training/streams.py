@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.io.image_serving import crop_and_resize
 from kerasblocks.training.data import DataError, _augment, to_float_pixels
 
 # Fixed parallelism, the usable cores (a container may see more), rather
@@ -146,7 +147,7 @@ class ImageStream:
     def _source_channels(self) -> int:
         return self.example_shape[-1]
 
-    def _decoder(self, image_shape, pixels="unit"):
+    def _decoder(self, image_shape, pixels, crop_fraction, interpolation):
         height, width, channels = image_shape
         reads_files = self.reads_files
 
@@ -154,7 +155,9 @@ class ImageStream:
             encoded = tf.io.read_file(item) if reads_files else item
             image = decode_image(encoded, channels)
             image = to_float_pixels(image, pixels)
-            image = tf.image.resize(image, (height, width))
+            image = crop_and_resize(
+                image, (height, width), crop_fraction, interpolation
+            )
             return image, label
 
         return decode
@@ -181,6 +184,8 @@ class ImageStream:
         start_batch: int = 0,
         shard: tuple[int, int] | None = None,
         pixels: str = "unit",
+        crop_fraction: float = 1.0,
+        interpolation: str = "bilinear",
     ) -> tf.data.Dataset:
         """Batches of `(images, labels)`; see `data.make_pipeline`."""
         size = self.num_train if split == "train" else self.num_val
@@ -207,7 +212,9 @@ class ImageStream:
                 f"channel(s); converting to the model's {image_shape[-1]}."
             )
         start = start_batch * batch_size * workers
-        decode = self._decoder(image_shape, pixels)
+        decode = self._decoder(
+            image_shape, pixels, crop_fraction, interpolation
+        )
         if self.cache is None:
             data = self._encoded(split, shuffle_seed, epoch, start)
             if shard:

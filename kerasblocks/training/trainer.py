@@ -195,6 +195,7 @@ def build(
             )
     parts = Parts(model, step, loss_fn, accuracy, dataset, shape, why)
     parts.pixels, parts.finetune_optimizer = start.pixels, finetune
+    parts.eval_view = transfer.eval_view(start.record)
     return parts, start
 
 

@@ -68,6 +68,19 @@ def run_pixels(run_dir: str) -> str:
     return read_record(run_dir).get("pixels", "unit")
 
 
+def eval_view(record: dict[str, Any]) -> dict[str, Any]:
+    """How a run's model sees images when evaluated and served: the
+    central crop and resize method of its pretrained configuration
+    (`{"crop_fraction": 1.0, "interpolation": "bilinear"}`, the whole
+    image, for a model trained from scratch). `make_pipeline` and
+    `ImageServing` take these keywords."""
+    cfg = record.get("pretrained_cfg") or {}
+    return {
+        "crop_fraction": float(cfg.get("crop_fraction", 1.0)),
+        "interpolation": cfg.get("interpolation", "bilinear"),
+    }
+
+
 def _layers(paths) -> list[str]:
     return sorted({p.rsplit("/", 1)[0] for p in paths})
 
@@ -221,12 +234,10 @@ def image_serving(
         or len(outputs) != 2
     ):
         return None
-    cfg = record.get("pretrained_cfg") or {}
     return ImageServing(
         tuple(shape[1:3]),
         channels=shape[-1],
-        interpolation=cfg.get("interpolation", "bilinear"),
-        crop_fraction=cfg.get("crop_fraction", 1.0),
+        **eval_view(record),
         preprocessing="none" if record.get("pixels") == "raw" else "unit",
         class_names=record.get("class_names"),
     )

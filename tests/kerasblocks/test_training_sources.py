@@ -472,3 +472,148 @@ def test_a_cache_fills_a_folder_mixed_so_blocks_hold_every_class(
         assert all(len(set(y)) == 2 for _, y in batches), labels
         for x, y in batches:
             np.testing.assert_array_equal(class_of(x), y)
+
+
+def test_evaluation_sees_the_pixels_serving_does(tmp_path):
+    """A pretrained run's validation and kb-evaluate crop and resize as
+    its export serves (timm's evaluation view); training from scratch
+    keeps the whole image."""
+    from kerasblocks.io import ImageServing
+    from kerasblocks.io.image_serving import crop_and_resize
+    from kerasblocks.training import transfer
+
+    rng = np.random.default_rng(7)
+    for label in range(2):
+        os.makedirs(tmp_path / f"class_{label}")
+        for i in range(3):
+            image = rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)
+            path = str(tmp_path / f"class_{label}" / f"{i}.png")
+            tf.io.write_file(path, tf.io.encode_png(image))
+    record = {
+        "pixels": "raw",
+        "pretrained_cfg": {"crop_fraction": 0.5, "interpolation": "bicubic"},
+    }
+    view = transfer.eval_view(record)
+    assert view == {"crop_fraction": 0.5, "interpolation": "bicubic"}
+    assert transfer.eval_view({"pretrained_cfg": None}) == {
+        "crop_fraction": 1.0,
+        "interpolation": "bilinear",
+    }
+    serving = ImageServing(
+        (8, 8), preprocessing="none", **transfer.eval_view(record)
+    )
+    dataset = data_lib.load_dataset(f"folder:{tmp_path}", val_fraction=0.5)
+    (images, _), *_ = data_lib.make_pipeline(
+        dataset, "val", 3, image_shape=(8, 8, 3), pixels="raw", **view
+    )
+    files = dataset._splits["val"][0]
+    served = serving.prepare(
+        tf.stack([tf.io.decode_png(tf.io.read_file(f)) for f in files])
+    )
+    np.testing.assert_allclose(images, served, atol=1e-3)
+    whole, _ = next(
+        iter(
+            data_lib.make_pipeline(
+                dataset, "val", 3, image_shape=(8, 8, 3), pixels="raw"
+            )
+        )
+    )
+    assert np.abs(whole - served).max() > 10  # the crop shows
+    # In-memory images take the same view.
+    digits = data_lib.load_dataset("digits")
+    x, _ = next(
+        iter(
+            data_lib.make_pipeline(
+                digits, "val", 4, image_shape=(4, 4, 1), pixels="raw", **view
+            )
+        )
+    )
+    expected = crop_and_resize(
+        data_lib.to_float_pixels(tf.constant(digits.x_val[:4]), "raw"),
+        (4, 4),
+        0.5,
+        "bicubic",
+    )
+    np.testing.assert_allclose(x, expected, atol=1e-4)
+    assert digits.x_val.shape[1:3] == (8, 8)  # cropped to 4x4, not resized
+    np.testing.assert_allclose(
+        x[..., 0],
+        data_lib.to_float_pixels(tf.constant(digits.x_val[:4]), "raw")[
+            :, 2:6, 2:6, 0
+        ],
+        atol=1e-4,
+    )
+
+
+def test_a_pretrained_runs_validation_uses_its_evaluation_view(
+    tmp_path, monkeypatch
+):
+    """The trainer validates through the run's `eval_view` (the crop its
+    export serves with), not the whole image."""
+    import keras
+
+    from kerasblocks.io import ImageServing
+    from kerasblocks.training import models, trainer, transfer
+    from kerasblocks.training.config import TrainConfig
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, kernel_initializer="glorot_normal"),
+        ]
+    )
+    cfg = {"crop_fraction": 0.5, "interpolation": "bicubic"}
+
+    def start_model(config, dataset):
+        record = {"init_from": "pretend.h5", "pretrained_cfg": cfg}
+        return transfer.Start(model, "unit", {**record, "pixels": "unit"})
+
+    monkeypatch.setattr(transfer, "start_model", start_model)
+    monkeypatch.setattr(
+        models, "_SOURCE", [models.ModelSource(None, lambda name: "image")]
+    )
+    rng = np.random.default_rng(3)
+    for split, count in (("train", 3), ("val", 2)):
+        for label in range(3):
+            folder = tmp_path / "data" / split / f"class_{label}"
+            os.makedirs(folder)
+            for i in range(count):
+                image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+                tf.io.write_file(
+                    str(folder / f"{i}.png"), tf.io.encode_png(image)
+                )
+    config = TrainConfig(
+        model="pretend",
+        dataset=f"folder:{tmp_path / 'data'}",
+        batch_size=3,
+        epochs=1,
+        learning_rate=1e-3,
+        jit_compile="false",
+        export=(),
+        out_dir=str(tmp_path / "run"),
+    )
+    trainer.train(config, stream=io.StringIO())
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    val_files = sorted((tmp_path / "data" / "val").glob("class_*/*.png"))
+    labels = np.asarray([int(p.parent.name[-1]) for p in val_files])
+    pixels = tf.stack(
+        [tf.io.decode_png(tf.io.read_file(str(p))) for p in val_files]
+    )
+
+    def val_loss(serving):
+        logits = model(serving.prepare(pixels))
+        return float(
+            np.mean(
+                keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True
+                )
+            )
+        )
+
+    served = ImageServing((8, 8), preprocessing="unit", **cfg)
+    whole = ImageServing((8, 8), preprocessing="unit")
+    got = history["history"][0]["val_loss"]
+    np.testing.assert_allclose(got, val_loss(served), rtol=1e-4)
+    assert abs(got - val_loss(whole)) > 1e-3
