@@ -423,3 +423,11 @@ def test_benchmark_measures_the_pipeline_against_the_step(files, tmp_path):
     rows = [line.split()[0] for line in done.stdout.splitlines()[2:5]]
     assert rows == ["pipeline", "step", "end_to_end"]
     assert "end_to_end/step = " in done.stdout
+    # Opening the folder decoded its 120 images once; said, and set
+    # against one epoch at the end-to-end rate.
+    assert report["open"]["images"] == 120 and report["open"]["seconds"] > 0
+    epoch = 96 / report["end_to_end"]["median"]
+    assert report["ratios"]["open/epoch"] == pytest.approx(
+        report["open"]["seconds"] / epoch
+    )
+    assert "open: 120 images checked in " in done.stdout
