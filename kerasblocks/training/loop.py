@@ -232,12 +232,28 @@ class Loop:
                 self.save(state)
         return seen, time.perf_counter() - started
 
+    @property
+    def workers(self) -> int:
+        """The strategy's worker count (only the multi-worker strategies
+        know theirs)."""
+        return getattr(self.strategy.extended, "_num_workers", 1)
+
     def _end_short_epoch(self, state: TrainState) -> None:
         """The epoch's data ran out before its last batch (an image that
         failed to decode was dropped in the pipeline): says so, and moves
         the step counter to the epoch's planned end, so the schedule and
         the epoch count stay as planned."""
         planned = self.plan.steps_per_epoch
+        if self.workers > 1:
+            # The other workers' steps would pair with this one's next
+            # epoch in their collectives: stop (they stop at the
+            # collective timeout, as for a lost worker); a rerun opens
+            # and checks the data again, and resumes.
+            raise data_lib.DataError(
+                f"epoch {state.epoch + 1}: this worker's share ended after "
+                f"{state.batch} of {planned} batches (an example could not "
+                "be decoded); rerun to check the data again and resume."
+            )
         warnings.warn(
             f"epoch {state.epoch + 1} ended after {state.batch} of "
             f"{planned} batches: some examples could not be decoded and "
@@ -269,8 +285,7 @@ class Loop:
             start_batch=state.batch,
             pixels=parts.pixels,
         )
-        # Only the multi-worker strategies know their worker count.
-        workers = getattr(self.strategy.extended, "_num_workers", 1)
+        workers = self.workers
         if workers > 1 and workers == self.strategy.num_replicas_in_sync:
 
             def per_worker(context: tf.distribute.InputContext):

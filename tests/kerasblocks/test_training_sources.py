@@ -617,3 +617,35 @@ def test_a_pretrained_runs_validation_uses_its_evaluation_view(
     got = history["history"][0]["val_loss"]
     np.testing.assert_allclose(got, val_loss(served), rtol=1e-4)
     assert abs(got - val_loss(whole)) > 1e-3
+
+
+def test_a_short_epoch_under_several_workers_stops_the_run():
+    """Carrying on would pair this worker's next steps with the others'
+    current ones in their collectives; the worker stops instead."""
+    import types
+
+    from kerasblocks.training import loop
+    from kerasblocks.training.loop import TrainState
+
+    def fake(workers):
+        extended = types.SimpleNamespace(_num_workers=workers)
+        return types.SimpleNamespace(
+            strategy=types.SimpleNamespace(extended=extended),
+            plan=types.SimpleNamespace(steps_per_epoch=4, total_steps=8),
+        )
+
+    state = TrainState(epoch=1, step=6, batch=2)
+    worker = fake(2)
+    worker.workers = loop.Loop.workers.fget(worker)
+    with pytest.raises(data_lib.DataError) as info:
+        loop.Loop._end_short_epoch(worker, state)
+    assert str(info.value) == (
+        "epoch 2: this worker's share ended after 2 of 4 batches (an example "
+        "could not be decoded); rerun to check the data again and resume."
+    )
+    assert (state.step, state.batch) == (6, 2)  # nothing moved
+    alone = fake(1)
+    alone.workers = 1
+    with pytest.warns(UserWarning, match="epoch 2 ended after 2 of 4"):
+        loop.Loop._end_short_epoch(alone, state)
+    assert (state.step, state.batch) == (8, 4)
