@@ -7,7 +7,11 @@ For a run of an image classifier, the SavedModel's `serving_default`
 takes uint8 images `[batch, height, width, 3]` of any size and
 `serving_bytes` encoded JPEG/PNG strings (resized and preprocessed
 inside, as the run's model expects); `serving_float` keeps the model's
-own float input.
+own float input. A model file of your own gets those signatures, with
+the class names of a data set, from `--dataset` (and `--pixels=raw` when
+it preprocesses 0-255 pixels itself):
+
+kb-export --model_path=model.keras --dataset=folder:photos --out_dir=out
 """
 
 from __future__ import annotations
@@ -27,6 +31,24 @@ flags.DEFINE_string(
     "checkpoint", "latest", "With --run_dir: latest, best, or a ckpt-* name."
 )
 flags.DEFINE_string("model_path", None, "Or: a saved model to convert.")
+flags.DEFINE_string(
+    "dataset",
+    None,
+    "With --model_path of an image classifier: the data set whose class "
+    "names the image signatures return (serving_default takes uint8 "
+    "images, serving_bytes encoded ones); a run knows its own. "
+    + _common.DATASET_HELP,
+)
+flags.DEFINE_string(
+    "data_dir", None, "With --dataset: where its files are (tfds: only)."
+)
+flags.DEFINE_enum(
+    "pixels",
+    "unit",
+    ["unit", "raw"],
+    "With --dataset: how the model takes images: unit ([0, 1], as kb-train "
+    "trains from scratch) or raw (0-255, it preprocesses inside).",
+)
 flags.DEFINE_list(
     "formats", ["saved_model", "keras"], "saved_model, keras, h5, tflite."
 )
@@ -50,6 +72,13 @@ def _check() -> None:
         )
     if FLAGS.model_path and not FLAGS.out_dir:
         raise _common.UsageError("--out_dir is required with --model_path")
+    if FLAGS.run_dir and FLAGS.dataset:
+        raise _common.UsageError(
+            "--dataset applies to --model_path; a run's export takes its "
+            "class names from the run. Drop --dataset."
+        )
+    if FLAGS.dataset:
+        _common.check_dataset(FLAGS.dataset)
 
 
 def _export() -> int:
@@ -69,12 +98,44 @@ def _export() -> int:
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         out_dir = FLAGS.out_dir
+        if FLAGS.dataset:
+            serving = _image_serving_for(model)
     exports = report.export_all(
         model, out_dir, FLAGS.formats, image_serving=serving
     )
     for kind, path in exports.items():
         print(f"{kind}: {path}")
     return 0
+
+
+def _image_serving_for(model):
+    """The image signatures of a user's classifier, with the class names
+    of --dataset."""
+    from kerasblocks.training import data as data_lib
+    from kerasblocks.training import transfer
+
+    dataset = data_lib.load_dataset(FLAGS.dataset, FLAGS.data_dir)
+    if not dataset.is_image or dataset.task != "classification":
+        raise _common.UsageError(
+            f"--dataset={FLAGS.dataset}: image classification data only"
+        )
+    names = transfer.class_names(dataset)
+    serving = transfer.image_serving(
+        model, {"pixels": FLAGS.pixels, "class_names": names}
+    )
+    if serving is None:
+        raise _common.UsageError(
+            f"{FLAGS.model_path}: not an image classifier (input "
+            f"{model.input_shape}, output {model.output_shape}); --dataset "
+            "adds image signatures to one."
+        )
+    classes = model.output_shape[-1]
+    if dataset.num_classes != classes:
+        raise _common.UsageError(
+            f"--dataset={FLAGS.dataset} has {dataset.num_classes} classes; "
+            f"the model outputs {classes}."
+        )
+    return serving
 
 
 def main(argv):

@@ -117,7 +117,8 @@ def copy_weights(source: keras.Model, target: keras.Model) -> LoadReport:
     return report
 
 
-def _class_names(dataset) -> list[str] | None:
+def class_names(dataset) -> list[str] | None:
+    """A data set's class names (strings), or None when it has none."""
     names = getattr(dataset, "class_names", None)
     if names is None and isinstance(getattr(dataset, "info", None), dict):
         names = dataset.info.get("class_names")
@@ -132,7 +133,7 @@ def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
     cfg = source.pretrained_cfg(config.model)
     record: dict[str, Any] = {
         "init_from": origin,
-        "class_names": _class_names(dataset),
+        "class_names": class_names(dataset),
     }
     if origin is None:
         model = models.create_model(config, dataset)

@@ -136,6 +136,46 @@ def test_a_short_run_on_a_folder_learns_it_and_evaluates_and_exports(
     assert _weights(files / "exported" / "export" / "model.h5")[0].shape == (
         _weights(folder_run / "export" / "model.keras")[0].shape
     )
+    # A model file of the user's (no run): --dataset gives its image
+    # signatures the class names of the data.
+    exported = run_tool(
+        "export",
+        f"--model_path={folder_run / 'export' / 'model.keras'}",
+        f"--dataset=folder:{files / 'images'}",
+        "--formats=saved_model",
+        f"--out_dir={files / 'user'}",
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(files / "user" / "export" / "saved_model"))
+    colours = np.asarray(COLOURS, np.uint8)[:, None, None, :]
+    images = tf.constant(np.broadcast_to(colours, (3, 20, 24, 3)))
+    answer = served.signatures["serving_default"](images=images)
+    top = [name.decode() for name in answer["top_k_classes"].numpy()[:, 0]]
+    assert top == ["class_0", "class_1", "class_2"]
+    refused = run_tool(
+        "export",
+        f"--run_dir={folder_run}",
+        f"--dataset=folder:{files / 'images'}",
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "kb-export: error: --dataset applies to --model_path; a run's export "
+        "takes its class names from the run. Drop --dataset."
+    ]
+    refused = run_tool(
+        "export",
+        f"--model_path={folder_run / 'export' / 'model.keras'}",
+        "--dataset=digits",
+        f"--out_dir={files / 'user-digits'}",
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "kb-export: error: --dataset=digits has 10 classes; the model "
+        "outputs 3."
+    ]
+    assert not (files / "user-digits").exists()
 
 
 def test_kill_and_resume_on_a_folder_matches_the_whole_run(files, folder_run):
