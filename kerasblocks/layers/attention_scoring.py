@@ -168,6 +168,20 @@ class MaskedSoftmax(keras.layers.Layer):
         return None
 
 
+def _attend(
+    scores, mask, values, dropout, training, checks, return_attention_scores
+):
+    """The attention-weighted sum of `values`: the masked softmax of
+    `scores`, dropped out, times the values (and the weights, when asked
+    for). What every scoring function shares once it has scored."""
+    weights = masked_softmax(scores, mask)
+    outputs = tf.matmul(dropout(weights, training=training), values)
+    outputs = with_checks(outputs, checks)
+    if return_attention_scores:
+        return outputs, weights
+    return outputs
+
+
 @register()
 class DotProductAttention(keras.layers.Layer):
     """Scaled dot-product attention: `softmax(q k^T / sqrt(d)) v`, with
@@ -223,12 +237,15 @@ class DotProductAttention(keras.layers.Layer):
         values = checked(
             values, [dim(keys, 0), dim(keys, 1), None], "values", checks
         )
-        weights = masked_softmax(scores, mask)
-        outputs = tf.matmul(self.dropout(weights, training=training), values)
-        outputs = with_checks(outputs, checks)
-        if return_attention_scores:
-            return outputs, weights
-        return outputs
+        return _attend(
+            scores,
+            mask,
+            values,
+            self.dropout,
+            training,
+            checks,
+            return_attention_scores,
+        )
 
     def compute_mask(self, inputs, mask=None):
         # Masks are explicit arguments here; Keras's implicit ones stop.
@@ -297,12 +314,15 @@ class AdditiveAttention(keras.layers.Layer):
             valid_lens=valid_lens,
             attention_mask=attention_mask,
         )
-        weights = masked_softmax(scores, mask)
-        outputs = tf.matmul(self.dropout(weights, training=training), values)
-        outputs = with_checks(outputs, checks)
-        if return_attention_scores:
-            return outputs, weights
-        return outputs
+        return _attend(
+            scores,
+            mask,
+            values,
+            self.dropout,
+            training,
+            checks,
+            return_attention_scores,
+        )
 
     def compute_mask(self, inputs, mask=None):
         # Masks are explicit arguments here; Keras's implicit ones stop.
