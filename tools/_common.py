@@ -192,6 +192,17 @@ def run_main(
         raise
 
 
+def load_image_classification(name: str, data_dir=None, **options):
+    """The data set `name` (as --dataset gives it), which must be image
+    classification data (a `UsageError` otherwise)."""
+    from kerasblocks.training import data as data_lib
+
+    dataset = data_lib.load_dataset(name, data_dir, **options)
+    if not dataset.is_image or dataset.task != "classification":
+        raise UsageError(f"--dataset={name}: image classification data only")
+    return dataset
+
+
 def create_zoo_model(name: str, overrides: dict):
     """A zoo model from the user's --model and --model_overrides; a name
     or argument the model refuses is a `UsageError`."""

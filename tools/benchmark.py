@@ -172,12 +172,10 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
         if FLAGS.cache:
             options["cache"] = FLAGS.cache
     opened = time.perf_counter()
-    dataset = data_lib.load_dataset(FLAGS.dataset, FLAGS.data_dir, **options)
+    dataset = _common.load_image_classification(
+        FLAGS.dataset, FLAGS.data_dir, **options
+    )
     opened = time.perf_counter() - opened
-    if not dataset.is_image or dataset.task != "classification":
-        raise _common.UsageError(
-            f"--dataset={FLAGS.dataset}: image classification data only"
-        )
     overrides = {"num_classes": dataset.num_classes}
     overrides.update(dataset.info.get("model_overrides", {}))
     if FLAGS.input_size and "input_shape" not in overrides:

@@ -111,14 +111,9 @@ def _export() -> int:
 def _image_serving_for(model):
     """The image signatures of a user's classifier, with the class names
     of --dataset."""
-    from kerasblocks.training import data as data_lib
     from kerasblocks.training import transfer
 
-    dataset = data_lib.load_dataset(FLAGS.dataset, FLAGS.data_dir)
-    if not dataset.is_image or dataset.task != "classification":
-        raise _common.UsageError(
-            f"--dataset={FLAGS.dataset}: image classification data only"
-        )
+    dataset = _common.load_image_classification(FLAGS.dataset, FLAGS.data_dir)
     names = transfer.class_names(dataset)
     serving = transfer.image_serving(
         model, {"pixels": FLAGS.pixels, "class_names": names}

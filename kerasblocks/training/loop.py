@@ -240,9 +240,10 @@ class Loop:
 
     def _end_short_epoch(self, state: TrainState) -> None:
         """The epoch's data ran out before its last batch (an image that
-        failed to decode was dropped in the pipeline): says so, and moves
-        the step counter to the epoch's planned end, so the schedule and
-        the epoch count stay as planned."""
+        failed to decode was dropped in the pipeline). Alone, says so and
+        moves the step counter to the epoch's planned end, so the schedule
+        and the epoch count stay as planned; one of several workers
+        raises `DataError` instead."""
         planned = self.plan.steps_per_epoch
         if self.workers > 1:
             # The other workers' steps would pair with this one's next

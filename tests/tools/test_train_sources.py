@@ -176,6 +176,16 @@ def test_a_short_run_on_a_folder_learns_it_and_evaluates_and_exports(
         "outputs 3."
     ]
     assert not (files / "user-digits").exists()
+    refused = run_tool(
+        "export",
+        f"--model_path={folder_run / 'export' / 'model.keras'}",
+        "--dataset=sine_wave",
+        f"--out_dir={files / 'user-sine'}",
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "kb-export: error: --dataset=sine_wave: image classification data only"
+    ]
 
 
 def test_kill_and_resume_on_a_folder_matches_the_whole_run(files, folder_run):
