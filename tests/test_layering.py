@@ -156,6 +156,21 @@ def test_the_library_never_imports_the_zoo_or_the_tools():
     assert crossing == []
 
 
+def test_the_data_package_never_imports_the_run():
+    _, every = _graphs()
+    data = {m: t for m, t in every.items() if m.startswith("kerasblocks.data")}
+    assert "kerasblocks.data.folders" in data
+    assert (
+        sorted(
+            f"{module} -> {target}"
+            for module, targets in data.items()
+            for target in targets
+            if target.startswith("kerasblocks.training")
+        )
+        == []
+    )
+
+
 def test_no_import_circles_at_import_time():
     eager, _ = _graphs()
     assert _circles(eager) == []

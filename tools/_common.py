@@ -30,7 +30,7 @@ FLAGS = flags.FLAGS
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
 
 
-# kerasblocks.training.list_datasets() and list_sources(), repeated so that
+# kerasblocks.data.list_datasets() and list_sources(), repeated so that
 # --help and the --dataset checks need no TensorFlow (a test keeps them
 # equal to the library's).
 DATASETS = (
@@ -149,13 +149,13 @@ def import_tensorflow():
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that are the user's to fix."""
+    from kerasblocks.data.dataset import DataError
     from kerasblocks.io.errors import (
         CorruptFileError,
         UnsafeModelError,
         WeightsMismatchError,
     )
     from kerasblocks.training.checkpoints import NoUsableCheckpointError
-    from kerasblocks.training.data import DataError
     from kerasblocks.training.errors import UserInputError
 
     return (
@@ -195,7 +195,7 @@ def run_main(
 def load_image_classification(name: str, data_dir=None, **options):
     """The data set `name` (as --dataset gives it), which must be image
     classification data (a `UsageError` otherwise)."""
-    from kerasblocks.training import data as data_lib
+    from kerasblocks.data import dataset as data_lib
 
     dataset = data_lib.load_dataset(name, data_dir, **options)
     if not dataset.is_image or dataset.task != "classification":

@@ -12,7 +12,7 @@ r"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
 With --dataset, what is measured is the input pipeline of that data set
 against the train step: the pipeline alone (images decoded, resized and
 augmented per second), the step alone on one cached batch, and the two
-end to end (kerasblocks.training.throughput).
+end to end (kerasblocks.data.throughput).
 
 All configurations are measured in one process, interleaved in rounds,
 so the printed ratios are valid on a noisy machine; the JSON keeps every
@@ -153,8 +153,9 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
     import keras
 
     from kerasblocks.compile import compile_train_step
-    from kerasblocks.training import data as data_lib
-    from kerasblocks.training import models, objectives, throughput
+    from kerasblocks.data import dataset as data_lib
+    from kerasblocks.data import throughput
+    from kerasblocks.training import models, objectives
 
     if not FLAGS.model:
         raise _common.UsageError("--dataset needs --model")

@@ -60,7 +60,7 @@ def _evaluate() -> int:
 
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
-    from kerasblocks.training import data as data_lib
+    from kerasblocks.data import dataset as data_lib
     from kerasblocks.training import report, runs, transfer
 
     if FLAGS.run_dir:

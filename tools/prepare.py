@@ -36,7 +36,7 @@ def _prepare() -> int:
         raise ValueError("--folder and --out_prefix are required")
     if FLAGS.num_shards < 1:
         raise ValueError(f"--num_shards must be positive: {FLAGS.num_shards}")
-    from kerasblocks.training import write_image_tfrecords
+    from kerasblocks.data import write_image_tfrecords
 
     written = write_image_tfrecords(
         FLAGS.folder,

@@ -31,7 +31,7 @@ JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
 EXPORTS = ("saved_model", "keras", "h5", "tflite")
 FREEZE = ("none", "backbone", "all_but_head")
-# kerasblocks.training.list_datasets(), for --help (a test keeps it equal).
+# kerasblocks.data.list_datasets(), for --help (a test keeps it equal).
 DATASETS = _common.DATASETS
 
 FLAGS = flags.FLAGS

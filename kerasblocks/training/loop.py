@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import objectives, transfer
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.errors import NonFiniteLossError

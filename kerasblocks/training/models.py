@@ -17,7 +17,7 @@ from typing import Any
 
 import keras
 
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
 

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from kerasblocks.compile import compile_forward
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.training.config import TrainConfig
 
 _OPTIMIZERS = {

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from kerasblocks.compile import compile_forward
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import models, objectives, report
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig

@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import (
     jit,
     models,

@@ -23,9 +23,9 @@ from typing import Any
 import keras
 
 from kerasblocks import params
+from kerasblocks.data import dataset as data_lib
 from kerasblocks.io.image_serving import ImageServing
 from kerasblocks.io.weights import LoadReport
-from kerasblocks.training import data as data_lib
 from kerasblocks.training import models
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError

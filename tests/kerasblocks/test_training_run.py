@@ -57,7 +57,7 @@ def test_train_state_round_trips_through_state_json():
 
 
 def test_model_rebuilt_from_model_config(tmp_path):
-    from kerasblocks.training import data as data_lib
+    from kerasblocks.data import dataset as data_lib
 
     config = TrainConfig(model="lenet", mixed_precision="bfloat16").validate()
     dataset = data_lib.load_dataset("digits")

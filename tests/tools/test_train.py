@@ -436,7 +436,8 @@ def test_help_lists_the_programs_own_flags_and_nothing_of_tensorflow(
 
 
 def test_train_flag_choices_match_the_library():
-    from kerasblocks.training import config, data
+    from kerasblocks.data import dataset as data
+    from kerasblocks.training import config
     from tools import train
 
     for name in ("OPTIMIZERS", "SCHEDULES", "PRECISIONS", "JIT"):

@@ -85,7 +85,7 @@ def _same_runs(a, b):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """One image folder and its TFRecord shards for the whole module."""
-    from kerasblocks.training import write_image_tfrecords
+    from kerasblocks.data import write_image_tfrecords
 
     root = tmp_path_factory.mktemp("sources")
     folder = write_folder(root / "images")
@@ -440,7 +440,7 @@ def test_help_lists_data_sets_and_source_forms(tool, flag, no_tensorflow):
 
 
 def test_the_tools_copy_of_sources_matches_the_library():
-    from kerasblocks.training import data
+    from kerasblocks.data import dataset as data
     from tools import _common, train
 
     assert sorted(_common.SOURCES) == list(data.list_sources())

@@ -330,7 +330,7 @@ def test_weights_that_do_not_fit_are_refused_before_writing(files, tmp_path):
 
 def test_init_from_a_run_directory_takes_its_best_checkpoint(files, whole):
     import zoo  # noqa: F401
-    from kerasblocks.training import data as data_lib
+    from kerasblocks.data import dataset as data_lib
     from kerasblocks.training import transfer
     from kerasblocks.training.config import TrainConfig
 
@@ -354,7 +354,7 @@ def test_init_from_a_run_directory_takes_its_best_checkpoint(files, whole):
 
 
 def test_pipelines_feed_raw_pixels_for_a_model_that_preprocesses(files):
-    from kerasblocks.training import data as data_lib
+    from kerasblocks.data import dataset as data_lib
 
     for name, shape in (
         (f"folder:{files / 'images'}", (32, 32, 3)),

@@ -12,7 +12,7 @@ import tensorflow as tf
 import kerasblocks as kb
 import zoo
 from kerasblocks.compile import compile_forward
-from kerasblocks.training import load_dataset
+from kerasblocks.data import load_dataset
 
 SEQUENCE_MODELS = [
     n for n in zoo.list_models() if zoo.get_model_entry(n).task == "sequence"

@@ -19,8 +19,8 @@ import os
 
 import tensorflow as tf
 
-from kerasblocks.training import streams
-from kerasblocks.training.data import DataError, register_source
+from kerasblocks.data import streams
+from kerasblocks.data.dataset import DataError, register_source
 
 _VAL_SPLITS = ("validation", "test")
 

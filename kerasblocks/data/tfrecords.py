@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks._validation import positive_int
-from kerasblocks.training import folders, streams
-from kerasblocks.training.data import DataError, register_source
+from kerasblocks.data import folders, streams
+from kerasblocks.data.dataset import DataError, register_source
 
 ENCODED = "image/encoded"
 LABEL = "image/class/label"

@@ -16,7 +16,7 @@ MARGIN_MB = 18
 
 _EPOCH = """
 import resource, sys
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 dataset = data_lib.load_dataset(sys.argv[1])
 for epoch in range(1):
     for _ in data_lib.make_pipeline(
@@ -60,7 +60,7 @@ def test_peak_memory_does_not_grow_with_the_data(tmp_path):
 def test_a_cached_epoch_reads_about_one_block_ahead():
     # An epoch permutes a cache block by block; tf.data's autotuned
     # buffers used to read three or four blocks of decoded images ahead.
-    from kerasblocks.training import streams
+    from kerasblocks.data import streams
 
     png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8))
     pulled = tf.Variable(0, dtype=tf.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 
 COLOURS = ((230, 20, 20), (20, 230, 20), (20, 20, 230))
 

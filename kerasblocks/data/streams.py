@@ -17,8 +17,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.data.dataset import DataError, _augment, to_float_pixels
 from kerasblocks.io.image_serving import crop_and_resize
-from kerasblocks.training.data import DataError, _augment, to_float_pixels
 
 # Fixed parallelism, the usable cores (a container may see more), rather
 # than AUTOTUNE: a live iterator with AUTOTUNE can drop a 2-core machine

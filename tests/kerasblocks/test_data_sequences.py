@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasblocks.training import DataError, load_dataset, make_pipeline
+from kerasblocks.data import DataError, load_dataset, make_pipeline
 
 
 def _decode(ids, vocabulary):

@@ -26,8 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasblocks.training import streams
-from kerasblocks.training.data import DataError, register_source
+from kerasblocks.data import streams
+from kerasblocks.data.dataset import DataError, register_source
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _SHOWN = 5

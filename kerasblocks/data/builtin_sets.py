@@ -4,7 +4,7 @@
 `mnist`, `fashion_mnist` and `cifar10` load their original file formats
 from `data_dir` or Keras's cache, never downloading; `synthetic` is
 random data for benchmarks. Each is registered with
-`kerasblocks.training.data.register_dataset`.
+`kerasblocks.data.dataset.register_dataset`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tarfile
 
 import numpy as np
 
-from kerasblocks.training.data import (
+from kerasblocks.data.dataset import (
     DataError,
     Dataset,
     register_dataset,

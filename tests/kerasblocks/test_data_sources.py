@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasblocks import training
-from kerasblocks.training import data as data_lib
+from kerasblocks import data
+from kerasblocks.data import dataset as data_lib
 
 COLOURS = ((230, 20, 20), (20, 230, 20), (20, 20, 230))
 
@@ -214,7 +214,7 @@ def _example(**features):
 
 def test_tfrecord_shards_order_resume_and_labels(tmp_path):
     write_folder(tmp_path / "images", per_class=(7, 6, 5))
-    written = training.write_image_tfrecords(
+    written = data.write_image_tfrecords(
         str(tmp_path / "images"), str(tmp_path / "shards" / "data"), 3
     )
     assert [os.path.basename(p) for p in written] == [
@@ -248,7 +248,7 @@ def test_tfrecord_shards_order_resume_and_labels(tmp_path):
     np.testing.assert_array_equal(resumed[0][0], full[2][0])
     np.testing.assert_array_equal(resumed[0][1], full[2][1])
     # Gzip shards read the same (compression is told by the first bytes).
-    training.write_image_tfrecords(
+    data.write_image_tfrecords(
         str(tmp_path / "images"),
         str(tmp_path / "zipped" / "data"),
         3,
@@ -280,7 +280,7 @@ def test_tfrecord_shards_order_resume_and_labels(tmp_path):
 def test_tfrecord_train_and_val_globs_and_bad_records(tmp_path):
     write_folder(tmp_path / "images" / "train", per_class=(3, 3))
     write_folder(tmp_path / "images" / "val", per_class=(1, 1))
-    written = training.write_image_tfrecords(
+    written = data.write_image_tfrecords(
         str(tmp_path / "images"), str(tmp_path / "out"), 2
     )
     assert len(written) == 4
@@ -458,7 +458,7 @@ def test_a_cache_fills_a_folder_mixed_so_blocks_hold_every_class(
 ):
     # An epoch permutes blocks of a cached split; a cache filled in the
     # folder's listing order (class by class) gave batches of one class.
-    from kerasblocks.training import streams
+    from kerasblocks.data import streams
 
     monkeypatch.setattr(streams, "SHUFFLE_BLOCK", 4)
     write_folder(tmp_path, per_class=(8, 8), formats=("png",))

@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from kerasblocks._validation import positive_int
-from kerasblocks.training.data import (
+from kerasblocks.data.dataset import (
     DataError,
     Dataset,
     register_dataset,

@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
-from kerasblocks.training import data as data_lib
-from kerasblocks.training import throughput
+from kerasblocks.data import dataset as data_lib
+from kerasblocks.data import throughput
 
 
 def test_measures_a_folder_pipeline_and_a_step(tmp_path):

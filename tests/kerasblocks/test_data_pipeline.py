@@ -7,7 +7,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from kerasblocks.training import data as data_lib
+from kerasblocks.data import dataset as data_lib
 
 
 def _write_idx(path, array):
