@@ -351,13 +351,3 @@ class BottleneckBlock(_ResidualLayer):
             "expansion": self.expansion,
             **self._training_config(),
         }
-
-
-def __getattr__(name: str):
-    # ResNeXtBlock moved to kerasblocks.layers.resnext; the old path keeps
-    # working for one release (imported late: resnext imports this module).
-    if name == "ResNeXtBlock":
-        from kerasblocks.layers.resnext import ResNeXtBlock
-
-        return ResNeXtBlock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -359,14 +359,3 @@ class TransformerEncoderBlock(_TransformerBlock):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-
-def __getattr__(name: str):
-    # TransformerDecoderBlock moved to kerasblocks.layers.decoder; the old
-    # path keeps working for one release (imported late: decoder imports
-    # this module).
-    if name == "TransformerDecoderBlock":
-        from kerasblocks.layers.decoder import TransformerDecoderBlock
-
-        return TransformerDecoderBlock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
