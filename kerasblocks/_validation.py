@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 def positive_int(name: str, value, *, error: type[Exception] = ValueError):
-    """Returns `value` if it is a positive int (not a bool); else raises
-    `error` naming the argument and what was received."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """Returns `value` if it is a positive int (a NumPy integer counts,
+    a bool does not); else raises `error` naming the argument and what
+    was received."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
         raise error(
             f"{name} must be a positive int. Received: {name}={value!r}"
         )

@@ -68,6 +68,54 @@ def _beam_step(logits, scores, done, num_beams, pad_id):
     return best, tf.reshape(rows, [-1]), tf.reshape(index % vocab, [-1])
 
 
+def _initial_beams(prompt, kind, k, new, pad_id, bos_id):
+    """The beams before the first step: each prompt repeated `k` times
+    (beam b of example e is row e*k+b), a buffer of padding to write
+    into, and one live beam per example (the others are copies)."""
+    batch = tf.shape(prompt)[0]
+    prompt = tf.repeat(prompt, k, axis=0)
+    rows = batch * k
+    fill = tf.fill(tf.stack([rows, new]), tf.constant(pad_id, tf.int32))
+    if kind == "lm":
+        start, first = prompt, tf.shape(prompt)[1] - 1
+    else:
+        start = tf.fill(tf.stack([rows, 1]), bos_id)
+        first = tf.constant(0)
+    scores = tf.tile(
+        tf.constant([[0.0] + [_DEAD] * (k - 1)]), tf.stack([batch, 1])
+    )
+    return prompt, tf.concat([start, fill], axis=1), first, scores
+
+
+def _step_function(model, kind, use_cache, prompt, rows, total, first, advance):
+    """The loop body for cached (incremental) or full-prefix decoding,
+    its initial decoder state and the position it starts at."""
+    if use_cache:
+        if kind == "lm":
+            state = model.start_decoding(rows, total)
+        else:
+            state = model.start_decoding(prompt, total - 1)
+
+        def body(i, buffer, state, done, scores, lengths):
+            logits, state = model.decode_step(buffer[:, i], i, state)
+            return i + 1, *advance(
+                i, logits, buffer, state, done, scores, lengths
+            )
+
+        return body, state, tf.constant(0)
+
+    def body(i, buffer, state, done, scores, lengths):
+        if kind == "lm":
+            logits = model(buffer, training=False)
+        else:
+            logits = model([prompt, buffer[:, :-1]], training=False)
+        return i + 1, *advance(
+            i, logits[:, i], buffer, state, done, scores, lengths
+        )
+
+    return body, (), first
+
+
 def beam_loop(model, options):
     """The beam-search function `(prompt, temperature, seed) -> ids`."""
     kind, k = model.kind, options["num_beams"]
@@ -78,20 +126,10 @@ def beam_loop(model, options):
     def run(prompt, temperature, seed):
         del temperature, seed  # beam search is deterministic
         batch = tf.shape(prompt)[0]
-        prompt = tf.repeat(prompt, k, axis=0)  # beam b of example e: e*k+b
-        rows = batch * k
-        fill = tf.fill(tf.stack([rows, new]), tf.constant(pad_id, tf.int32))
-        if kind == "lm":
-            start, first = prompt, tf.shape(prompt)[1] - 1
-        else:
-            start = tf.fill(tf.stack([rows, 1]), options["bos_id"])
-            first = tf.constant(0)
-        buffer = tf.concat([start, fill], axis=1)
-        total = tf.shape(buffer)[1]
-        # One live beam per example at first: the others are copies.
-        scores = tf.tile(
-            tf.constant([[0.0] + [_DEAD] * (k - 1)]), tf.stack([batch, 1])
+        prompt, buffer, first, scores = _initial_beams(
+            prompt, kind, k, new, pad_id, options["bos_id"]
         )
+        rows, total = batch * k, tf.shape(buffer)[1]
         lengths = tf.zeros(tf.stack([rows]), tf.float32)
         done = tf.zeros(tf.stack([rows]), tf.bool)
         identity = tf.range(rows)
@@ -126,32 +164,9 @@ def beam_loop(model, options):
             )
             return buffer, state, done, scores, lengths
 
-        if use_cache:
-            if kind == "lm":
-                state = model.start_decoding(rows, total)
-            else:
-                state = model.start_decoding(prompt, total - 1)
-
-            def body(i, buffer, state, done, scores, lengths):
-                logits, state = model.decode_step(buffer[:, i], i, state)
-                return i + 1, *advance(
-                    i, logits, buffer, state, done, scores, lengths
-                )
-
-            start_at = tf.constant(0)
-        else:
-            state = ()
-
-            def body(i, buffer, state, done, scores, lengths):
-                if kind == "lm":
-                    logits = model(buffer, training=False)
-                else:
-                    logits = model([prompt, buffer[:, :-1]], training=False)
-                return i + 1, *advance(
-                    i, logits[:, i], buffer, state, done, scores, lengths
-                )
-
-            start_at = first
+        body, state, start_at = _step_function(
+            model, kind, use_cache, prompt, rows, total, first, advance
+        )
         _, buffer, _, _, scores, lengths = tf.while_loop(
             lambda i, *_: i < total - 1,
             body,

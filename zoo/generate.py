@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks._validation import positive_int
 from zoo._decoding import beam_loop, mask_pad, write_tokens
 
 STRATEGIES = ("greedy", "sample")
@@ -165,6 +166,66 @@ def _check_ids(name, ids, vocab_size, max_length):
         )
 
 
+def _check_options(
+    model, config, strategy, max_new_tokens, num_beams, length_penalty
+):
+    if not getattr(model, "can_generate", False):
+        raise ValueError(
+            f"{type(model).__name__} '{model.name}' does not generate text; "
+            "generate takes a zoo language model or encoder-decoder."
+        )
+    if config.get("bidirectional"):
+        raise ValueError(
+            "A bidirectional language model sees the future and cannot "
+            "generate text."
+        )
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {STRATEGIES}. Received: {strategy=}"
+        )
+    positive_int("max_new_tokens", max_new_tokens)
+    positive_int("num_beams", num_beams)
+    if num_beams > 1 and strategy != "greedy":
+        raise ValueError(
+            "Beam search is deterministic: num_beams > 1 takes strategy="
+            f"'greedy'. Received: {strategy=}, {num_beams=}"
+        )
+    if isinstance(length_penalty, bool) or not (
+        isinstance(length_penalty, (int, float, np.floating))
+        and np.isfinite(length_penalty)
+    ):
+        raise ValueError(
+            f"length_penalty must be a finite number. Received: "
+            f"{length_penalty=}"
+        )
+
+
+def _check_prompt(model, config, prompt, max_new_tokens, eos_id):
+    """Checks the prompt's ids and length; returns the eos id to use."""
+    if prompt.dtype.kind not in "iu":
+        raise ValueError(
+            f"prompt_ids must be integer token ids. Received: {prompt.dtype}"
+        )
+    max_length = config["max_length"]
+    _check_ids("prompt_ids", prompt, config["vocab_size"], max_length)
+    target_vocab = config.get("target_vocab_size") or config["vocab_size"]
+    if model.kind == "lm":
+        needed = prompt.shape[1] + max_new_tokens
+        eos_default = None
+    else:
+        needed = max_new_tokens
+        eos_default = config["eos_id"]
+    if needed > max_length:
+        raise ValueError(
+            f"Generating {max_new_tokens} tokens needs {needed} positions; "
+            f"the model takes at most max_length={max_length}."
+        )
+    eos_id = eos_default if eos_id is None else eos_id
+    if eos_id is not None and not 0 <= eos_id < target_vocab:
+        raise ValueError(f"eos_id must be in [0, {target_vocab}). Got {eos_id}")
+    return eos_id
+
+
 def generate(
     model: keras.Model,
     prompt_ids,
@@ -229,78 +290,17 @@ def generate(
     >>> zoo.generate(model, np.array([[3, 4, 5]]), max_new_tokens=4).shape
     (1, 7)
     """
-    if not getattr(model, "can_generate", False):
-        raise ValueError(
-            f"{type(model).__name__} '{model.name}' does not generate text; "
-            "generate takes a zoo language model or encoder-decoder."
-        )
     config = model.get_config()
-    if config.get("bidirectional"):
-        raise ValueError(
-            "A bidirectional language model sees the future and cannot "
-            "generate text."
-        )
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"strategy must be one of {STRATEGIES}. Received: {strategy=}"
-        )
-    if (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, (int, np.integer))
-        or max_new_tokens < 1
-    ):
-        raise ValueError(
-            "max_new_tokens must be a positive int. Received: "
-            f"{max_new_tokens=}"
-        )
-    if (
-        isinstance(num_beams, bool)
-        or not isinstance(num_beams, (int, np.integer))
-        or num_beams < 1
-    ):
-        raise ValueError(
-            f"num_beams must be a positive int. Received: {num_beams=}"
-        )
-    if num_beams > 1 and strategy != "greedy":
-        raise ValueError(
-            "Beam search is deterministic: num_beams > 1 takes strategy="
-            f"'greedy'. Received: {strategy=}, {num_beams=}"
-        )
-    if isinstance(length_penalty, bool) or not (
-        isinstance(length_penalty, (int, float, np.floating))
-        and np.isfinite(length_penalty)
-    ):
-        raise ValueError(
-            f"length_penalty must be a finite number. Received: "
-            f"{length_penalty=}"
-        )
+    _check_options(
+        model, config, strategy, max_new_tokens, num_beams, length_penalty
+    )
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be > 0. Received: {temperature=}")
     prompt = np.asarray(prompt_ids)
     single = prompt.ndim == 1
     if single:
         prompt = prompt[None]
-    if prompt.dtype.kind not in "iu":
-        raise ValueError(
-            f"prompt_ids must be integer token ids. Received: {prompt.dtype}"
-        )
-    max_length = config["max_length"]
-    _check_ids("prompt_ids", prompt, config["vocab_size"], max_length)
-    target_vocab = config.get("target_vocab_size") or config["vocab_size"]
-    if model.kind == "lm":
-        needed = prompt.shape[1] + max_new_tokens
-        eos_default = None
-    else:
-        needed = max_new_tokens
-        eos_default = config["eos_id"]
-    if needed > max_length:
-        raise ValueError(
-            f"Generating {max_new_tokens} tokens needs {needed} positions; "
-            f"the model takes at most max_length={max_length}."
-        )
-    eos_id = eos_default if eos_id is None else eos_id
-    if eos_id is not None and not 0 <= eos_id < target_vocab:
-        raise ValueError(f"eos_id must be in [0, {target_vocab}). Got {eos_id}")
+    eos_id = _check_prompt(model, config, prompt, max_new_tokens, eos_id)
     pad_id = config.get("pad_id")
     options = {
         "max_new_tokens": int(max_new_tokens),
