@@ -43,7 +43,23 @@ def _varargs_name(cls) -> str | None:
     return None
 
 
+def _keras_activation_name(value: Any) -> str | None:
+    """The name of one of Keras's own activation functions, else None."""
+    name = getattr(value, "__name__", None)
+    if not isinstance(name, str) or isinstance(value, type):
+        return None
+    try:
+        return name if keras.activations.get(name) is value else None
+    except (ValueError, TypeError):
+        return None
+
+
 def _serialize(value: Any) -> Any:
+    # Keras's own activations go by name, as Keras's layers write them:
+    # serialize_keras_object would record them as functions of
+    # "builtins", which safe loading must refuse.
+    if callable(value) and (name := _keras_activation_name(value)):
+        return name
     if isinstance(value, (list, tuple)):
         return [_serialize(v) for v in value]
     if isinstance(value, dict):

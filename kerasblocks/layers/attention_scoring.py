@@ -24,6 +24,7 @@ import math
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import checked, dim, with_checks
@@ -127,7 +128,7 @@ def masked_softmax(scores, mask):
 
 
 @register()
-class MaskedSoftmax(keras.layers.Layer):
+class MaskedSoftmax(CapturedConfig, keras.layers.Layer):
     """Softmax over the last axis of `(batch, queries, keys)` scores that
     gives masked keys zero weight (the book's `masked_softmax`).
 
@@ -183,7 +184,7 @@ def _attend(
 
 
 @register()
-class DotProductAttention(keras.layers.Layer):
+class DotProductAttention(CapturedConfig, keras.layers.Layer):
     """Scaled dot-product attention: `softmax(q k^T / sqrt(d)) v`, with
     dropout on the attention weights (the book's `DotProductAttention`).
 
@@ -251,12 +252,9 @@ class DotProductAttention(keras.layers.Layer):
         # Masks are explicit arguments here; Keras's implicit ones stop.
         return None
 
-    def get_config(self):
-        return {**super().get_config(), "dropout_rate": self.dropout_rate}
-
 
 @register()
-class AdditiveAttention(keras.layers.Layer):
+class AdditiveAttention(CapturedConfig, keras.layers.Layer):
     """Additive (Bahdanau) attention: scores `w_v^T tanh(W_q q + W_k k)`
     (the book's `AdditiveAttention`).
 
@@ -327,10 +325,3 @@ class AdditiveAttention(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         # Masks are explicit arguments here; Keras's implicit ones stop.
         return None
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "dropout_rate": self.dropout_rate,
-        }

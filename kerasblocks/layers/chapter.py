@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.block import Block
@@ -180,7 +181,7 @@ class NestMLP(Block):
 
 
 @register()
-class CenteredLayer(keras.layers.Layer):
+class CenteredLayer(CapturedConfig, keras.layers.Layer):
     """Subtracts the mean: `x - mean(x)` (the book's CenteredLayer).
 
     Args:
@@ -205,12 +206,9 @@ class CenteredLayer(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
-
 
 @register()
-class ScratchDense(keras.layers.Layer):
+class ScratchDense(CapturedConfig, keras.layers.Layer):
     """A dense layer from scratch: weights from `add_weight` in `build`
     (the book's `MyDense`, which applies ReLU).
 
@@ -271,16 +269,3 @@ class ScratchDense(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": keras.activations.serialize(self.activation),
-            "kernel_initializer": keras.initializers.serialize(
-                self.kernel_initializer
-            ),
-            "bias_initializer": keras.initializers.serialize(
-                self.bias_initializer
-            ),
-        }

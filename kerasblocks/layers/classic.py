@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 
@@ -30,7 +31,7 @@ def _positive_pair(name: str, value) -> tuple[int, int]:
 
 
 @register()
-class VGGBlock(keras.layers.Layer):
+class VGGBlock(CapturedConfig, keras.layers.Layer):
     """`num_convs` 3x3 "same" convolutions, then a 2x2 max pool of stride 2.
 
     The convolutions are named `conv1` ... `convN` and the pool `pool`, so
@@ -98,17 +99,9 @@ class VGGBlock(keras.layers.Layer):
         shape = (*tuple(input_shape)[:-1], self.filters)
         return self.pool.compute_output_shape(shape)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_convs": self.num_convs,
-            "filters": self.filters,
-            "activation": keras.activations.serialize(self.activation),
-        }
-
 
 @register()
-class NiNBlock(keras.layers.Layer):
+class NiNBlock(CapturedConfig, keras.layers.Layer):
     """A network-in-network block: a `kernel_size` convolution, then two
     1x1 convolutions (a per-pixel MLP), each followed by ReLU.
 
@@ -176,18 +169,9 @@ class NiNBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return self.conv1.compute_output_shape(tuple(input_shape))
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-        }
-
 
 @register()
-class Inception(keras.layers.Layer):
+class Inception(CapturedConfig, keras.layers.Layer):
     """GoogLeNet's Inception block: four parallel paths, concatenated on
     the channel axis.
 
@@ -272,12 +256,3 @@ class Inception(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         channels = self.c1 + self.c2[1] + self.c3[1] + self.c4
         return (*tuple(input_shape)[:-1], channels)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "c1": self.c1,
-            "c2": self.c2,
-            "c3": self.c3,
-            "c4": self.c4,
-        }

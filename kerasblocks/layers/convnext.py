@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 
 @register()
-class ConvNeXtBlock(keras.layers.Layer):
+class ConvNeXtBlock(CapturedConfig, keras.layers.Layer):
     """One ConvNeXt block: `x + drop_path(scale * mlp(norm(dwconv(x))))`.
 
     In order: `depthwise_conv` (7x7 depthwise convolution with a bias,
@@ -153,12 +154,3 @@ class ConvNeXtBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "drop_path_rate": self.drop_path_rate,
-            "layer_scale_init_value": self.layer_scale_init_value,
-            "zero_init_last": self.zero_init_last,
-        }

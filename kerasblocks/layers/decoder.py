@@ -173,9 +173,3 @@ class TransformerDecoderBlock(_TransformerBlock):
         if cache is not None:
             return x, new_cache[0]
         return x
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "use_cross_attention": self.use_cross_attention,
-        }

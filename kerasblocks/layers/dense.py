@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 
@@ -60,7 +61,7 @@ def _apply_chain(layers, x, training):
 
 
 @register()
-class DenseBlock(keras.layers.Layer):
+class DenseBlock(CapturedConfig, keras.layers.Layer):
     """`num_convs` conv blocks, each concatenating its input and output.
 
     Conv block `i` (from 1) is batch norm, ReLU and a 3x3 "same"
@@ -168,19 +169,9 @@ class DenseBlock(keras.layers.Layer):
             channels + self.num_convs * self.growth_rate,
         )
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_convs": self.num_convs,
-            "growth_rate": self.growth_rate,
-            "bottleneck": self.bottleneck,
-            "use_bias": self.use_bias,
-            "epsilon": self.epsilon,
-        }
-
 
 @register()
-class TransitionBlock(keras.layers.Layer):
+class TransitionBlock(CapturedConfig, keras.layers.Layer):
     """Batch norm, ReLU, a 1x1 convolution, then 2x2 average pooling.
 
     Between dense blocks it sets the channels (the book halves them;
@@ -242,11 +233,3 @@ class TransitionBlock(keras.layers.Layer):
         for layer in self._chain():
             shape = layer.compute_output_shape(shape)
         return shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "use_bias": self.use_bias,
-            "epsilon": self.epsilon,
-        }

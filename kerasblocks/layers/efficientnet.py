@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks._validation import rate
@@ -37,7 +38,7 @@ def conv_initializer() -> keras.initializers.Initializer:
     )
 
 
-class _EfficientBlock(keras.layers.Layer):
+class _EfficientBlock(CapturedConfig, keras.layers.Layer):
     """What `MBConv` and `FusedMBConv` share: arguments, the
     squeeze-and-excitation, the projection and the residual join."""
 
@@ -162,21 +163,6 @@ class _EfficientBlock(keras.layers.Layer):
 
         batch, height, width, _ = input_shape
         return (batch, reduce(height), reduce(width), self.filters)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "expansion": self.expansion,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "se_ratio": self.se_ratio,
-            "activation": keras.activations.serialize(self.activation),
-            "drop_path_rate": self.drop_path_rate,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "zero_init_last": self.zero_init_last,
-        }
 
 
 @register()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import require, with_checks
@@ -39,7 +40,7 @@ def _checked_start(inputs, start_index, limit, what):
 
 
 @register()
-class PositionalEncoding(keras.layers.Layer):
+class PositionalEncoding(CapturedConfig, keras.layers.Layer):
     """Adds the sinusoidal position encoding, then dropout (the book's
     `PositionalEncoding`).
 
@@ -104,16 +105,9 @@ class PositionalEncoding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "max_length": self.max_length,
-            "dropout_rate": self.dropout_rate,
-        }
-
 
 @register()
-class LearnedPositionEmbedding(keras.layers.Layer):
+class LearnedPositionEmbedding(CapturedConfig, keras.layers.Layer):
     """Adds a learned embedding of each position (ViT, BERT).
 
     The variable `embeddings` has shape `(sequence_length, d)`; a shorter
@@ -171,16 +165,9 @@ class LearnedPositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "sequence_length": self.sequence_length,
-            "initializer": keras.initializers.serialize(self.initializer),
-        }
-
 
 @register()
-class ClassToken(keras.layers.Layer):
+class ClassToken(CapturedConfig, keras.layers.Layer):
     """Prepends a learned token to every sequence (ViT's `cls_token`,
     initialized to zeros as in the book): `(batch, length, d)` to
     `(batch, length + 1, d)`.
@@ -213,7 +200,7 @@ class ClassToken(keras.layers.Layer):
 
 
 @register()
-class SelectToken(keras.layers.Layer):
+class SelectToken(CapturedConfig, keras.layers.Layer):
     """The output at one position: `(batch, length, d)` to `(batch, d)`
     (position 0 is a class token's).
 
@@ -242,12 +229,9 @@ class SelectToken(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
 
-    def get_config(self):
-        return {**super().get_config(), "index": self.index}
-
 
 @register()
-class PatchEmbedding(keras.layers.Layer):
+class PatchEmbedding(CapturedConfig, keras.layers.Layer):
     """Cuts images into non-overlapping square patches and projects each
     to `hidden_dim` features (the book's ViT `PatchEmbedding`): a
     convolution `conv` with kernel and stride `patch_size`, flattened to
@@ -287,16 +271,9 @@ class PatchEmbedding(keras.layers.Layer):
             patches = (height // self.patch_size) * (width // self.patch_size)
         return (batch, patches, self.hidden_dim)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "patch_size": self.patch_size,
-            "hidden_dim": self.hidden_dim,
-        }
-
 
 @register()
-class PatchGrid(keras.layers.Layer):
+class PatchGrid(CapturedConfig, keras.layers.Layer):
     """Puts patch tokens back on their grid: drops `num_prefix_tokens`
     leading tokens (a class token) and reshapes `(batch, prefix + height
     * width, d)` to `(batch, height, width, d)`.
@@ -346,11 +323,3 @@ class PatchGrid(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[-1])
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "height": self.height,
-            "width": self.width,
-            "num_prefix_tokens": self.num_prefix_tokens,
-        }

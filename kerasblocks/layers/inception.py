@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 
@@ -52,7 +53,7 @@ def _positive_ints(name, values, length) -> tuple[int, ...]:
 
 
 @register()
-class ConvBN(keras.layers.Layer):
+class ConvBN(CapturedConfig, keras.layers.Layer):
     """Convolution (no bias), batch norm (no scale), ReLU.
 
     ReLU commutes with a positive per-channel scale, which the next
@@ -114,17 +115,8 @@ class ConvBN(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-        }
 
-
-class BranchMix(keras.layers.Layer):
+class BranchMix(CapturedConfig, keras.layers.Layer):
     """Parallel branches of sublayers, concatenated on the channel axis.
 
     A subclass creates its sublayers with `self._unit(...)` and
@@ -259,13 +251,6 @@ class InceptionA(BranchMix):
         self._branch("branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3")
         self._branch("pool", "branch_pool")
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "pool_filters": self.pool_filters,
-            "filters_1x1": self.filters_1x1,
-        }
-
 
 @register()
 class InceptionB(BranchMix):
@@ -316,13 +301,6 @@ class InceptionB(BranchMix):
         self._branch("branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3")
         self._branch("pool")
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "double_filters": self.double_filters,
-        }
-
 
 @register()
 class InceptionC(BranchMix):
@@ -368,9 +346,6 @@ class InceptionC(BranchMix):
         self._branch("branch7x7_1", "branch7x7_2", "branch7x7_3")
         self._branch(*(f"branch7x7dbl_{i}" for i in range(1, 6)))
         self._branch("pool", "branch_pool")
-
-    def get_config(self):
-        return {**super().get_config(), "filters_7x7": self.filters_7x7}
 
 
 @register()

@@ -104,18 +104,6 @@ class InceptionResNetBlock(BranchMix):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "block_type": self.block_type,
-            "scale": self.scale,
-            "activation": (
-                self.activation
-                if self.activation is None or isinstance(self.activation, str)
-                else keras.activations.serialize(self._activation)
-            ),
-        }
-
 
 @register()
 class InceptionResNetReduction(BranchMix):

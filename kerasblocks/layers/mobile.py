@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 
@@ -81,7 +82,7 @@ def check_odd_kernel(kernel_size: int) -> int:
     return kernel_size
 
 
-class _MobileBlock(keras.layers.Layer):
+class _MobileBlock(CapturedConfig, keras.layers.Layer):
     """Batch norms with the block's `momentum` and `epsilon`."""
 
     def _batch_norm(self, name):
@@ -195,16 +196,6 @@ class _InvertedBottleneck(_MobileBlock):
         shape = self.depthwise.compute_output_shape(shape)
         return (*shape[:3], self.filters)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }
-
 
 @register()
 class InvertedResidual(_InvertedBottleneck):
@@ -270,9 +261,6 @@ class InvertedResidual(_InvertedBottleneck):
 
     def _activate(self, x):
         return keras.ops.relu6(x)
-
-    def get_config(self):
-        return {**super().get_config(), "expansion": self.expansion}
 
 
 @register()
@@ -372,13 +360,3 @@ class DepthwiseSeparableBlock(_MobileBlock):
         shape = self._padded_shape(tuple(input_shape))
         shape = self.depthwise.compute_output_shape(shape)
         return (*shape[:3], self.filters)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "strides": self.strides,
-            "depth_multiplier": self.depth_multiplier,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.layers.mobile import _InvertedBottleneck, check_image_input
@@ -33,7 +34,7 @@ def _activation(name, value):
 
 
 @register()
-class SqueezeExcite(keras.layers.Layer):
+class SqueezeExcite(CapturedConfig, keras.layers.Layer):
     """Squeeze-and-excitation: channels rescaled by a learned gate.
 
     `x * gate(expand_conv(act(reduce_conv(mean(x)))))`, where the mean is
@@ -92,16 +93,6 @@ class SqueezeExcite(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "squeeze_filters": self.squeeze_filters,
-            "activation": keras.activations.serialize(self.activation),
-            "gate_activation": keras.activations.serialize(
-                self.gate_activation
-            ),
-        }
 
 
 @register()
@@ -185,11 +176,3 @@ class MobileNetV3Block(_InvertedBottleneck):
 
     def _activate(self, x):
         return self.activation(x)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "expanded_filters": self.expanded_filters,
-            "squeeze_filters": self.squeeze_filters,
-            "activation": keras.activations.serialize(self.activation),
-        }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import checked, dim, require, with_checks
@@ -36,7 +37,7 @@ def _write_cache(cache, new, index):
 
 
 @register()
-class MultiHeadAttention(keras.layers.Layer):
+class MultiHeadAttention(CapturedConfig, keras.layers.Layer):
     """Multi-head attention with the book's head split and merge.
 
     Queries, keys and values are projected to `hidden_dim` features,
@@ -227,12 +228,3 @@ class MultiHeadAttention(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         # Masks are explicit arguments here; Keras's implicit ones stop.
         return None
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_dim": self.hidden_dim,
-            "num_heads": self.num_heads,
-            "dropout_rate": self.dropout_rate,
-            "use_bias": self.use_bias,
-        }

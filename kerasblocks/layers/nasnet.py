@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks.layers.mobile import stride_two_padding
 from kerasblocks.layers.nasnet_separable import (
@@ -54,7 +55,7 @@ def _half(size):
     return None if size is None else -(-size // 2)
 
 
-class _NASNetCell(keras.layers.Layer):
+class _NASNetCell(CapturedConfig, keras.layers.Layer):
     """What both cells share: the adjust step for `previous`, and the
     ReLU, 1x1 convolution (`conv_1`) and batch norm (`bn_1`) that give
     `x` `filters` channels. Subclasses set `_BRANCHES` (name, kernel
@@ -184,15 +185,6 @@ class _NASNetCell(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         shape, _ = self._split_shapes(input_shape)
         return self._output_shape(shape)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "adjust": self.adjust,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }
 
 
 def _pool3(x, kind, strides, padding):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int
 from kerasblocks.layers.mobile import stride_two_padding
@@ -26,7 +27,7 @@ def check_nasnet_arguments(filters, strides, momentum, epsilon):
 
 
 @register()
-class NASNetSeparableBlock(keras.layers.Layer):
+class NASNetSeparableBlock(CapturedConfig, keras.layers.Layer):
     """ReLU, separable convolution, batch norm, twice (NASNet-A).
 
     Sublayers: `separable_conv_1` (stride `strides`; at stride 2 the
@@ -133,13 +134,3 @@ class NASNetSeparableBlock(keras.layers.Layer):
         shape = self._padded_shape(input_shape)
         shape = self.separable_conv_1.compute_output_shape(shape)
         return (*shape[:3], self.filters)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 
 
 @register()
-class BatchNorm(keras.layers.Layer):
+class BatchNorm(CapturedConfig, keras.layers.Layer):
     """Batch normalization over every axis but the last, from scratch.
 
     Args:
@@ -97,10 +98,3 @@ class BatchNorm(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-        }

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 
 # keras.applications.imagenet_utils' constants.
@@ -23,7 +24,7 @@ MODES = ("caffe", "tf", "torch", "none", "mean_std")
 
 
 @register()
-class ImagePreprocessing(keras.layers.Layer):
+class ImagePreprocessing(CapturedConfig, keras.layers.Layer):
     """Maps RGB pixels in [0, 255] to what a set of weights expects.
 
     Modes (keras.applications' `preprocess_input` conventions):
@@ -128,11 +129,3 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "mode": self.mode,
-            "mean": self.mean,
-            "std": self.std,
-        }

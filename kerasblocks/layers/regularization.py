@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 
 
@@ -44,7 +45,7 @@ def linear_drop_path_rates(drop_path_rate: float, num_blocks: int) -> list:
 
 
 @register()
-class DropPath(keras.layers.Layer):
+class DropPath(CapturedConfig, keras.layers.Layer):
     """Drops the whole input of each example with probability `rate`.
 
     In training, each example (index on the first axis) is zeroed with
@@ -111,6 +112,3 @@ class DropPath(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
@@ -57,7 +58,7 @@ def _conv(filters, kernel_size, name, *, strides=1, padding="valid", **kw):
     )
 
 
-class _ResidualLayer(keras.layers.Layer):
+class _ResidualLayer(CapturedConfig, keras.layers.Layer):
     """Shared checks and training options of the residual blocks."""
 
     def _training_options(self, drop_path_rate, zero_init_last) -> dict:
@@ -75,12 +76,6 @@ class _ResidualLayer(keras.layers.Layer):
         if self.drop_path is None:
             return x
         return self.drop_path(x, training=training)
-
-    def _training_config(self) -> dict:
-        return {
-            "drop_path_rate": self.drop_path_rate,
-            "zero_init_last": self.zero_init_last,
-        }
 
     def _input_channels(self, input_shape) -> int:
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -179,15 +174,6 @@ class BasicBlock(_ResidualLayer):
 
     def compute_output_shape(self, input_shape):
         return self.conv1.compute_output_shape(input_shape)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "strides": self.strides,
-            "use_projection": self.use_projection,
-            **self._training_config(),
-        }
 
 
 @register()
@@ -340,14 +326,3 @@ class BottleneckBlock(_ResidualLayer):
 
         out = self.expansion * self.filters
         return (batch, down(height), down(width), out)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "strides": self.strides,
-            "use_projection": self.use_projection,
-            "preact": self.preact,
-            "expansion": self.expansion,
-            **self._training_config(),
-        }

@@ -192,18 +192,3 @@ class ResNeXtBlock(_ResidualLayer):
     def compute_output_shape(self, input_shape):
         shape = self.conv2.compute_output_shape(input_shape)
         return (*shape[:-1], self.filters)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "group_width": self.group_width,
-            "bottleneck_ratio": self.bottleneck_ratio,
-            "strides": self.strides,
-            "use_projection": self.use_projection,
-            "se_ratio": self.se_ratio,
-            "use_bias": self.use_bias,
-            "epsilon": self.epsilon,
-            "momentum": self.momentum,
-            **self._training_config(),
-        }

@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int
 
@@ -35,7 +36,7 @@ def previous_states(states, count: int, batch, units: int, dtype):
     return list(states)
 
 
-class _Cell(keras.layers.Layer):
+class _Cell(CapturedConfig, keras.layers.Layer):
     """What the three cells share: arguments, weights, the protocol."""
 
     _gates = 1
@@ -122,23 +123,6 @@ class _Cell(keras.layers.Layer):
         if not nested:
             return output, new_states[0]
         return output, new_states
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(
-                self.kernel_initializer
-            ),
-            "recurrent_initializer": keras.initializers.serialize(
-                self.recurrent_initializer
-            ),
-            "bias_initializer": keras.initializers.serialize(
-                self.bias_initializer
-            ),
-        }
 
 
 _CELL_EXAMPLE = """
@@ -259,15 +243,6 @@ class GRUCell(_Cell):
         h = z * h + (1.0 - z) * candidate
         return h, [h]
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": keras.activations.serialize(
-                self.recurrent_activation
-            ),
-            "reset_after": self.reset_after,
-        }
-
 
 @register()
 class LSTMCell(_Cell):
@@ -337,12 +312,3 @@ class LSTMCell(_Cell):
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": keras.activations.serialize(
-                self.recurrent_activation
-            ),
-            "unit_forget_bias": self.unit_forget_bias,
-        }

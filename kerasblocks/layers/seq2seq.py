@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import checked, dim, with_checks
@@ -22,7 +23,7 @@ from kerasblocks.layers.rnn_cells import GRUCell, previous_states
 
 
 @register()
-class BahdanauDecoder(keras.layers.Layer):
+class BahdanauDecoder(CapturedConfig, keras.layers.Layer):
     """The book's `Seq2SeqAttentionDecoder` without its output layer: at
     each step the previous top hidden state queries the encoder outputs
     through `AdditiveAttention`, and a stack of `GRUCell`s reads
@@ -157,17 +158,9 @@ class BahdanauDecoder(keras.layers.Layer):
         # Masks are explicit arguments here; Keras's implicit ones stop.
         return None
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "dropout_rate": self.dropout_rate,
-        }
-
 
 @register()
-class AppendContext(keras.layers.Layer):
+class AppendContext(CapturedConfig, keras.layers.Layer):
     """Appends a context vector to every step of a sequence (the book's
     `Seq2SeqDecoder` feeds the encoder's final state this way):
     `[(batch, steps, e), (batch, d)]` to `(batch, steps, e + d)`.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int
 from kerasblocks.layers._checks import require, with_checks
@@ -31,7 +32,7 @@ def _check_ids(inputs, what: str):
 
 
 @register()
-class CheckTokenIds(keras.layers.Layer):
+class CheckTokenIds(CapturedConfig, keras.layers.Layer):
     """Passes token ids through after checking them.
 
     Checks: integer dtype and rank 2 `(batch, length)`; at least one
@@ -113,16 +114,9 @@ class CheckTokenIds(keras.layers.Layer):
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "vocab_size": self.vocab_size,
-            "max_length": self.max_length,
-        }
-
 
 @register()
-class PaddingMask(keras.layers.Layer):
+class PaddingMask(CapturedConfig, keras.layers.Layer):
     """`ids != pad_id`: True at real tokens, `(batch, length)` booleans.
 
     Args:
@@ -172,16 +166,9 @@ class PaddingMask(keras.layers.Layer):
             length += self.num_prefix_tokens
         return keras.KerasTensor((batch, length), dtype="bool")
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "pad_id": self.pad_id,
-            "num_prefix_tokens": self.num_prefix_tokens,
-        }
-
 
 @register()
-class OneHot(keras.layers.Layer):
+class OneHot(CapturedConfig, keras.layers.Layer):
     """One-hot vectors of token ids (the book's character-level RNN
     inputs): `(batch, length)` ids to `(batch, length, num_classes)`.
 
@@ -207,6 +194,3 @@ class OneHot(keras.layers.Layer):
         return keras.KerasTensor(
             (*inputs.shape, self.num_classes), dtype=self.compute_dtype
         )
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes}

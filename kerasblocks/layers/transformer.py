@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int, rate
 from kerasblocks.layers._checks import checked, dim, with_checks
@@ -27,7 +28,7 @@ def _activation_name(activation):
 
 
 @register()
-class PositionWiseFFN(keras.layers.Layer):
+class PositionWiseFFN(CapturedConfig, keras.layers.Layer):
     """The same two-layer MLP at every position (the book's
     `PositionWiseFFN`; with GELU and dropout, ViT's MLP).
 
@@ -79,18 +80,9 @@ class PositionWiseFFN(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.output_dim)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "mlp_dim": self.mlp_dim,
-            "output_dim": self.output_dim,
-            "activation": self.activation,
-            "dropout_rate": self.dropout_rate,
-        }
-
 
 @register()
-class AddNorm(keras.layers.Layer):
+class AddNorm(CapturedConfig, keras.layers.Layer):
     """Residual connection and layer norm: `norm(x + dropout(y))` (the
     book's `AddNorm`).
 
@@ -132,15 +124,8 @@ class AddNorm(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "dropout_rate": self.dropout_rate,
-            "epsilon": self.epsilon,
-        }
 
-
-class _TransformerBlock(keras.layers.Layer):
+class _TransformerBlock(CapturedConfig, keras.layers.Layer):
     """What the encoder and decoder blocks share."""
 
     def __init__(
@@ -264,21 +249,6 @@ class _TransformerBlock(keras.layers.Layer):
         if self.norm_first:
             return x + branch(self._norm(index)(x))
         return self._norm(index)([x, branch(x)], training=training)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_dim": self.hidden_dim,
-            "num_heads": self.num_heads,
-            "mlp_dim": self.mlp_dim,
-            "dropout_rate": self.dropout_rate,
-            "norm_first": self.norm_first,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "epsilon": self.epsilon,
-            "drop_path_rate": self.drop_path_rate,
-            "zero_init_last": self.zero_init_last,
-        }
 
 
 def _check_mask(mask, inputs, checks, name="padding_mask"):

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 
 import keras
 
+from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 
 
 @register()
-class XceptionBlock(keras.layers.Layer):
+class XceptionBlock(CapturedConfig, keras.layers.Layer):
     """One residual block of Xception's entry, middle or exit flow.
 
     For each entry of `filters`: ReLU (left out before the first
@@ -142,11 +143,3 @@ class XceptionBlock(keras.layers.Layer):
         if self.shortcut is not None:
             shape = self.shortcut.compute_output_shape(shape)
         return (*shape[:3], self.filters[-1])
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "strides": self.strides,
-            "pre_activation": self.pre_activation,
-        }

@@ -40,7 +40,7 @@ def test_inception_concatenates_the_four_paths_in_order():
     path4 = block.path4_conv(block.path4_pool(x))
     np.testing.assert_allclose(y[..., :1], path1, atol=1e-6)
     np.testing.assert_allclose(y[..., 8:], path4, atol=1e-6)
-    assert block.get_config()["c2"] == (2, 3)
+    assert block.get_config()["c2"] == [2, 3]  # as JSON keeps it
 
 
 @pytest.mark.parametrize(
