@@ -400,32 +400,26 @@ def imagenet_file(
 
 
 def weights_summary(keras_application: str, input_size) -> str:
-    """One line for the README's model table: which ImageNet files
-    exist (with and without top, input size).
+    """One cell of the README's model table: which ImageNet files
+    keras.applications has for a model (with and without the classifier,
+    at which input sizes).
 
     Example:
 
     >>> weights_summary("ResNet50", (224, 224, 3))
     'ImageNet: with top at 224x224; without top at any size'
     """
-    if keras_application == "MobileNet":
-        sizes = "/".join(map(str, MOBILENET_SIZES))
-        alphas = "/".join(map(str, MOBILENET_ALPHAS))
+    if keras_application in ("MobileNet", "MobileNetV2"):
+        v1 = keras_application == "MobileNet"
+        sizes = MOBILENET_SIZES if v1 else MOBILENET_V2_SIZES
+        alphas = MOBILENET_ALPHAS if v1 else MOBILENET_V2_ALPHAS
         return (
-            f"ImageNet: with or without top at {sizes} (alpha {alphas}); "
-            "no published hash"
-        )
-    if keras_application == "MobileNetV2":
-        sizes = "/".join(map(str, MOBILENET_V2_SIZES))
-        alphas = "/".join(map(str, MOBILENET_V2_ALPHAS))
-        return (
-            f"ImageNet: with or without top at {sizes} (alpha {alphas}); "
-            "no published hash"
-        )
-    if keras_application.startswith("MobileNetV3"):
-        return (
-            "ImageNet: with top at 224x224; without top at any size "
-            "(alpha 0.75/1.0, minimalistic 1.0)"
+            f"ImageNet: with top at {'/'.join(map(str, sizes))}; without "
+            f"top at any size; alpha {'/'.join(map(str, alphas))}; no "
+            "published hash (SHA-256 recorded on first use)"
         )
     height, width = input_size[:2]
-    return f"ImageNet: with top at {height}x{width}; without top at any size"
+    line = f"ImageNet: with top at {height}x{width}; without top at any size"
+    if keras_application.startswith("MobileNetV3"):
+        line += "; alpha 0.75/1.0 (minimalistic 1.0)"
+    return line

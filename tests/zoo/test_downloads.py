@@ -337,6 +337,23 @@ def test_mirror_replaces_scheme_and_host(monkeypatch, mirror, expected):
     )
 
 
+def test_a_file_mirror_serves_an_air_gapped_site(tmp_path, monkeypatch):
+    """`file:///DIR` holds a copy of Keras's URL tree."""
+    body = b"weights of a test"
+    origin = "https://storage.googleapis.com/t/k/w.h5"
+    (tmp_path / "mirror" / "t" / "k").mkdir(parents=True)
+    (tmp_path / "mirror" / "t" / "k" / "w.h5").write_bytes(body)
+    monkeypatch.setenv("ZOO_WEIGHTS_MIRROR", (tmp_path / "mirror").as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("ZOO_OFFLINE", "0")
+    digest = hashlib.md5(body).hexdigest()
+    file = _download_table.WeightsFile("w.h5", origin, digest)
+    path = _download.fetch("m", file)
+    assert path == str(tmp_path / "keras" / "models" / "w.h5")
+    assert open(path, "rb").read() == body
+    assert _cache(tmp_path) == ["w.h5"]
+
+
 @pytest.mark.parametrize("mirror", ["127.0.0.1:8080", "ftp://h/x", "http://"])
 def test_a_bad_mirror_or_offline_value_is_one_line(monkeypatch, mirror):
     monkeypatch.setenv("ZOO_WEIGHTS_MIRROR", mirror)
