@@ -140,8 +140,11 @@ def cache_dir() -> str:
 
 def sha256_of(path: str) -> str:
     """The SHA-256 hex digest of the file at `path`."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def imagenet_weights(
@@ -197,16 +200,22 @@ def fetch(model_name: str, file: WeightsFile) -> str:
     directory = cache_dir()
     path = os.path.join(directory, file.fname)
     with _lock_for(path):
-        if os.path.exists(path):
-            if _cached_file_is_good(model_name, file, path):
-                return path
-        elif offline():
+        try:
+            if os.path.exists(path):
+                if _cached_file_is_good(model_name, file, path):
+                    return path
+            elif offline():
+                raise PretrainedWeightsError(
+                    f"{model_name}: {OFFLINE_ENV}=1 and {file.fname} is not "
+                    "in Keras's cache: place the file from "
+                    f"{mirrored(file.origin)} at {path}"
+                )
+            _download(model_name, file, path)
+        except OSError as error:
+            # An unreadable file or a cache directory we cannot write.
             raise PretrainedWeightsError(
-                f"{model_name}: {OFFLINE_ENV}=1 and {file.fname} is not in "
-                f"Keras's cache: place the file from {mirrored(file.origin)} "
-                f"at {path}"
-            )
-        _download(model_name, file, path)
+                f"{model_name}: Keras's cache at {directory}: {error}"
+            ) from None
     return path
 
 

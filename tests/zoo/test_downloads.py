@@ -145,11 +145,15 @@ def _assert_same_as_keras(model, constructor, served_file, **kwargs):
 
 
 def test_mirror_download_keeps_the_path_and_caches_once(
-    server, files, tmp_path
+    server, files, tmp_path, capsys
 ):
     served, root = files
     model = zoo.create_model("mobilenetv3_small", weights="imagenet", **V3_ARGS)
     assert server.requests == [V3_PATH]
+    # keras.utils.get_file's own line and progress bar.
+    out = capsys.readouterr().out
+    assert f"Downloading data from {server.url}{V3_PATH}\n" in out
+    assert f"{len(served[V3_PATH])}/{len(served[V3_PATH])}" in out
     assert _cache(tmp_path) == [V3_FILE]
     cached = tmp_path / "keras" / "models" / V3_FILE
     assert cached.read_bytes() == served[V3_PATH]
