@@ -126,6 +126,10 @@ def _cache(tmp_path):
     return sorted(os.listdir(directory)) if directory.exists() else []
 
 
+def _download_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "zoo.download"]
+
+
 def _images(seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
@@ -227,7 +231,7 @@ def test_no_published_hash_records_sha256_then_verifies_it(
     assert (
         tmp_path / "keras" / "models" / f"{V1_FILE}.sha256"
     ).read_text() == (f"{digest}  {V1_FILE}\n")
-    [line] = [r.getMessage() for r in caplog.records]
+    [line] = _download_lines(caplog)
     assert "publishes no hash for " + V1_FILE in line
     assert digest in line and "only a file with this SHA-256" in line
     _assert_same_as_keras(
@@ -260,7 +264,7 @@ def test_a_file_the_user_placed_is_recorded_and_used_offline(
     digest = hashlib.sha256(served[V1_PATH]).hexdigest()
     with caplog.at_level(logging.WARNING, logger="zoo.download"):
         model = zoo.create_model("mobilenet", weights="imagenet", **V1_ARGS)
-    [line] = [r.getMessage() for r in caplog.records]
+    [line] = _download_lines(caplog)
     assert line == (
         f"mobilenet: keras.applications publishes no hash for {V1_FILE}; "
         f"recorded the SHA-256 of the file found at {placed} ({digest}) in "
@@ -339,6 +343,27 @@ def test_mirror_replaces_scheme_and_host(monkeypatch, mirror, expected):
     assert _download.mirrored("https://storage.googleapis.com/a/b/w.h5") == (
         expected
     )
+
+
+def test_a_cached_file_with_the_wrong_published_hash_is_fetched_again(
+    server, tmp_path, caplog
+):
+    body = b"the right weights"
+    server.files["/t/k/w.h5"] = body
+    file = _download_table.WeightsFile(
+        "w.h5",
+        "https://storage.googleapis.com/t/k/w.h5",
+        hashlib.md5(body).hexdigest(),
+    )
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / "w.h5").write_bytes(b"stale")
+    with caplog.at_level(logging.WARNING, logger="zoo.download"):
+        path = _download.fetch("m", file)
+    assert server.requests == ["/t/k/w.h5"]
+    assert open(path, "rb").read() == body
+    assert _cache(tmp_path) == ["w.h5"]
+    [line] = _download_lines(caplog)
+    assert line.endswith(f"({file.file_hash}); downloading it again")
 
 
 def test_a_file_mirror_serves_an_air_gapped_site(tmp_path, monkeypatch):
