@@ -56,8 +56,8 @@ MODULES = {
 # The attributes of those modules that kerasblocks uses.
 ATTRIBUTES = {
     "backend": ("compute_output_spec",),
-    # zoo.pretrained finds keras.applications' weights in Keras's cache
-    # and stands in for get_file so that nothing is downloaded.
+    # zoo._download finds Keras's cache directory as get_file does and
+    # checks keras.applications' published hashes with Keras's function.
     "backend_config": ("keras_home",),
     "file_utils": ("get_file", "validate_file"),
     "models_functional": ("Functional",),

@@ -19,7 +19,7 @@ flags.DEFINE_bool(
     "markdown",
     False,
     "With --list: a Markdown table of every model (name, family, task, "
-    "parameters at the defaults, summary).",
+    "parameters at the defaults, pretrained weights, summary).",
 )
 flags.DEFINE_string(
     "param_counts",

@@ -67,7 +67,8 @@ flags.DEFINE_bool("augment", False, "Random flips and shifts of images.")
 flags.DEFINE_string(
     "init_from",
     None,
-    "Start from weights: imagenet (Keras's cache, never downloaded), a "
+    "Start from weights: imagenet (keras.applications' file, downloaded "
+    "into Keras's cache; ZOO_OFFLINE=1 forbids it), a "
     "weights file (keras.applications .h5, .keras, .weights.h5) or "
     "SavedModel of the same architecture, or a kb-train run directory "
     "(its best checkpoint). A pretrained start puts the weights' "

@@ -1,6 +1,11 @@
 """The zoo's model table, rendered from the registry (README.md carries
 it between marker comments; `kb-inspect --list --markdown` prints it).
 
+The "pretrained weights" column says which keras.applications ImageNet
+files a model's `weights="imagenet"` can load (with or without the
+classifier, at which input sizes), from its registered pretrained
+configuration.
+
 Parameter counts are those of each model at its default configuration.
 Building every model to count them takes minutes once large models are
 registered, so `model_table` takes known counts (the test suite passes
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from zoo._download_table import weights_summary
 from zoo._registry import create_model, get_model_entry, list_models
 
 # The regeneration command is in the marker, so a reader of the README
@@ -32,7 +38,7 @@ def count_parameters(name: str) -> int:
 
 def model_table(param_counts: Mapping[str, int] | None = None) -> str:
     """A Markdown table of every registered model: name, family, task,
-    parameters (at the defaults) and summary.
+    parameters (at the defaults), pretrained weights and summary.
 
     Args:
         param_counts: known parameter counts by name; a model missing
@@ -51,8 +57,8 @@ def model_table(param_counts: Mapping[str, int] | None = None) -> str:
     """
     counts = dict(param_counts or {})
     lines = [
-        "| model | family | task | parameters | summary |",
-        "|---|---|---|---:|---|",
+        "| model | family | task | parameters | pretrained weights | summary |",
+        "|---|---|---|---:|---|---|",
     ]
     for name in list_models():
         entry = get_model_entry(name)
@@ -60,9 +66,15 @@ def model_table(param_counts: Mapping[str, int] | None = None) -> str:
         if count is None:
             count = count_parameters(name)
         summary = entry.summary.replace("|", "\\|")
+        cfg = entry.pretrained_cfg
+        weights = (
+            "none"
+            if cfg is None
+            else weights_summary(cfg.keras_application, cfg.input_size)
+        )
         lines.append(
             f"| `{name}` | {entry.family} | {entry.task} | {count:,} | "
-            f"{summary} |"
+            f"{weights} | {summary} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -6,11 +6,10 @@ weights fit it, the input size, interpolation and crop fraction its
 weights were evaluated with, and the preprocessing they expect.
 `zoo.create_model(name, weights=...)` loads:
 
-- `"imagenet"`: the file keras.applications itself would use, found
-  through Keras's own mechanism (its file names, URLs and hashes,
-  `keras.utils.get_file` and its cache directory), never downloaded
-  here: a missing file is one line naming the file to place and where,
-  and the hash is always checked;
+- `"imagenet"`: the file keras.applications itself would use (its
+  file names, URLs and hashes), downloaded into Keras's cache through
+  `keras.utils.get_file` by `zoo._download` (atomic, verified, with
+  `ZOO_WEIGHTS_MIRROR` and `ZOO_OFFLINE`);
 - a keras.applications weights file (a legacy `.h5` of layer weights),
   read exactly as `keras.applications.X(weights=PATH)` reads it, then
   ported;
@@ -33,8 +32,9 @@ import h5py
 import keras
 
 import kerasblocks as kb
-from kerasblocks._keras_compat import backend_config, file_utils
 from kerasblocks.layers.preprocessing import ImagePreprocessing
+from zoo._download import PretrainedWeightsError as PretrainedWeightsError
+from zoo._download import imagenet_weights
 
 # Fine-tuning lives in zoo.finetune; reachable from here too.
 from zoo.finetune import FREEZE_MODES as FREEZE_MODES
@@ -52,10 +52,6 @@ _SHARED = {
     "num_classes": "classes",
     "classifier_activation": "classifier_activation",
 }
-
-
-class PretrainedWeightsError(ValueError):
-    """Pretrained weights cannot be found, verified or applied."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,51 +187,12 @@ def with_preprocessing(model: keras.Model, cfg: PretrainedCfg) -> keras.Model:
 # --- finding and reading the files -----------------------------------
 
 
-def _keras_cache_base() -> str:
-    """Keras's cache directory, as `keras.utils.get_file` picks it (the
-    KERAS_HOME variable, else ~/.keras; /tmp/.keras when unwritable)."""
-    base = os.path.expanduser(
-        os.environ.get("KERAS_HOME") or backend_config.keras_home()
-    )
-    if os.path.isdir(base) and not os.access(base, os.W_OK):
-        base = os.path.join("/tmp", ".keras")
-    return base
-
-
-class _OfflineGetFile:
-    """Stands in for `keras.utils.get_file` while a keras.applications
-    constructor runs: the same file names, URLs and hashes, but a file
-    absent from the cache is an error instead of a download, and the
-    hash is always checked."""
-
-    def __init__(self, model_name: str, real_get_file):
-        self.model_name = model_name
-        self.real_get_file = real_get_file
-        self.base = _keras_cache_base()
-
-    def __call__(self, fname=None, origin=None, *args, **kwargs):
-        subdir = kwargs.get("cache_subdir", "datasets")
-        path = os.path.join(self.base, subdir, fname)
-        file_hash = kwargs.get("file_hash")
-        if not os.path.exists(path):
-            raise PretrainedWeightsError(
-                f"{self.model_name}: the imagenet weights are not in Keras's "
-                f"cache and nothing is downloaded here: place {fname} "
-                f"(from {origin}) at {path}"
-            )
-        if not file_hash:
-            raise PretrainedWeightsError(
-                f"{self.model_name}: Keras gives no hash for {fname}; "
-                "refusing to load an unverified file."
-            )
-        if not file_utils.validate_file(path, file_hash):
-            raise PretrainedWeightsError(
-                f"{self.model_name}: {path} does not match the hash "
-                f"keras.applications expects ({file_hash}); replace it "
-                f"with the file from {origin}"
-            )
-        kwargs["cache_dir"] = self.base
-        return self.real_get_file(fname, origin, *args, **kwargs)
+# keras.applications gives EfficientNet (V1) one more rescaling when it
+# loads its ImageNet file by name, not by path: the zoo model keeps it.
+_IMAGENET_LAYOUT = {
+    f"EfficientNet{k.upper()}": {"stddev_rescaling": True}
+    for k in _EFFICIENTNET_V1
+}
 
 
 def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
@@ -243,19 +200,17 @@ def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
     `weights`, the zoo arguments translated to Keras's names."""
     constructor = getattr(keras.applications, cfg.keras_application)
     keras_args = {_SHARED.get(k, k): v for k, v in args.items()}
-    real = file_utils.get_file
-    file_utils.get_file = _OfflineGetFile(name, real)
+    if weights == "imagenet":
+        # The file keras.applications would load, fetched into Keras's
+        # cache by zoo._download (nothing in Keras is patched).
+        weights = imagenet_weights(name, cfg.keras_application, keras_args)
     try:
         return constructor(weights=weights, **keras_args)
-    except PretrainedWeightsError:
-        raise
     except (ValueError, OSError) as error:
         raise PretrainedWeightsError(
             f"{name}: keras.applications.{cfg.keras_application} cannot "
             f"read {weights!r}: {str(error).splitlines()[0]}"
         ) from None
-    finally:
-        file_utils.get_file = real
 
 
 def _is_applications_file(path: str) -> bool:
@@ -397,6 +352,8 @@ def load_pretrained(
         # The head is the caller's (the file's may have none).
         if k not in ("name", "trainable", "dtype", *_SHARED)
     }
+    if not is_path:
+        architecture.update(_IMAGENET_LAYOUT.get(cfg.keras_application, {}))
     target = build(**{**architecture, **args})
     report = transfer_weights(ported, target)
     if not report.loaded:
