@@ -380,7 +380,10 @@ def test_different_settings_in_an_existing_run_directory(finished_run):
     clash = run_tool("train", *SMALL, "--optimizer=sgd", f"--out_dir={partial}")
     assert clash.returncode == 2
     last = clash.stderr.strip().splitlines()[-1]
-    assert "holds a run with different settings (optimizer)" in last
+    assert (
+        "holds a run with different settings (--optimizer adam -> sgd) that "
+        "its checkpoints cannot resume with" in last
+    )
     assert "Traceback" not in clash.stderr
     assert sorted(os.listdir(partial)) == ["checkpoints", "flags.json"]
 
