@@ -206,6 +206,9 @@ def test_kill_and_resume_ends_with_the_same_weights(tmp_path):
     assert sorted(os.listdir(tmp_path / "killed" / "checkpoints"))[-1] == (
         "ckpt-000000008"
     )
+    # the killed run's lock file is left, naming it; the kernel released
+    # the lock itself, so the rerun takes it over
+    assert (tmp_path / "killed" / ".lock").read_text().strip().isdigit()
     resumed = run_tool("train", *common, f"--out_dir={tmp_path / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
