@@ -250,7 +250,7 @@ class Loop:
                     f"non-finite loss at epoch {state.epoch + 1} step "
                     f"{state.step} (loss={results['loss']}); the last good "
                     "checkpoint is kept. Resume with a lower "
-                    "--learning_rate."
+                    "--learning_rate and --allow_flag_changes."
                 )
             state.loss_sum += results["loss"]
             state.batches_in_epoch += 1
