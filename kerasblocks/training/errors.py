@@ -35,12 +35,18 @@ class DiskFullError(OSError):
     before is intact (every write is atomic): free space and rerun to
     resume."""
 
-    def __init__(self, path: str, needed: int, free: int | None):
-        shown = f", {_megabytes(free)} free there" if free is not None else ""
+    def __init__(self, path: str, needed: int | None, free: int | None):
+        shown = (
+            f": it needs about {_megabytes(needed)}"
+            if needed is not None
+            else ""
+        )
+        if free is not None:
+            shown += f", {_megabytes(free)} free there"
         super().__init__(
-            f"disk full writing {path}: it needs about {_megabytes(needed)}"
-            f"{shown}. The checkpoints written before are intact: free "
-            "space and rerun the same command to resume."
+            f"disk full writing {path}{shown}. The checkpoints written "
+            "before are intact: free space and rerun the same command to "
+            "resume."
         )
         self.path, self.needed, self.free = path, needed, free
 

@@ -10,11 +10,12 @@ gets. The lock is taken before anything of the run is read or written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sys
 
-from kerasblocks.training.errors import RunDirectoryError
+from kerasblocks.training.errors import DiskFullError, RunDirectoryError
 
 LOCK = ".lock"
 
@@ -63,12 +64,13 @@ class RunLock:
 
     def acquire(self) -> None:
         """Takes the lock, or raises `RunLockedError` (one line)."""
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory)
-            self._made_directory = True
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise RunDirectoryError(
+                f"--out_dir={self.directory} is a file; give a directory."
+            )
         said = False
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -103,6 +105,22 @@ class RunLock:
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             self._fd = fd
             return
+
+    def _open(self) -> int:
+        """The lock file, made (with the directory) if missing."""
+        try:
+            if not os.path.isdir(self.directory):
+                os.makedirs(self.directory)
+                self._made_directory = True
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise DiskFullError(self.path, None, 0) from None
+            raise RunDirectoryError(
+                f"--out_dir={self.directory}: cannot create the run's lock "
+                f"file {self.path} ({error.strerror}); give a directory you "
+                "can write to."
+            ) from None
 
     def release(self) -> None:
         """Lets go of the lock (removing its file first, see `acquire`)."""

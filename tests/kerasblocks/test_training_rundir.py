@@ -246,3 +246,14 @@ def test_disk_full_is_recognised_from_what_tensorflow_and_os_say():
             raise ValueError("wrapped") from inner
     except ValueError as outer:
         assert disk_full_path(outer) == "/r/a"
+
+
+def test_an_out_dir_that_is_a_file_is_one_line_and_untouched(tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(RunDirectoryError) as refused:
+        trainer.train(TrainConfig(**SMALL, out_dir=str(tmp_path / "notes")))
+    assert str(refused.value) == (
+        f"--out_dir={tmp_path / 'notes'} is a file; give a directory."
+    )
+    assert (tmp_path / "notes").read_text() == "mine"
+    assert os.listdir(tmp_path) == ["notes"]
