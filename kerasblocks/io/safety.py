@@ -231,10 +231,17 @@ def _object_problem(config: dict, where: str, allowed) -> str | None:
     class_name = config["class_name"]
     module = config.get("module")
     registered = config.get("registered_name")
-    if registered is None and ">" in class_name:
-        # Legacy HDF5 configs carry the registered name as the class name.
-        registered = class_name
     name = config.get("config") if class_name == "function" else class_name
+    if (
+        isinstance(name, str)
+        and ">" in name
+        and not (isinstance(registered, str) and ">" in registered)
+    ):
+        # Legacy HDF5 configs carry a class's registered name as its class
+        # name, and Keras writes a registered loss or metric function as
+        # a "builtins" function of its registered name (with
+        # registered_name "function").
+        registered = name
     if class_name in _GADGET_CLASSES:
         return f"a {class_name} layer at {where}"
     if class_name in allowed or (

@@ -33,6 +33,11 @@ def tripled(inputs):
     return 3.0 * inputs
 
 
+@keras.saving.register_keras_serializable(package="kb_rules_untrusted")
+def halved_error(y_true, y_pred):
+    return 0.5 * keras.ops.mean(keras.ops.square(y_pred - y_true), axis=-1)
+
+
 class Unregistered(keras.layers.Layer):
     def call(self, inputs):
         return inputs + 1.0
@@ -91,6 +96,23 @@ def test_a_registered_function_follows_the_same_rule(tmp_path, trusted):
     )
     kb.io.register_trusted_package("kb_rules_untrusted")
     np.testing.assert_allclose(kb.io.load_model(path)(X), model(X), rtol=1e-6)
+
+
+def test_a_registered_loss_follows_the_same_rule(tmp_path, trusted):
+    model = _model(keras.layers.Activation("linear"))
+    model.compile(optimizer="sgd", loss=halved_error)
+    path = tmp_path / "loss.keras"
+    kb.io.save_model(model, path)
+    with pytest.raises(kb.io.UnsafeModelError) as refused:
+        kb.io.load_model(path)
+    assert (
+        "function kb_rules_untrusted>halved_error at config.compile_config."
+        "loss, registered by package 'kb_rules_untrusted', which is not "
+        "trusted" in str(refused.value)
+    )
+    kb.io.register_trusted_package("kb_rules_untrusted")
+    again = kb.io.load_model(path)
+    assert again.loss is halved_error
 
 
 def _with_activation(tmp_path, name, module="builtins"):
