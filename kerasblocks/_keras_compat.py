@@ -19,6 +19,7 @@ Keras's suites does exactly that).
 
 from __future__ import annotations
 
+import contextlib
 import types
 
 import keras
@@ -97,6 +98,7 @@ GRAPH_MODELS = (models_functional.Functional, keras.Sequential)
 PRIVATE_ATTRIBUTES = (
     "_call_has_training_arg",
     "_called",
+    "_compile_config",
     "_flatten_layers",
     "_functional",
     "_inbound_nodes",
@@ -106,6 +108,29 @@ PRIVATE_ATTRIBUTES = (
     "_non_trainable_variables",
     "_trainable_variables",
 )
+
+
+@contextlib.contextmanager
+def compile_config_kept(model):
+    """Puts `model`'s compile config back as it was after the block.
+
+    Keras 3.15's legacy HDF5 metadata (`saving_utils.model_metadata`)
+    pops "optimizer" from the model's own compile config, so after an
+    `.h5` save the model's `get_compile_config()` has no optimizer, and a
+    later export of it records a compile config that rebuilds the wrong
+    optimizer (RMSprop, Keras's default).
+    """
+    holder = getattr(model, "_compile_config", None)
+    config = getattr(holder, "config", None)
+    # A shallow copy: Keras only removes a key (its values are the
+    # model's own optimizer and loss objects).
+    kept = dict(config) if isinstance(config, dict) else None
+    try:
+        yield
+    finally:
+        if kept is not None:
+            holder.config.clear()
+            holder.config.update(kept)
 
 
 def flatten_layers(

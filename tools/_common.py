@@ -8,6 +8,7 @@ A program defines its flags, then calls `run_app(main, name)`:
   are the user's (a missing or corrupt file, an unknown name,
   incompatible shapes, a data set too small); anything else is a bug or
   an outage: its traceback is shown and the exit code is 1;
+- Ctrl-C is one line and exit 130;
 - TensorFlow's INFO chatter is hidden unless `--verbosity` asks for it.
 """
 
@@ -25,6 +26,7 @@ from absl import logging as absl_logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
+EXIT_SIGINT = 130  # 128 + SIGINT, the shell's convention
 FLAGS = flags.FLAGS
 # The Python loggers whose INFO lines are chatter for a user.
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
@@ -177,7 +179,8 @@ def run_main(
 ) -> int:
     """Runs `check` (flag checks, before TensorFlow is imported), then
     `body` with TensorFlow imported quietly. A user error ends in one
-    line on stderr and exit 2; anything else keeps its traceback."""
+    line on stderr and exit 2, Ctrl-C in one line and exit 130; anything
+    else keeps its traceback."""
     quiet_logging()
     try:
         if check:
@@ -186,6 +189,9 @@ def run_main(
         return body()
     except UsageError as error:
         return fail(name, error)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
     except Exception as error:
         if isinstance(error, user_errors()):
             return fail(name, error)

@@ -110,13 +110,18 @@ def _markdown(zoo) -> int:
     return 0
 
 
+def _check() -> None:
+    if not FLAGS.list and not FLAGS.model:
+        raise _common.UsageError("--model is required (or --list)")
+
+
 def main(argv):
     if len(argv) > 1:
         return _common.fail(
             "kb-inspect",
             _common.UsageError(f"unexpected arguments: {argv[1:]}"),
         )
-    return _common.run_main("kb-inspect", _inspect)
+    return _common.run_main("kb-inspect", _inspect, _check)
 
 
 def run():

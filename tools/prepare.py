@@ -12,7 +12,7 @@ subfolders gives PREFIX-train-* and PREFIX-val-* shards, to be named as
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from tools import _common
 
@@ -23,7 +23,7 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "out_prefix", None, "Path prefix of the shards: PREFIX-00000-of-0000N."
 )
-flags.DEFINE_integer("num_shards", 4, "Shards per split.")
+flags.DEFINE_integer("num_shards", 4, "Shards per split.", lower_bound=1)
 flags.DEFINE_bool("gzip", False, "Compress the shards with gzip.")
 flags.DEFINE_integer("seed", 0, "The order of the images across shards.")
 flags.DEFINE_bool(
@@ -31,11 +31,18 @@ flags.DEFINE_bool(
 )
 
 
+def _check() -> None:
+    missing = [f"--{n}" for n in ("folder", "out_prefix") if not FLAGS[n].value]
+    if missing:
+        raise _common.UsageError(
+            f"{' and '.join(missing)} "
+            f"{'are' if len(missing) > 1 else 'is'} required, e.g. "
+            "--folder=photos "
+            "--out_prefix=shards/photos (see --help)"
+        )
+
+
 def _prepare() -> int:
-    if not FLAGS.folder or not FLAGS.out_prefix:
-        raise ValueError("--folder and --out_prefix are required")
-    if FLAGS.num_shards < 1:
-        raise ValueError(f"--num_shards must be positive: {FLAGS.num_shards}")
     from kerasblocks.data import write_image_tfrecords
 
     written = write_image_tfrecords(
@@ -53,12 +60,15 @@ def _prepare() -> int:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    return _common.run_main("kb-prepare", _prepare)
+        return _common.fail(
+            "kb-prepare",
+            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
+        )
+    return _common.run_main("kb-prepare", _prepare, _check)
 
 
 def run():
-    app.run(main)
+    _common.run_app(main, "kb-prepare", __name__)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
         --epochs=30 --batch_size=128 --optimizer=momentum
         --learning_rate=0.1 --schedule=cosine --augment
 
-Rerun the same command after a kill: it resumes from the last good
-checkpoint at the exact next batch. A completed run is not retrained
-unless --overwrite. Exit codes: 0 done; 1 a bug (with its traceback); 2
-a bad flag or input (one line saying what to do); 3 non-finite loss; 4
-lost a peer worker (multi-worker runs only).
+Rerun the same command after a kill, Ctrl-C or a full disk: it resumes
+from the last good checkpoint at the exact next batch. A completed run
+is not retrained unless --overwrite. One process trains in a run
+directory at a time. Exit codes: 0 done; 1 a bug (with its traceback);
+2 a bad flag or input, or a run directory in use (one line saying what
+to do); 3 non-finite loss; 4 lost a peer worker (multi-worker runs
+only); 28 disk full; 130 Ctrl-C (SIGINT); 143 SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from absl import flags
 
@@ -33,6 +36,12 @@ EXPORTS = ("saved_model", "keras", "h5", "tflite")
 FREEZE = ("none", "backbone", "all_but_head")
 # kerasblocks.data.list_datasets(), for --help (a test keeps it equal).
 DATASETS = _common.DATASETS
+
+# Exit codes besides 0, 1 (a bug) and 2 (the user's input); a signal's
+# is 128 + its number (130 for SIGINT, 143 for SIGTERM).
+EXIT_NON_FINITE = 3
+EXIT_PEER_LOST = 4
+EXIT_DISK_FULL = 28  # errno ENOSPC
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "lenet", "Zoo model name (see kb-inspect --list).")
@@ -126,6 +135,19 @@ flags.DEFINE_integer(
     "keep_checkpoints", 3, "Newest checkpoints to keep.", lower_bound=1
 )
 flags.DEFINE_bool("overwrite", False, "Start afresh in an existing run dir.")
+flags.DEFINE_bool(
+    "wait_for_lock",
+    False,
+    "If another kb-train is training in --out_dir, wait for it to finish "
+    "(default: refuse, exit 2).",
+)
+flags.DEFINE_bool(
+    "allow_flag_changes",
+    False,
+    "Resume with flags that change what is trained (e.g. "
+    "--learning_rate); the change is recorded in flags.json's "
+    "flag_history with the step it took effect.",
+)
 flags.DEFINE_list(
     "export",
     ["saved_model", "keras"],
@@ -279,7 +301,11 @@ def fault_hooks(environ=os.environ):
     """Hooks the fault-tolerance tests set through the environment.
 
     KB_FAULT_KILL_AT_STEP=N: the process kills itself (SIGKILL, as an
-    outage would) after step N. KB_FINAL_WEIGHTS_DIR=D: every worker
+    outage would) after step N. KB_FAULT_PAUSE_AT_STEP=N:FILE: after
+    step N the process creates FILE and waits (at most a minute) until
+    FILE is removed or a signal asks the run to stop, so that a test can
+    fill the disk or send a signal at a known step.
+    KB_FINAL_WEIGHTS_DIR=D: every worker
     writes its final weights to D/<task>-<index>.weights, so a test (or a
     user) can check that all workers ended identical.
     """
@@ -294,6 +320,25 @@ def fault_hooks(environ=os.environ):
         def after_step(step):
             if step == int(kill_at):
                 os.kill(os.getpid(), signal.SIGKILL)
+
+        hooks.after_step = after_step
+    pause = environ.get("KB_FAULT_PAUSE_AT_STEP")
+    if pause:
+        from kerasblocks.training import interrupts
+
+        at, _, marker = pause.partition(":")
+
+        def after_step(step):
+            if step != int(at):
+                return
+            open(marker, "w").close()
+            deadline = time.monotonic() + 60
+            while (
+                os.path.exists(marker)
+                and not interrupts.pending()
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.02)
 
         hooks.after_step = after_step
     directory = environ.get("KB_FINAL_WEIGHTS_DIR")
@@ -322,13 +367,29 @@ def _train() -> int:
             collective_timeout=float(
                 os.environ.get("KB_COLLECTIVE_TIMEOUT", "45")
             ),
+            wait_for_lock=FLAGS.wait_for_lock,
+            allow_flag_changes=FLAGS.allow_flag_changes,
         )
     except trainer.NonFiniteLossError as error:
         print(f"kb-train: error: {error}", file=sys.stderr)
-        return 3
+        return EXIT_NON_FINITE
     except trainer.PeerLostError as error:
         print(f"kb-train: error: {error}", file=sys.stderr)
-        return 4
+        return EXIT_PEER_LOST
+    except trainer.DiskFullError as error:
+        print(f"kb-train: error: {error}", file=sys.stderr)
+        return EXIT_DISK_FULL
+    except trainer.Interrupted as error:
+        print(f"kb-train: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        # A second Ctrl-C, which does not wait for the step to end.
+        print(
+            "kb-train: interrupted; rerun the same command to resume from "
+            "the last checkpoint",
+            file=sys.stderr,
+        )
+        return _common.EXIT_SIGINT
     if not result.skipped:
         last = result.history[-1] if result.history else {}
         shown = ", ".join(

@@ -46,7 +46,10 @@ def _weights_view(model):
 
 def save(model, path: str, include_optimizer: bool, orders) -> None:
     with h5py.File(path, "w", userblock_size=_integrity.USERBLOCK_SIZE) as f:
-        with saving_options.keras_option_scope(use_legacy_config=True):
+        with (
+            saving_options.keras_option_scope(use_legacy_config=True),
+            _keras_compat.compile_config_kept(model),
+        ):
             metadata = legacy_saving_utils.model_metadata(
                 model, include_optimizer
             )

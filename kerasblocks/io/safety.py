@@ -170,9 +170,9 @@ def gate(
     trusted; returns it ready for Keras (tied layers routed).
 
     A class or function is allowed because it is Keras's, this
-    project's, registered with `keras.saving.register_keras_serializable`
-    or named by the caller in `custom_objects`; never because the file
-    names it.
+    project's, registered (`keras.saving.register_keras_serializable`)
+    under a trusted package (`register_trusted_package`), or named by
+    the caller in `custom_objects`; never because the file names it.
     """
     from kerasblocks.io import _tied
     from kerasblocks.io.errors import UnsafeModelError
@@ -184,6 +184,115 @@ def gate(
         if problems:
             raise UnsafeModelError(where, problems)
     return _tied.mark(config)
+
+
+# Names in Keras's function modules that are not math: they look up or
+# build other objects from a name or config.
+_NOT_MATH = {"get", "serialize", "deserialize"}
+# Where Keras looks up a function the file calls "builtins" (by name).
+_KERAS_FUNCTION_MODULES = (
+    "activations",
+    "constraints",
+    "initializers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "regularizers",
+)
+
+
+def _keras_function(name: Any) -> bool:
+    """Whether `name` is a public Keras function a config may name as
+    "builtins" (how Keras writes its activations and losses)."""
+    if not isinstance(name, str) or name in _NOT_MATH or name.startswith("_"):
+        return False
+    return any(
+        callable(getattr(getattr(keras, module), name, None))
+        for module in _KERAS_FUNCTION_MODULES
+    )
+
+
+def _how_to_allow(name: str, package: str | None) -> str:
+    """How a caller lets a class or function of their own load."""
+    short = name.split(">")[-1]
+    package = package or "my_package"
+    return (
+        f"if it is yours, register it with keras.saving."
+        f"register_keras_serializable(package={package!r}) and call "
+        f"kerasblocks.io.register_trusted_package({package!r}), or pass "
+        f"custom_objects={{{short!r}: {short}}}"
+    )
+
+
+def _object_problem(config: dict, where: str, allowed) -> str | None:
+    """What is wrong with the class or function a config names, if
+    anything: it must be Keras's, or registered by a trusted package, or
+    named by the caller, and never one that loads code or files."""
+    class_name = config["class_name"]
+    module = config.get("module")
+    registered = config.get("registered_name")
+    name = config.get("config") if class_name == "function" else class_name
+    if (
+        isinstance(name, str)
+        and ">" in name
+        and not (isinstance(registered, str) and ">" in registered)
+    ):
+        # Legacy HDF5 configs carry a class's registered name as its class
+        # name, and Keras writes a registered loss or metric function as
+        # a "builtins" function of its registered name (with
+        # registered_name "function").
+        registered = name
+    if class_name in _GADGET_CLASSES:
+        return f"a {class_name} layer at {where}"
+    if class_name in allowed or (
+        isinstance(registered, str) and registered in allowed
+    ):
+        return None
+    if class_name == "function" and isinstance(name, str) and name in allowed:
+        return None
+    kind = "function" if class_name == "function" else "class"
+    if (
+        isinstance(registered, str)
+        and registered in keras.saving.get_custom_objects()
+    ):
+        package = registered.split(">", 1)[0] if ">" in registered else None
+        if package in trusted_packages():
+            return None
+        how = _how_to_allow(registered, package)
+        return (
+            f"{kind} {registered} at {where}, registered by package "
+            f"{package!r}, which is not trusted ({how})"
+        )
+    if class_name == "function":
+        if module in (None, "builtins"):
+            # Keras resolves these by name among its own functions; any
+            # other name (eval, exec, open, __import__, ...) is code.
+            if _keras_function(name):
+                return None
+            return (
+                f"function {module}.{name} at {where}, which is not a Keras "
+                f"function ({_how_to_allow(str(name), None)})"
+            )
+        if (
+            _keras_module(module)
+            and module.startswith(_FUNCTION_MODULES)
+            and name not in _NOT_MATH
+        ):
+            return None
+        return f"function {module}.{name} at {where}"
+    if isinstance(registered, str) and ">" in registered:
+        package = registered.split(">", 1)[0]
+        return (
+            f"unregistered class {registered} at {where} (import the "
+            f"package that registers it first; "
+            f"{_how_to_allow(registered, package)})"
+        )
+    if isinstance(module, str) and not _keras_module(module):
+        return (
+            f"class {module}.{class_name} at {where}, which is not "
+            f"registered ({_how_to_allow(class_name, None)})"
+        )
+    return None
 
 
 def config_problems(
@@ -200,39 +309,25 @@ def config_problems(
         return problems
     if not isinstance(config, dict):
         return problems
-    class_name = config.get("class_name")
-    module = config.get("module")
-    registered = config.get("registered_name")
-    registered_ok = isinstance(registered, str) and (
-        registered in allowed or registered in keras.saving.get_custom_objects()
-    )
-    if isinstance(class_name, str):
-        if class_name in _GADGET_CLASSES:
-            problems.append(f"a {class_name} layer at {where}")
-        elif registered_ok or class_name in allowed:
-            pass
-        elif class_name == "function" and config.get("config") in allowed:
-            pass
-        elif class_name == "function":
-            name = config.get("config")
-            if _keras_module(module):
-                if not module.startswith(_FUNCTION_MODULES):
-                    problems.append(f"function {module}.{name} at {where}")
-            elif module not in (None, "builtins"):
-                problems.append(f"function {module}.{name} at {where}")
-        elif isinstance(registered, str) and ">" in registered:
-            problems.append(
-                f"unregistered class {registered} at {where} (import its "
-                "package first, or register the package with "
-                "kerasblocks.io.register_trusted_package)"
-            )
-        elif isinstance(module, str) and not _keras_module(module):
-            problems.append(f"class {module}.{class_name} at {where}")
+    if isinstance(config.get("class_name"), str):
+        problem = _object_problem(config, where, allowed)
+        if problem:
+            problems.append(problem)
     for key, value in config.items():
         here = f"{where}.{key}"
         if isinstance(value, str):
             if key in _FILE_KEYS and value:
                 problems.append(f"a reference to file {value!r} at {here}")
+            elif key == "function" and ">" in value and value not in allowed:
+                # kerasblocks' Function layer names a registered function
+                # by its registered name: the same rule as for classes.
+                package = value.split(">", 1)[0]
+                if package not in trusted_packages():
+                    how = _how_to_allow(value, package)
+                    problems.append(
+                        f"function {value} at {here}, registered by package "
+                        f"{package!r}, which is not trusted ({how})"
+                    )
             elif key == "name" and ("/" in value or ".." in value):
                 problems.append(f"a path in the name {value!r} at {here}")
             elif _is_path_like(value) and key not in ("module",):

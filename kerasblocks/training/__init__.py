@@ -18,7 +18,11 @@ from kerasblocks.data import register_dataset as register_dataset
 from kerasblocks.data import register_source as register_source
 from kerasblocks.data import write_image_tfrecords as write_image_tfrecords
 from kerasblocks.training.config import TrainConfig as TrainConfig
+from kerasblocks.training.errors import DiskFullError as DiskFullError
 from kerasblocks.training.errors import UserInputError as UserInputError
+from kerasblocks.training.interrupts import Interrupted as Interrupted
+from kerasblocks.training.lock import RunLock as RunLock
+from kerasblocks.training.lock import RunLockedError as RunLockedError
 from kerasblocks.training.models import ModelSource as ModelSource
 from kerasblocks.training.models import (
     model_from_config as model_from_config,

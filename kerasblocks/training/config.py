@@ -21,18 +21,35 @@ JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
 EXPORTS = ("saved_model", "keras", "h5", "tflite")
 FREEZE = ("none", "backbone", "all_but_head")
-# Settings a resumed run may change; anything else must match the run
-# directory, or the resumed run would not be the same run.
-RESUMABLE_CHANGES = (
-    "epochs",
-    "steps",
+# How a resumed run may differ from the run it resumes (see
+# `TrainConfig.changes`):
+# - these only change what the run writes, never what it trains: a
+#   resumed run takes the new value silently;
+OUTPUT_ONLY = (
     "export",
     "checkpoint_every",
     "keep_checkpoints",
     "overwrite",
     "out_dir",  # a moved run directory is the same run
-    "learning_rate",  # e.g. resuming with a lower rate after a NaN
 )
+# - these say how long it trains: under a constant schedule the steps
+#   already planned stay the same, so they may change (and are recorded);
+RUN_LENGTH = ("epochs", "steps")
+# - these say what a checkpoint holds: its weights and optimizer slots
+#   cannot be resumed under other values;
+FIXED = (
+    "model",
+    "model_overrides",
+    "optimizer",
+    "mixed_precision",
+    "freeze",
+    "unfreeze_at_epoch",
+    "image_size",
+)
+# - anything else changes what is trained: --allow_flag_changes, and
+#   the change is recorded in flags.json with the step it took effect.
+# The key of that record in flags.json.
+HISTORY = "flag_history"
 
 
 @dataclasses.dataclass
@@ -188,21 +205,42 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """The settings of a flags.json (its `flag_history` aside)."""
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k != HISTORY}
         unknown = sorted(set(values) - known)
         if unknown:
             raise UserInputError(f"Unknown settings: {', '.join(unknown)}")
         return cls(**values)
 
-    def differences(self, other: TrainConfig) -> list[str]:
-        """Fields that differ, except those a resumed run may change."""
-        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
-        return sorted(
-            k
-            for k in mine
-            if k not in RESUMABLE_CHANGES
-            and _normal(mine[k]) != _normal(theirs[k])
-        )
+    def changes(self, old: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """{field: (old value, this value)} of the fields that differ
+        from `old`, except the `OUTPUT_ONLY` ones."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(old)
+        return {
+            k: (theirs[k], mine[k])
+            for k in sorted(mine)
+            if k not in OUTPUT_ONLY and _normal(mine[k]) != _normal(theirs[k])
+        }
+
+    def needs_permission(self, field: str) -> bool:
+        """Whether changing `field` on resume changes what is trained
+        (a run length does not under a constant schedule)."""
+        return field not in RUN_LENGTH or self.schedule != "constant"
+
+
+def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
+    """`--name old -> new, ...` for a user."""
+    return ", ".join(
+        f"--{k} {_shown(old)} -> {_shown(new)}"
+        for k, (old, new) in changes.items()
+    )
+
+
+def _shown(value) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(_normal(value), sort_keys=True)
+    return str(value)
 
 
 def _normal(value):

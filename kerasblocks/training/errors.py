@@ -7,6 +7,10 @@ Anything else is a bug or an outage and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+
 
 class UserInputError(ValueError):
     """Input the user gave cannot work; the message names the flag or
@@ -24,3 +28,73 @@ class NonFiniteLossError(RuntimeError):
 class PeerLostError(RuntimeError):
     """A multi-worker run lost a peer: a collective failed or timed out.
     The message names the peer; rerun every worker to resume."""
+
+
+class DiskFullError(OSError):
+    """The disk filled while the run wrote `path`. Whatever was written
+    before is intact (every write is atomic): free space and rerun to
+    resume."""
+
+    def __init__(self, path: str, needed: int | None, free: int | None):
+        shown = (
+            f": it needs about {_megabytes(needed)}"
+            if needed is not None
+            else ""
+        )
+        if free is not None:
+            shown += f", {_megabytes(free)} free there"
+        super().__init__(
+            f"disk full writing {path}{shown}. The checkpoints written "
+            "before are intact: free space and rerun the same command to "
+            "resume."
+        )
+        self.path, self.needed, self.free = path, needed, free
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+# What the operating system (or TensorFlow, quoting it) says.
+_NO_SPACE = "No space left on device"
+_NO_SPACE_PATH = re.compile(r"(/[^;:\n]*?)(?:; |: )" + _NO_SPACE)
+_TEMPORARY = re.compile(r"^\.(.+)\.kbtmp-\d+-[0-9a-f]+.*$")
+
+
+def disk_full_path(error: BaseException) -> str | None:
+    """If `error` (or what caused it) is a full disk: the path that was
+    being written (the run's own name for it, not a temporary sibling's;
+    "" when unknown). Otherwise None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DiskFullError):
+            return error.path
+        full = isinstance(error, OSError) and error.errno in (
+            errno.ENOSPC,
+            errno.EDQUOT,
+        )
+        text = str(error)
+        if full or _NO_SPACE in text:
+            path = getattr(error, "filename", None)
+            if not path:
+                match = _NO_SPACE_PATH.search(text)
+                path = match.group(1) if match else ""
+            return _own_name(str(path))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _own_name(path: str) -> str:
+    """`dir/name` for a temporary `dir/.name.kbtmp-...` (see
+    kerasblocks.io._atomic), walking up past anything written inside
+    one."""
+    parts = path.split(os.sep)
+    for i, part in enumerate(parts):
+        match = _TEMPORARY.match(part)
+        if match:
+            return os.sep.join(parts[:i] + [match.group(1)])
+    return path

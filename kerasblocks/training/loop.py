@@ -24,6 +24,7 @@ from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import objectives, transfer
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.errors import NonFiniteLossError
+from kerasblocks.training.interrupts import Interrupted, InterruptFlag
 from kerasblocks.training.progress import Progress
 
 
@@ -123,6 +124,9 @@ class Loop:
         self.plan, self.manager, self.progress = plan, manager, progress
         self.hooks = hooks
         self.record_mode = record_mode
+        # Set by the trainer: SIGINT/SIGTERM stop the run after a step.
+        self.interrupt: InterruptFlag | None = None
+        self.saved_step: int | None = None
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.objects = {
             "model": parts.model,
@@ -174,7 +178,9 @@ class Loop:
 
     def restore(self, path: str, state: dict) -> TrainState:
         self.manager.restore(path, self.objects)
-        return TrainState.from_dict(state)
+        restored = TrainState.from_dict(state)
+        self.saved_step = restored.step
+        return restored
 
     def save(self, state: TrainState, is_best: bool = False) -> None:
         if not _all_finite(self.parts.model):
@@ -184,15 +190,38 @@ class Loop:
             )
         self.counter.assign(state.step)
         self.manager.save(state.step, self.objects, state.to_dict(), is_best)
+        self.saved_step = state.step
+
+    def _ends_epoch(self, state: TrainState) -> bool:
+        return (
+            state.batch >= self.plan.steps_per_epoch
+            or state.step >= self.plan.total_steps
+        )
+
+    def _interrupted(self) -> bool:
+        return self.interrupt is not None and self.interrupt.signum is not None
+
+    def _stop(self, state: TrainState) -> None:
+        """Checkpoints the step reached (unless it is) and stops."""
+        if self.saved_step != state.step and state.step > 0:
+            self.save(state)
+        raise Interrupted(state.step, self.interrupt.signum)
 
     def run(self, state: TrainState) -> TrainState:
+        """Trains to the planned step count.
+
+        Raises:
+            Interrupted: a signal asked to stop; the step reached is
+                checkpointed.
+        """
+        if self._interrupted():  # before anything was trained
+            raise Interrupted(state.step, self.interrupt.signum)
         while state.step < self.plan.total_steps:
             seen, seconds = self._train_epoch(state)
-            if (
-                state.batch >= self.plan.steps_per_epoch
-                or state.step >= self.plan.total_steps
-            ):
+            if self._ends_epoch(state):
                 self._end_epoch(state, seen, seconds)
+            if self._interrupted():
+                self._stop(state)
         return state
 
     def _train_epoch(self, state: TrainState) -> tuple[int, float]:
@@ -221,15 +250,21 @@ class Loop:
                     f"non-finite loss at epoch {state.epoch + 1} step "
                     f"{state.step} (loss={results['loss']}); the last good "
                     "checkpoint is kept. Resume with a lower "
-                    "--learning_rate."
+                    "--learning_rate and --allow_flag_changes."
                 )
             state.loss_sum += results["loss"]
             state.batches_in_epoch += 1
             if self.hooks.after_step:
                 self.hooks.after_step(state.step)
             self.progress.step(state.step, state.batch, results)
-            if state.step % config.checkpoint_every == 0:
+            # An epoch's last step is checkpointed by `_end_epoch`, with
+            # the epoch's results: a step is never checkpointed twice.
+            if state.step % config.checkpoint_every == 0 and not (
+                self._ends_epoch(state)
+            ):
                 self.save(state)
+            if self._interrupted():
+                break
         return seen, time.perf_counter() - started
 
     @property

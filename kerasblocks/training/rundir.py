@@ -1,23 +1,30 @@
 """The run directory's policy: what a start may do with what is there.
 
-Checking reads only. Nothing is written until `start`, which the trainer
-calls once the flags, the data and the model have been checked; a start
-that fails before its first checkpoint is undone by `abandon`, so the
-next attempt (with fixed flags, say) starts cleanly. A completed run is
-never trained again without `--overwrite`, and a run with checkpoints is
-only resumed with the settings it was started with.
+The directory is locked first (`lock`), then checked, which reads only.
+Nothing is written until `start`, which the trainer calls once the
+flags, the data and the model have been checked; a start that fails
+before its first checkpoint is undone by `abandon`, so the next attempt
+(with fixed flags, say) starts cleanly. A completed run is never trained
+again without `--overwrite`. A run with checkpoints is resumed with the
+settings it was trained with; other settings that change what is trained
+need `allow_flag_changes`, and are then recorded in flags.json's
+`flag_history` with the step they took effect (`record_resume`), so that
+flags.json always describes every step trained.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from typing import Any
 
 from kerasblocks.io._atomic import atomic_path
+from kerasblocks.training import config as config_lib
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import RunDirectoryError
+from kerasblocks.training.lock import LOCK, RunLock
 
 FLAGS = "flags.json"
 MODEL = "model_config.json"
@@ -47,6 +54,10 @@ class RunDirectory:
         self.chief = chief
         self._replace = False
         self._created = False
+        # Changes of the settings since the recorded ones, to record on
+        # resume, and the record so far.
+        self._changes: dict[str, tuple[Any, Any]] = {}
+        self._history: list[dict[str, Any]] = []
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -63,7 +74,14 @@ class RunDirectory:
             self.file(COMPLETED)
         )
 
-    def check(self) -> None:
+    def lock(self, *, wait: bool = False, stream=None):
+        """The run's lock (the chief's; other workers only read), to hold
+        for the whole run: see `kerasblocks.training.lock.RunLock`."""
+        if not self.chief:
+            return contextlib.nullcontext()
+        return RunLock(self.path, wait=wait, stream=stream)
+
+    def check(self, allow_flag_changes: bool = False) -> None:
         """Raises `RunDirectoryError` if this run may not use the
         directory; writes nothing."""
         path, flags = self.path, self.file(FLAGS)
@@ -71,7 +89,7 @@ class RunDirectory:
             raise RunDirectoryError(
                 f"--out_dir={path} is a file; give a directory."
             )
-        if not os.path.isdir(path) or not os.listdir(path):
+        if not os.path.isdir(path) or not set(os.listdir(path)) - {LOCK}:
             return
         if not os.path.exists(flags):
             raise RunDirectoryError(
@@ -81,20 +99,41 @@ class RunDirectory:
         if self.config.overwrite:
             self._replace = True
             return
-        saved = self.saved_config()
-        changed = self.config.differences(saved)
-        if changed and self._has_checkpoints():
+        saved, self._history = self._saved()
+        changes = self.config.changes(saved)
+        if not self._has_checkpoints():
+            # A run that never reached a checkpoint holds nothing to
+            # resume: other settings start it afresh.
+            self._replace = bool(changes)
+            return
+        fixed = {k: v for k, v in changes.items() if k in config_lib.FIXED}
+        if fixed:
             raise RunDirectoryError(
                 f"--out_dir={path} holds a run with different settings "
-                f"({', '.join(changed)}); use the same flags to resume, "
+                f"({config_lib.describe_changes(fixed)}) that its "
+                "checkpoints cannot resume with; use the recorded flags, "
                 "another --out_dir, or --overwrite to start afresh."
             )
-        # A run that never reached a checkpoint holds nothing to resume.
-        self._replace = bool(changed)
+        trained = {
+            k: v for k, v in changes.items() if self.config.needs_permission(k)
+        }
+        if trained and not allow_flag_changes:
+            raise RunDirectoryError(
+                f"--out_dir={path} holds a run with different settings "
+                f"({config_lib.describe_changes(trained)}); rerun with the "
+                "recorded flags to resume, add --allow_flag_changes to train "
+                "on with the new ones (recorded in flags.json), "
+                "--overwrite to start afresh, or give another --out_dir."
+            )
+        self._changes = changes
+
+    def _saved(self) -> tuple[TrainConfig, list[dict[str, Any]]]:
+        with open(self.file(FLAGS)) as f:
+            values = json.load(f)
+        return TrainConfig.from_dict(values), values.get(config_lib.HISTORY, [])
 
     def saved_config(self) -> TrainConfig:
-        with open(self.file(FLAGS)) as f:
-            return TrainConfig.from_dict(json.load(f))
+        return self._saved()[0]
 
     def read(self, name: str) -> Any | None:
         """A JSON file of the run, or None when it is not there (or is
@@ -105,24 +144,54 @@ class RunDirectory:
             return json.load(f)
 
     def start(self, model_record: dict[str, Any]) -> None:
-        """Writes the run's settings and model config (the chief only)."""
+        """Writes the run's settings and model config (the chief only).
+        A resume with changed settings keeps the recorded ones until
+        `record_resume` knows the step the change takes effect."""
         if not self.chief:
             return
         if self._replace:
-            shutil.rmtree(self.path)
+            self._empty()
+            self._history = []
         self._created = not os.path.isdir(self.path) or not os.path.exists(
             self.file(FLAGS)
         )
         os.makedirs(self.path, exist_ok=True)
-        self.write(FLAGS, json.loads(self.config.to_json()))
+        if not self._changes:
+            self._write_flags()
         self.write(MODEL, model_record)
+
+    def record_resume(self, step: int) -> None:
+        """Records the settings changed on this resume, from `step` on."""
+        if not self.chief or not self._changes:
+            return
+        self._history = self._history + [
+            {"step": step, "flag": k, "old": old, "new": new}
+            for k, (old, new) in self._changes.items()
+        ]
+        self._changes = {}
+        self._write_flags()
+
+    def _write_flags(self) -> None:
+        values = json.loads(self.config.to_json())
+        values[config_lib.HISTORY] = self._history
+        self.write(FLAGS, values)
 
     def write(self, name: str, value: Any) -> None:
         if self.chief:
             write_json(self.file(name), value)
 
     def abandon(self) -> None:
-        """After a failed start: removes the run if this process made it
-        and it never reached a checkpoint."""
+        """After a failed start: removes what this process made of the
+        run if it never reached a checkpoint (the lock goes on release)."""
         if self.chief and self._created and not self._has_checkpoints():
-            shutil.rmtree(self.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self._empty()
+
+    def _empty(self) -> None:
+        """Removes everything but the lock, which this process holds."""
+        for name in set(os.listdir(self.path)) - {LOCK}:
+            entry = self.file(name)
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.remove(entry)

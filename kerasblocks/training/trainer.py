@@ -10,6 +10,11 @@ deterministic run ends with the same weights as an uninterrupted one. A
 non-finite loss stops the run with `NonFiniteLossError` before anything
 non-finite is saved.
 
+The run directory is locked for the whole run (a second process on it
+gets `RunLockedError`, or waits); SIGINT and SIGTERM stop it after a
+step, checkpointed (`Interrupted`); a full disk is `DiskFullError`,
+with every checkpoint written before intact.
+
 The pieces live by concern: `rundir` (what a start may do with the
 directory), `models` and `objectives` (what is built), `strategies`,
 `loop` (the epochs) and `progress` (what is shown and logged).
@@ -17,11 +22,14 @@ directory), `models` and `objectives` (what is built), `strategies`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
+import shutil
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
@@ -37,20 +45,27 @@ from kerasblocks.training import (
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import (
+    DiskFullError,
     NonFiniteLossError,
     PeerLostError,
     RunDirectoryError,
     UserInputError,
+    disk_full_path,
 )
+from kerasblocks.training.interrupts import Interrupted, InterruptFlag
+from kerasblocks.training.lock import RunLockedError
 from kerasblocks.training.loop import Hooks, Loop, Parts, Plan, TrainState
 from kerasblocks.training.progress import Progress
 from kerasblocks.training.rundir import COMPLETED, RunDirectory
 
 __all__ = [
+    "DiskFullError",
     "Hooks",
+    "Interrupted",
     "NonFiniteLossError",
     "PeerLostError",
     "RunDirectoryError",
+    "RunLockedError",
     "RunResult",
     "train",
 ]
@@ -205,6 +220,8 @@ def train(
     hooks: Hooks | None = None,
     collective_timeout: float = 45.0,
     stream=None,
+    wait_for_lock: bool = False,
+    allow_flag_changes: bool = False,
 ) -> RunResult:
     """Trains (or resumes, or skips a completed run) per `config`.
 
@@ -213,20 +230,50 @@ def train(
         hooks: calls into the run (tests inject faults through these).
         collective_timeout: seconds a multi-worker collective waits.
         stream: where progress goes (stdout by default).
+        wait_for_lock: wait for another process training in the run
+            directory to finish, instead of refusing.
+        allow_flag_changes: resume with settings that change what is
+            trained (recorded in flags.json with the step they took
+            effect).
 
     Raises:
         UserInputError: a flag, file or data set that cannot work;
             nothing was written.
+        RunLockedError: another process trains in the run directory.
         NonFiniteLossError: the loss diverged; the last good checkpoint
             is kept.
+        Interrupted: SIGINT or SIGTERM; the step reached is checkpointed.
+        DiskFullError: the disk filled; what was written before is
+            intact.
         PeerLostError: a multi-worker run lost a peer.
     """
     config = config.validate()
-    hooks = hooks or Hooks()
     strategy = strategies.build_strategy(
         config.strategy, collective_timeout=collective_timeout
     )
     run_dir = RunDirectory(config, strategies.is_chief(strategy))
+    # A worker stopping alone would leave its peers waiting in their
+    # collectives: under several workers, signals keep their effect.
+    interrupt = (
+        contextlib.nullcontext()
+        if strategies.is_multi_worker(strategy)
+        else InterruptFlag()
+    )
+    with run_dir.lock(wait=wait_for_lock, stream=stream), interrupt as flag:
+        return _train_locked(
+            config,
+            strategy,
+            run_dir,
+            hooks or Hooks(),
+            stream,
+            allow_flag_changes,
+            flag,
+        )
+
+
+def _train_locked(
+    config, strategy, run_dir, hooks, stream, allow_flag_changes, interrupt
+) -> RunResult:
     if run_dir.is_completed():
         print(
             f"{config.out_dir} is already completed; pass --overwrite to "
@@ -234,7 +281,7 @@ def train(
             file=stream,
         )
         return RunResult(config.out_dir, True, None, 0, [], skipped=True)
-    run_dir.check()
+    run_dir.check(allow_flag_changes)
     dataset = load_data(config, strategy.num_replicas_in_sync)
     steps_per_epoch = dataset.num_train // config.batch_size
     plan = Plan(
@@ -249,10 +296,18 @@ def train(
     if start.line:
         print(start.line, file=stream)
     record = {**models.model_record(config, parts.model), **start.record}
-    run_dir.start(record)
     try:
+        run_dir.start(record)
         return _run(
-            config, parts, strategy, plan, run_dir, hooks, stream, record
+            config,
+            parts,
+            strategy,
+            plan,
+            run_dir,
+            hooks,
+            stream,
+            record,
+            interrupt,
         )
     except BaseException as error:
         run_dir.abandon()
@@ -261,11 +316,38 @@ def train(
         ) and strategies.is_multi_worker(strategy):
             message = strategies.describe_peer_failure(error)
             raise PeerLostError(message) from error
+        path = disk_full_path(error)
+        if path is not None:
+            path = path or config.out_dir
+            raise DiskFullError(
+                path, _checkpoint_bytes(parts), _free_bytes(path)
+            ) from None
         raise
 
 
+def _checkpoint_bytes(parts: Parts) -> int:
+    """About what a checkpoint of the run takes (its weights and the
+    optimizers' slots)."""
+    variables = list(parts.model.weights)
+    for optimizer in (parts.train_step.optimizer, parts.finetune_optimizer):
+        if optimizer is not None:
+            variables += list(optimizer.variables)
+    return sum(int(np.asarray(v.numpy()).nbytes) for v in variables)
+
+
+def _free_bytes(path: str) -> int | None:
+    """The free space of the disk that holds `path`."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
 def _run(
-    config, parts, strategy, plan, run_dir, hooks, stream, record
+    config, parts, strategy, plan, run_dir, hooks, stream, record, interrupt
 ) -> RunResult:
     manager = CheckpointManager(
         run_dir.file("checkpoints"),
@@ -282,6 +364,7 @@ def _run(
     loop = Loop(
         config, parts, strategy, plan, manager, progress, hooks, record_mode
     )
+    loop.interrupt = interrupt
     state, resumed_from = TrainState(), None
     found = manager.latest()
     if found is not None:
@@ -292,6 +375,7 @@ def _run(
             loop.say_unfrozen(int(saved.get("epoch", 0)))
         state = loop.restore(path, saved)
         resumed_from = state.step
+        run_dir.record_resume(state.step)
         if config.schedule == "constant":
             # The restored optimizer carries the old rate; a resumed run
             # may lower it (after a non-finite loss, say).

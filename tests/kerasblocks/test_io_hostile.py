@@ -5,6 +5,7 @@ asserts the right error and that the sentinel does not exist.
 """
 
 import json
+import re
 import shutil
 import zipfile
 
@@ -79,7 +80,10 @@ def test_lambda_payload(tmp_path, sentinel, suffix):
     "module, name, expected",
     [
         ("os", "system", "function os.system"),
-        ("builtins", "exec", None),
+        ("builtins", "exec", "function builtins.exec"),
+        ("builtins", "__import__", "function builtins.__import__"),
+        (None, "eval", "function None.eval"),
+        ("keras.activations", "deserialize", "keras.activations.deserialize"),
         ("subprocess", "Popen", "function subprocess.Popen"),
         ("keras.utils", "get_file", "function keras.utils.get_file"),
         (
@@ -99,14 +103,8 @@ def test_config_naming_code(tmp_path, sentinel, module, name, expected):
         }
 
     path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "evil.keras", edit)
-    if expected is None:
-        # "builtins" functions resolve only to Keras's own activations by
-        # name; Keras refuses an unknown one and nothing is imported.
-        with pytest.raises(Exception, match="exec|Could not locate"):
-            kb.io.load_model(path)
-    else:
-        with pytest.raises(kb.io.UnsafeModelError, match=expected):
-            kb.io.load_model(path)
+    with pytest.raises(kb.io.UnsafeModelError, match=re.escape(expected)):
+        kb.io.load_model(path)
 
 
 def test_class_from_a_foreign_module(tmp_path, sentinel):

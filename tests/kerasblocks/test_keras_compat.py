@@ -70,11 +70,9 @@ def test_keras_src_is_imported_only_by_the_compat_module():
 def _keras_objects():
     inputs = keras.Input((2,))
     dense = keras.layers.Dense(1)
-    return (
-        keras.Model(inputs, dense(inputs)),
-        dense,
-        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
-    )
+    compiled = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    compiled.compile(optimizer="sgd", loss="mse")
+    return (keras.Model(inputs, dense(inputs)), dense, compiled)
 
 
 def test_private_keras_attributes_are_read_only_by_the_compat_module():

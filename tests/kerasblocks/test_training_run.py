@@ -41,7 +41,9 @@ def test_run_directory_policy(tmp_path):
     # no checkpoint yet: nothing to resume, so other flags may start over
     RunDirectory(config).check()
     (tmp_path / "run" / "checkpoints" / "ckpt-000000001").mkdir(parents=True)
-    with pytest.raises(RunDirectoryError, match=r"settings \(optimizer\)"):
+    with pytest.raises(
+        RunDirectoryError, match=r"settings \(--optimizer sgd -> adam\)"
+    ):
         RunDirectory(config).check()
     (tmp_path / "stray").mkdir()
     (tmp_path / "stray" / "notes.txt").write_text("mine")

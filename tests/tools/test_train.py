@@ -206,6 +206,9 @@ def test_kill_and_resume_ends_with_the_same_weights(tmp_path):
     assert sorted(os.listdir(tmp_path / "killed" / "checkpoints"))[-1] == (
         "ckpt-000000008"
     )
+    # the killed run's lock file is left, naming it; the kernel released
+    # the lock itself, so the rerun takes it over
+    assert (tmp_path / "killed" / ".lock").read_text().strip().isdigit()
     resumed = run_tool("train", *common, f"--out_dir={tmp_path / 'killed'}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from ckpt-000000008 (step 8)" in resumed.stdout
@@ -273,7 +276,9 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
         env={"KB_FAULT_KILL_AT_STEP": "12"},
     )
     assert first.returncode == -9
-    exploded = run_tool("train", *common, "--learning_rate=1e38")
+    exploded = run_tool(
+        "train", *common, "--learning_rate=1e38", "--allow_flag_changes"
+    )
     assert exploded.returncode == 3, exploded.stderr[-2000:]
     last = exploded.stderr.strip().splitlines()[-1]
     assert last.startswith("kb-train: error: non-finite loss at epoch 1 step")
@@ -289,10 +294,20 @@ def test_non_finite_loss_stops_and_keeps_good_checkpoints(tmp_path):
             value = np.asarray(reader.get_tensor(key))
             if value.dtype.kind == "f":
                 assert np.all(np.isfinite(value)), (name, key)
-    calm = run_tool("train", *common, "--learning_rate=0.01")
+    calm = run_tool(
+        "train", *common, "--learning_rate=0.01", "--allow_flag_changes"
+    )
     assert calm.returncode == 0, calm.stderr[-2000:]
     assert "resuming from ckpt-000000010 (step 10)" in calm.stdout
     assert (out / "COMPLETED").exists()
+    # flags.json says which rate trained which steps: 0.01 up to step 10
+    # and from it on (the diverged attempt left no checkpoint)
+    flags = json.loads((out / "flags.json").read_text())
+    assert flags["learning_rate"] == 0.01
+    assert flags["flag_history"] == [
+        {"step": 10, "flag": "learning_rate", "old": 0.01, "new": 1e38},
+        {"step": 10, "flag": "learning_rate", "old": 1e38, "new": 0.01},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -380,7 +395,10 @@ def test_different_settings_in_an_existing_run_directory(finished_run):
     clash = run_tool("train", *SMALL, "--optimizer=sgd", f"--out_dir={partial}")
     assert clash.returncode == 2
     last = clash.stderr.strip().splitlines()[-1]
-    assert "holds a run with different settings (optimizer)" in last
+    assert (
+        "holds a run with different settings (--optimizer adam -> sgd) that "
+        "its checkpoints cannot resume with" in last
+    )
     assert "Traceback" not in clash.stderr
     assert sorted(os.listdir(partial)) == ["checkpoints", "flags.json"]
 
