@@ -30,6 +30,12 @@ flags.DEFINE_bool(
     "An unreadable image of a folder:, tfrecord: or tfds: source is an "
     "error (default: skipped with a warning).",
 )
+flags.DEFINE_integer(
+    "max_image_pixels",
+    _common.MAX_IMAGE_PIXELS,
+    _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
 flags.DEFINE_enum("split", "val", ["val", "train"], "Which split.")
 flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_string(
@@ -83,7 +89,10 @@ def _evaluate() -> int:
                 "names its files itself; drop --data_dir."
             )
         dataset = data_lib.load_dataset(
-            name, data_dir, strict=FLAGS.strict_data
+            name,
+            data_dir,
+            strict=FLAGS.strict_data,
+            **_common.source_limits(name),
         )
     elif FLAGS.strict_data:
         raise _common.UsageError(
@@ -91,6 +100,7 @@ def _evaluate() -> int:
             f"sources, not --dataset={name}; drop --strict_data."
         )
     else:
+        _common.source_limits(name)
         dataset = data_lib.load_dataset(name, data_dir)
     result = runs.evaluate_model(
         model,

@@ -3,8 +3,8 @@
 Decoding allocates what the header declares: a 1.5 MB PNG of zeros can
 declare 40000x40000 pixels (1.6 GB as uint8, 6.4 GB as float). Serving
 and the data pipelines therefore read the declared height, width and
-channels first (JPEG through `tf.image.extract_jpeg_shape`, which reads
-the markers only; PNG, GIF and BMP from fixed header offsets) and refuse
+channels first (a JPEG's marker segments up to its frame header; PNG,
+GIF and BMP from fixed header offsets) and refuse
 an image over the pixel limit before decoding it. Only the formats whose
 header is read here are accepted: `tf.io.decode_image` also takes WebP,
 whose size would go unchecked.
@@ -27,13 +27,17 @@ FORMATS = "JPEG, PNG, GIF or BMP"
 _HEAD = 32  # bytes: the fixed-offset fields below all lie within them
 
 
-def _head(encoded: tf.Tensor) -> tf.Tensor:
-    """The first `_HEAD` bytes as int64 values, zero-padded."""
-    head = tf.strings.substr(encoded, 0, _HEAD)
+def _bytes_at(encoded: tf.Tensor, pos, size: int) -> tf.Tensor:
+    """`size` bytes from `pos` (at most the length) as int64, zero-padded."""
+    head = tf.strings.substr(encoded, pos, size)
     padded = tf.strings.substr(
-        tf.strings.join([head, tf.constant(b"\0" * _HEAD)]), 0, _HEAD
+        tf.strings.join([head, tf.constant(b"\0" * size)]), 0, size
     )
     return tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
+
+
+def _head(encoded: tf.Tensor) -> tf.Tensor:
+    return _bytes_at(encoded, 0, _HEAD)
 
 
 def _big_endian(b: tf.Tensor, start: int, size: int) -> tf.Tensor:
@@ -61,6 +65,55 @@ def _png(b: tf.Tensor) -> tf.Tensor:
     return tf.stack([_big_endian(b, 20, 4), _big_endian(b, 16, 4), channels])
 
 
+# Start-of-frame markers (every coding process): their segment holds the
+# precision, height, width and component count.
+_SOF = [m for m in range(0xC0, 0xD0) if m not in (0xC4, 0xC8, 0xCC)]
+_UNKNOWN = [-1, -1, -1]
+
+
+def _jpeg(encoded: tf.Tensor) -> tf.Tensor:
+    """Walks the marker segments up to the first start-of-frame: what
+    libjpeg reads before it allocates. Never raises: damaged markers give
+    `[-1, -1, -1]` (and decoding would fail too)."""
+    length = tf.cast(tf.strings.length(encoded), tf.int64)
+    sof = tf.constant(_SOF, tf.int64)
+
+    def walking(pos, shape):
+        return tf.logical_and(tf.equal(shape[0], -2), pos + 4 <= length)
+
+    def step(pos, shape):
+        b = _bytes_at(encoded, tf.cast(pos, tf.int32), 10)
+        marker = b[1]
+        found = tf.reduce_any(tf.equal(marker, sof))
+        segment = 2 + _big_endian(b, 2, 2)
+        standalone = tf.logical_or(
+            tf.equal(marker, 0x01),
+            tf.logical_and(marker >= 0xD0, marker <= 0xD7),
+        )
+        next_pos = tf.where(
+            tf.equal(marker, 0xFF),  # fill byte before a marker
+            pos + 1,
+            tf.where(standalone, pos + 2, pos + segment),
+        )
+        shape = tf.where(
+            tf.not_equal(b[0], 0xFF),
+            tf.constant(_UNKNOWN, tf.int64),
+            tf.where(
+                found,
+                tf.stack([_big_endian(b, 5, 2), _big_endian(b, 7, 2), b[9]]),
+                shape,
+            ),
+        )
+        return next_pos, shape
+
+    _, shape = tf.while_loop(
+        walking,
+        step,
+        (tf.constant(2, tf.int64), tf.constant([-2, -2, -2], tf.int64)),
+    )
+    return tf.where(shape[0] < 0, tf.constant(_UNKNOWN, tf.int64), shape)
+
+
 def _gif(b: tf.Tensor) -> tf.Tensor:
     # The logical screen, which every frame is decoded onto.
     return tf.stack(
@@ -83,10 +136,9 @@ def _bmp(b: tf.Tensor) -> tf.Tensor:
 def encoded_image_shape(encoded: tf.Tensor) -> tf.Tensor:
     """`[height, width, channels]` (int64) an encoded image declares.
 
-    `[-1, -1, -1]` for bytes that are not JPEG, PNG, GIF or BMP. The
-    channels are the stored ones (2 for grayscale with alpha, 4 for
-    RGBA); a JPEG whose markers are damaged raises `InvalidArgumentError`
-    as its decoding would.
+    `[-1, -1, -1]` for bytes that are not JPEG, PNG, GIF or BMP (or a
+    JPEG whose markers are damaged); never raises. The channels are the
+    stored ones (2 for grayscale with alpha, 4 for RGBA).
 
     Example:
 
@@ -102,13 +154,10 @@ def encoded_image_shape(encoded: tf.Tensor) -> tf.Tensor:
     )
     gif = tf.reduce_all(tf.equal(b[:4], [0x47, 0x49, 0x46, 0x38]))
     bmp = tf.reduce_all(tf.equal(b[:2], [0x42, 0x4D]))
-    unknown = tf.constant([-1, -1, -1], tf.int64)
+    unknown = tf.constant(_UNKNOWN, tf.int64)
     return tf.case(
         [
-            (
-                jpeg,
-                lambda: tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64),
-            ),
+            (jpeg, lambda: _jpeg(encoded)),
             (png, lambda: _png(b)),
             (gif, lambda: _gif(b)),
             (bmp, lambda: _bmp(b)),
@@ -142,7 +191,9 @@ def check_pixels(
     pixels = shape[0] * shape[1]
     checks = [
         tf.debugging.Assert(
-            known, [f"{what} is not a {FORMATS} image"], summarize=1
+            known,
+            [f"{what} is not a {FORMATS} image (or its header is damaged)"],
+            summarize=1,
         ),
         tf.debugging.Assert(
             tf.logical_or(tf.logical_not(known), pixels <= max_pixels),
