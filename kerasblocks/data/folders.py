@@ -9,12 +9,14 @@ parallel; for ResNet-18 at 96x96 on 2 cores about 7% of one epoch, which
 truncated or damaged image is skipped with a warning that counts them and
 names the first few (or is an error under `strict=True`) before training
 starts, never halfway through an epoch, and every epoch has the same
-examples. `verify="header"` checks only each file's signature and end marker
-(a few bytes each): faster to open, but a well-framed file with a damaged
-body then fails in the pipeline, where it is dropped with its own label and
-the epoch has one example fewer (when that costs a batch, the training loop
-says so and carries on). For data sets too large to verify at every start,
-write verified TFRecord shards once with `kb-prepare`.
+examples. `verify="header"` checks only each file's signature, end
+marker and declared size: faster to open, but a well-framed file with a
+damaged body then fails in the pipeline, where it is dropped with its
+own label and the epoch has one example fewer (when that costs a batch,
+the training loop says so and carries on). Either way, an image whose
+header declares more than `max_pixels` pixels is skipped (named) without
+being decoded. For data sets too large to verify at every start, write
+verified TFRecord shards once with `kb-prepare`.
 """
 
 from __future__ import annotations
