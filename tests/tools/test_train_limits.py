@@ -236,3 +236,17 @@ def test_one_grayscale_image_first_does_not_make_the_set_grayscale(tmp_path):
     ]
     recorded = json.loads((out / "model_config.json").read_text())
     assert recorded["config"]["config"]["input_shape"] == [16, 16, 3]
+
+
+@pytest.mark.parametrize("tool", ["train", "evaluate", "export", "benchmark"])
+def test_every_tool_that_reads_data_takes_the_pixel_limit(tool):
+    done = subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--max_image_pixels" in done.stdout
+    assert "default: '67108864'" in done.stdout
