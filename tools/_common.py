@@ -67,12 +67,14 @@ MAX_IMAGE_PIXELS_HELP = (
 )
 
 
-def source_limits(name: str) -> dict:
+def source_limits(name: str, recorded: int | None = None) -> dict:
     """The data options --max_image_pixels gives for --dataset=`name`: a
-    source takes it; a built-in data set refuses it when given."""
+    source takes it (a run's `recorded` limit when the flag is not
+    given); a built-in data set refuses it when given."""
     kind, colon, _ = name.partition(":")
     if colon and kind in SOURCES:
-        return {"max_pixels": FLAGS.max_image_pixels}
+        given = FLAGS["max_image_pixels"].present or recorded is None
+        return {"max_pixels": FLAGS.max_image_pixels if given else recorded}
     if FLAGS["max_image_pixels"].present:
         raise UsageError(
             "--max_image_pixels applies to the folder:, tfrecord: and tfds: "

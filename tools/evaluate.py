@@ -76,11 +76,12 @@ def _evaluate() -> int:
         view = transfer.eval_view(transfer.read_record(FLAGS.run_dir))
         name = FLAGS.dataset or config.dataset
         data_dir = FLAGS.data_dir or config.data_dir
+        limit = config.max_image_pixels
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
-        pixels, view = "unit", None
+        pixels, view, limit = "unit", None, None
     kind, colon, _ = name.partition(":")
     if colon and kind in data_lib.list_sources():
         if FLAGS.data_dir and kind != "tfds":
@@ -92,7 +93,7 @@ def _evaluate() -> int:
             name,
             data_dir,
             strict=FLAGS.strict_data,
-            **_common.source_limits(name),
+            **_common.source_limits(name, limit),
         )
     elif FLAGS.strict_data:
         raise _common.UsageError(
