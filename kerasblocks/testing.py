@@ -13,7 +13,8 @@
    `custom_objects`) give equal outputs.
 
 The project's tests call it for every public block and zoo model, so a
-per-layer test stays a few lines long.
+per-layer test stays a few lines long. `oversized_png` and `oversized_jpeg`
+make the hostile images the limits are tested with.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -385,3 +388,57 @@ def run_layer_test(
         gradients=gradients,
         clone=clone,
     )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def oversized_png(height: int, width: int, rows: int = 500) -> bytes:
+    """A whole, valid grayscale PNG of `height` x `width` zeros, which
+    compresses about 1000:1 (40000x40000 is ~1.6 MB for 1.6 GB of
+    pixels): what a hostile client or file sends. `height` must be a
+    multiple of `rows`.
+
+    Made in well under a second: a block of `rows` rows is compressed
+    once and, after a full flush (which resets the compressor), repeated.
+
+    Example:
+
+    >>> png = oversized_png(1000, 600)
+    >>> tf.io.decode_png(png).shape
+    TensorShape([1000, 600, 1])
+    """
+    if height % rows:
+        raise ValueError(f"height must be a multiple of {rows}: {height}")
+    raw = b"\0" * ((width + 1) * rows)  # each row: filter byte, pixels
+    compressor = zlib.compressobj(9)
+    first = compressor.compress(raw) + compressor.flush(zlib.Z_FULL_FLUSH)
+    again = compressor.compress(raw) + compressor.flush(zlib.Z_FULL_FLUSH)
+    # A final empty fixed-Huffman block, then the Adler-32 of all-zero
+    # data: a = 1, b = the length (mod 65521).
+    length = (width + 1) * height
+    end = b"\x03\x00" + struct.pack(">I", (length % 65521) << 16 | 1)
+    stream = first + again * (height // rows - 1) + end
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def oversized_jpeg(height: int, width: int) -> bytes:
+    """A small JPEG whose frame header declares `height` x `width` (at
+    most 65535 each): decoders allocate that before reading the data.
+
+    Example:
+
+    >>> tf.image.extract_jpeg_shape(oversized_jpeg(30000, 20000)).numpy()
+    array([30000, 20000,     3], dtype=int32)
+    """
+    jpeg = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
+    at = jpeg.index(b"\xff\xc0") + 5  # SOF0: length, precision, then H, W
+    return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4 :]

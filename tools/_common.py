@@ -56,6 +56,33 @@ DATASET_HELP = (
     f"Data set: {', '.join(DATASETS)}; or your own files: "
     f"{', '.join(SOURCES.values())}."
 )
+# kerasblocks.data.streams.MAX_PIXELS (8192x8192), repeated so that --help
+# needs no TensorFlow (a test keeps them equal).
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+MAX_IMAGE_PIXELS_HELP = (
+    "Images of a folder:, tfrecord: or tfds: source whose header declares "
+    "more pixels (height x width) are skipped, named, before they are "
+    "decoded (an error under --strict_data). Default 8192x8192: a 1.5 MB "
+    "PNG of 40000x40000 would need 1.6 GB decoded."
+)
+
+
+def source_limits(name: str, recorded: int | None = None) -> dict:
+    """The data options --max_image_pixels gives for --dataset=`name`: a
+    source takes it (a run's `recorded` limit when the flag is not
+    given); a built-in data set refuses it when given."""
+    kind, colon, _ = name.partition(":")
+    if colon and kind in SOURCES:
+        given = FLAGS["max_image_pixels"].present or recorded is None
+        return {"max_pixels": FLAGS.max_image_pixels if given else recorded}
+    if FLAGS["max_image_pixels"].present:
+        raise UsageError(
+            "--max_image_pixels applies to the folder:, tfrecord: and tfds: "
+            f"sources, not --dataset={name}; drop --max_image_pixels."
+        )
+    return {}
 
 
 class UsageError(Exception):

@@ -77,6 +77,12 @@ flags.DEFINE_string(
     "--model (first of --batch_sizes and --modes). " + _common.DATASET_HELP,
 )
 flags.DEFINE_string("data_dir", None, "Where the --dataset's files are.")
+flags.DEFINE_integer(
+    "max_image_pixels",
+    _common.MAX_IMAGE_PIXELS,
+    _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
 flags.DEFINE_bool("augment", True, "With --dataset: augment the images.")
 flags.DEFINE_string(
     "cache", None, "With --dataset: cache decoded images (memory or a path)."
@@ -172,6 +178,7 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
             options["image_size"] = FLAGS.input_size
         if FLAGS.cache:
             options["cache"] = FLAGS.cache
+    options.update(_common.source_limits(FLAGS.dataset))
     opened = time.perf_counter()
     dataset = _common.load_image_classification(
         FLAGS.dataset, FLAGS.data_dir, **options

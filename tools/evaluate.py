@@ -30,6 +30,12 @@ flags.DEFINE_bool(
     "An unreadable image of a folder:, tfrecord: or tfds: source is an "
     "error (default: skipped with a warning).",
 )
+flags.DEFINE_integer(
+    "max_image_pixels",
+    _common.MAX_IMAGE_PIXELS,
+    _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
 flags.DEFINE_enum("split", "val", ["val", "train"], "Which split.")
 flags.DEFINE_integer("batch_size", 256, "Batch size.")
 flags.DEFINE_string(
@@ -70,11 +76,12 @@ def _evaluate() -> int:
         view = transfer.eval_view(transfer.read_record(FLAGS.run_dir))
         name = FLAGS.dataset or config.dataset
         data_dir = FLAGS.data_dir or config.data_dir
+        limit = config.max_image_pixels
         out_dir = FLAGS.out_dir or os.path.join(FLAGS.run_dir, "evaluation")
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         name, data_dir, out_dir = FLAGS.dataset, FLAGS.data_dir, FLAGS.out_dir
-        pixels, view = "unit", None
+        pixels, view, limit = "unit", None, None
     kind, colon, _ = name.partition(":")
     if colon and kind in data_lib.list_sources():
         if FLAGS.data_dir and kind != "tfds":
@@ -83,7 +90,10 @@ def _evaluate() -> int:
                 "names its files itself; drop --data_dir."
             )
         dataset = data_lib.load_dataset(
-            name, data_dir, strict=FLAGS.strict_data
+            name,
+            data_dir,
+            strict=FLAGS.strict_data,
+            **_common.source_limits(name, limit),
         )
     elif FLAGS.strict_data:
         raise _common.UsageError(
@@ -91,6 +101,7 @@ def _evaluate() -> int:
             f"sources, not --dataset={name}; drop --strict_data."
         )
     else:
+        _common.source_limits(name)
         dataset = data_lib.load_dataset(name, data_dir)
     result = runs.evaluate_model(
         model,

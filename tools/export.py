@@ -49,6 +49,12 @@ flags.DEFINE_enum(
     "With --dataset: how the model takes images: unit ([0, 1], as kb-train "
     "trains from scratch) or raw (0-255, it preprocesses inside).",
 )
+flags.DEFINE_integer(
+    "max_image_pixels",
+    _common.MAX_IMAGE_PIXELS,
+    _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
 flags.DEFINE_list(
     "formats", ["saved_model", "keras"], "saved_model, keras, h5, tflite."
 )
@@ -113,7 +119,9 @@ def _image_serving_for(model):
     of --dataset."""
     from kerasblocks.training import transfer
 
-    dataset = _common.load_image_classification(FLAGS.dataset, FLAGS.data_dir)
+    dataset = _common.load_image_classification(
+        FLAGS.dataset, FLAGS.data_dir, **_common.source_limits(FLAGS.dataset)
+    )
     names = transfer.class_names(dataset)
     serving = transfer.image_serving(
         model, {"pixels": FLAGS.pixels, "class_names": names}

@@ -172,6 +172,12 @@ flags.DEFINE_string(
     "then permutes the cache in blocks, so a cached run's batches "
     "differ from an uncached one's.",
 )
+flags.DEFINE_integer(
+    "max_image_pixels",
+    _common.MAX_IMAGE_PIXELS,
+    _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
 flags.register_validator(
     "learning_rate", lambda v: v > 0, "--learning_rate must be positive"
 )
@@ -232,6 +238,7 @@ def _check_data_flags() -> None:
                 "names its files itself; drop --data_dir."
             )
         return
+    _common.source_limits(FLAGS.dataset)
     for flag in ("image_size", "cache", "strict_data"):
         if FLAGS[flag].value:
             raise _common.UsageError(
@@ -294,6 +301,7 @@ def config_from_flags():
         image_size=_image_size(),
         cache=FLAGS.cache or None,
         strict_data=FLAGS.strict_data,
+        max_image_pixels=FLAGS.max_image_pixels,
     )
 
 

@@ -9,12 +9,14 @@ parallel; for ResNet-18 at 96x96 on 2 cores about 7% of one epoch, which
 truncated or damaged image is skipped with a warning that counts them and
 names the first few (or is an error under `strict=True`) before training
 starts, never halfway through an epoch, and every epoch has the same
-examples. `verify="header"` checks only each file's signature and end marker
-(a few bytes each): faster to open, but a well-framed file with a damaged
-body then fails in the pipeline, where it is dropped with its own label and
-the epoch has one example fewer (when that costs a batch, the training loop
-says so and carries on). For data sets too large to verify at every start,
-write verified TFRecord shards once with `kb-prepare`.
+examples. `verify="header"` checks only each file's signature, end
+marker and declared size: faster to open, but a well-framed file with a
+damaged body then fails in the pipeline, where it is dropped with its
+own label and the epoch has one example fewer (when that costs a batch,
+the training loop says so and carries on). Either way, an image whose
+header declares more than `max_pixels` pixels is skipped (named) without
+being decoded. For data sets too large to verify at every start, write
+verified TFRecord shards once with `kb-prepare`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tensorflow as tf
 
 from kerasblocks.data import streams
 from kerasblocks.data.dataset import DataError, register_source
+from kerasblocks.io import _image_header
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _SHOWN = 5
@@ -72,8 +75,8 @@ def list_class_folder(directory: str, class_names=None):
         raise DataError(f"folder {directory}: no such directory")
     found = sorted(
         entry.name
-        for entry in os.scandir(directory)
-        if entry.is_dir() and not entry.name.startswith(".")
+        for entry in _scandir(directory)
+        if not entry.name.startswith(".") and _is_class_folder(entry)
     )
     if not found:
         raise DataError(
@@ -93,7 +96,9 @@ def list_class_folder(directory: str, class_names=None):
         folder = os.path.join(directory, name)
         files = (
             sorted(
-                f for f in os.listdir(folder) if f.lower().endswith(EXTENSIONS)
+                entry.name
+                for entry in _scandir(folder)
+                if entry.name.lower().endswith(EXTENSIONS)
             )
             if os.path.isdir(folder)
             else []
@@ -108,22 +113,89 @@ def list_class_folder(directory: str, class_names=None):
     return paths, np.asarray(labels, np.int32), list(class_names)
 
 
+def _scandir(directory: str) -> list:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except OSError as error:
+        raise DataError(
+            f"folder {directory}: cannot be listed ({error.strerror})"
+        ) from None
+
+
+def _is_class_folder(entry) -> bool:
+    """Whether a directory entry is a class folder; a symlink that loops
+    (to itself, or to a folder that holds it) is a `DataError`."""
+    try:
+        if not entry.is_dir():
+            return False
+    except OSError as error:  # ELOOP: a symlink to itself
+        raise DataError(
+            f"folder {entry.path}: {error.strerror} (a symlink loop?)"
+        ) from None
+    if entry.is_symlink():
+        target = os.path.realpath(entry.path)
+        parent = os.path.realpath(os.path.dirname(entry.path))
+        if parent == target or parent.startswith(target + os.sep):
+            raise DataError(
+                f"folder {entry.path}: a symlink to {target}, which holds "
+                "it (a symlink loop); a class folder must hold images"
+            )
+    return True
+
+
+def split_folders(directory: str) -> tuple[str, str] | None:
+    """`(DIR/train, DIR/val)` when the folder is split, None when it holds
+    the class folders itself; only one of the two is a `DataError`."""
+    train_dir = os.path.join(directory, "train")
+    val_dir = os.path.join(directory, "val")
+    has_train, has_val = os.path.isdir(train_dir), os.path.isdir(val_dir)
+    if has_train and has_val:
+        return train_dir, val_dir
+    lone = train_dir if has_train else val_dir if has_val else None
+    if lone is not None and any(
+        _is_class_folder(entry) for entry in _scandir(lone)
+    ):
+        have, missing = ("train", "val") if has_train else ("val", "train")
+        raise DataError(
+            f"folder {directory}: has {have}/ but no {missing}/; a split "
+            f"folder needs both ({directory}/train/CLASS and "
+            f"{directory}/val/CLASS), else put the class folders in "
+            f"{directory} itself"
+        )
+    return None
+
+
 # Verifying more images than this shows a progress bar.
 _PROGRESS_FROM = 5000
 
 
-def _undecodable(paths) -> set[int]:
-    """Indices of the files whose decoding fails (one parallel pass)."""
+def _declared(paths, decode: bool, max_pixels: int) -> dict:
+    """`{index: (height, width, channels)}` of the files whose header is
+    readable (one parallel pass): the size each declares, from its
+    header. With `decode`, the files within `max_pixels` are decoded too,
+    and those that fail are left out; those over it are never decoded.
+    """
+
+    def declare(index, path):
+        encoded = tf.io.read_file(path)
+        shape = _image_header.encoded_image_shape(encoded)
+        within = tf.logical_and(
+            shape[0] >= 0, shape[0] * shape[1] <= max_pixels
+        )
+
+        def decoded():
+            image = streams.decode_image(encoded, 0)
+            return tf.cast(tf.shape(image), tf.int64)
+
+        if decode:
+            shape = tf.cond(within, decoded, lambda: shape)
+        return index, shape
+
     data = (
         tf.data.Dataset.from_tensor_slices(np.asarray(paths))
         .enumerate()
-        .map(
-            lambda index, path: (
-                index,
-                tf.shape(streams.decode_image(tf.io.read_file(path), 0)),
-            ),
-            num_parallel_calls=streams.PARALLEL_CALLS,
-        )
+        .map(declare, num_parallel_calls=streams.PARALLEL_CALLS)
         .ignore_errors()
     )
     progress = (
@@ -131,27 +203,44 @@ def _undecodable(paths) -> set[int]:
         if len(paths) >= _PROGRESS_FROM
         else None
     )
-    decoded = set()
-    for index, _ in data.as_numpy_iterator():
-        decoded.add(int(index))
+    shapes = {}
+    for index, shape in data.as_numpy_iterator():
+        shapes[int(index)] = tuple(int(d) for d in shape)
         if progress is not None and index % 1000 == 999:
             progress.update(int(index) + 1)
     if progress is not None:
         progress.update(len(paths), finalize=True)
-    return set(range(len(paths))) - decoded
+    return shapes
 
 
 def drop_unreadable(
-    paths, labels, name: str, strict: bool, decode: bool = False
+    paths,
+    labels,
+    name: str,
+    strict: bool,
+    decode: bool = False,
+    max_pixels: int = streams.MAX_PIXELS,
+    shapes: list | None = None,
 ):
-    """Keeps the files that pass `image_problem` (and, with `decode`,
-    decode); warns about the rest (their count and the first few), or
-    raises under `strict`."""
-    problems = [(p, image_problem(p)) for p in paths]
-    if decode and paths:
-        for index in _undecodable(paths):
-            problems[index] = (paths[index], problems[index][1] or "corrupt")
-    bad = [(p, why) for p, why in problems if why]
+    """Keeps the files that pass `image_problem`, declare at most
+    `max_pixels` pixels in their header and (with `decode`) decode; warns
+    about the rest (their count and the first few), or raises under
+    `strict`. The declared `(height, width, channels)` of the kept files
+    are appended to `shapes` when given."""
+    problems = [image_problem(p) for p in paths]
+    declared = _declared(paths, decode, max_pixels) if paths else {}
+    for index, why in enumerate(problems):
+        if why is None:
+            shape = declared.get(index)
+            if shape is None:
+                problems[index] = "corrupt"
+            elif shape[0] < 0:
+                problems[index] = "not a JPEG, PNG, BMP or GIF image"
+            else:
+                problems[index] = streams.over_limit(*shape[:2], max_pixels)
+    bad = [(p, why) for p, why in zip(paths, problems, strict=True) if why]
+    if shapes is not None:
+        shapes += [declared[i] for i, why in enumerate(problems) if not why]
     if not bad:
         return paths, labels
     shown = "; ".join(f"{p} ({why})" for p, why in bad[:_SHOWN])
@@ -164,18 +253,8 @@ def drop_unreadable(
         f"{name}: skipping {len(bad)} unreadable image(s): {shown}{more}",
         stacklevel=3,
     )
-    keep = np.asarray([why is None for _, why in problems])
+    keep = np.asarray([why is None for why in problems])
     return [p for p, k in zip(paths, keep, strict=True) if k], labels[keep]
-
-
-def _first_decodable(paths, name: str) -> tf.Tensor:
-    """The first image that decodes: its shape stands for the set's."""
-    for path in paths:
-        try:
-            return streams.decode_image(tf.io.read_file(path), 0)
-        except tf.errors.InvalidArgumentError:
-            continue
-    raise DataError(f"{name}: no image can be decoded")
 
 
 class FolderDataset(streams.ImageStream):
@@ -212,15 +291,16 @@ class FolderDataset(streams.ImageStream):
         cache: str | None = None,
         strict: bool = False,
         verify: str = "decode",
+        max_pixels: int = streams.MAX_PIXELS,
     ):
         if verify not in ("header", "decode"):
             raise ValueError(
                 f"verify must be 'header' or 'decode'. Received: {verify!r}"
             )
         name = f"folder:{directory}"
-        train_dir = os.path.join(directory, "train")
-        val_dir = os.path.join(directory, "val")
-        if os.path.isdir(train_dir) and os.path.isdir(val_dir):
+        split = split_folders(directory) if os.path.isdir(directory) else None
+        if split is not None:
+            train_dir, val_dir = split
             paths, labels, class_names = list_class_folder(train_dir)
             val_paths, val_labels, _ = list_class_folder(val_dir, class_names)
         else:
@@ -236,24 +316,32 @@ class FolderDataset(streams.ImageStream):
             paths = [paths[i] for i in sorted(order[:cut])]
             labels = labels[np.sort(order[:cut])]
         decode = verify == "decode"
-        paths, labels = drop_unreadable(paths, labels, name, strict, decode)
+        max_pixels = streams.check_max_pixels(max_pixels)
+        shapes = []
+        paths, labels = drop_unreadable(
+            paths, labels, name, strict, decode, max_pixels, shapes
+        )
         val_paths, val_labels = drop_unreadable(
-            val_paths, val_labels, name, strict, decode
+            val_paths, val_labels, name, strict, decode, max_pixels, shapes
         )
         streams.check_split_sizes(name, len(labels), len(val_labels))
         self._splits = {
             "train": (np.asarray(paths), labels),
             "val": (np.asarray(val_paths), val_labels),
         }
-        first = _first_decodable(paths, name)
+        counts = {1: 0, 3: 0}
+        for shape in shapes:
+            counts[streams.channel_kind(shape[2])] += 1
         super().__init__(
             name,
             num_classes=len(class_names),
             class_names=class_names,
-            example_shape=tuple(int(d) for d in first.shape),
+            example_shape=shapes[0],
             image_size=image_size,
             cache=cache,
             strict=strict,
+            max_pixels=max_pixels,
+            channel_counts=counts,
         )
 
     @property

@@ -18,7 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks.data.dataset import DataError, _augment, to_float_pixels
+from kerasblocks.io import _image_header
 from kerasblocks.io.image_serving import crop_and_resize
+
+# Images over this many pixels (height times width) are skipped, unread:
+# see `kerasblocks.io._image_header` for the number.
+MAX_PIXELS = _image_header.MAX_PIXELS
 
 # Fixed parallelism, the usable cores (a container may see more), rather
 # than AUTOTUNE: a live iterator with AUTOTUNE can drop a 2-core machine
@@ -64,6 +69,36 @@ def notice(message: str) -> None:
     print(f"notice: {message}", file=sys.stderr)
 
 
+def set_channels(counts: dict[int, int]) -> int:
+    """The channel count of a whole set from how many images have each
+    (`{1: gray, 3: colour}`): the majority, RGB on a tie, so that one
+    image that happens to come first does not decide it."""
+    return 1 if counts.get(1, 0) > counts.get(3, 0) else 3
+
+
+def channel_kind(channels) -> int:
+    """1 for stored grayscale (with or without alpha), 3 for colour."""
+    return 1 if int(channels) in (1, 2) else 3
+
+
+def check_max_pixels(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"max_pixels must be a positive int. Received: {value!r}"
+        )
+    return value
+
+
+def over_limit(height: int, width: int, max_pixels: int) -> str | None:
+    """Why an image of this declared size is refused, or None."""
+    if height * width <= max_pixels:
+        return None
+    return (
+        f"{height}x{width} = {height * width} pixels, over the limit "
+        f"max_image_pixels={max_pixels}"
+    )
+
+
 def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     """JPEG, PNG, BMP or GIF bytes to a uint8 `[height, width, channels]`.
 
@@ -101,6 +136,13 @@ class ImageStream:
         cache: None, "memory", or a file path prefix for `tf.data`'s cache
             of decoded and resized images.
         strict: unreadable images raise instead of being skipped.
+        max_pixels: images declaring more pixels (height times width) in
+            their header are never decoded: skipped (named, when the
+            source checks its images up front), or an error under
+            `strict`.
+        channel_counts: how many images are grayscale and colour
+            (`{1: n, 3: m}`), when the source knows; the set's channels
+            are their majority, and a conversion is announced once.
     """
 
     task = "classification"
@@ -118,12 +160,18 @@ class ImageStream:
         image_size: tuple[int, int] | None = None,
         cache: str | None = None,
         strict: bool = False,
+        max_pixels: int = MAX_PIXELS,
+        channel_counts: dict[int, int] | None = None,
     ):
         self.name = name
         self.num_classes = num_classes
         self.class_names = class_names
         self.cache = cache
         self.strict = strict
+        self.max_pixels = check_max_pixels(max_pixels)
+        self.channel_counts = channel_counts
+        if channel_counts:
+            example_shape = (*example_shape[:2], set_channels(channel_counts))
         if image_size is not None:
             height, width = _image_size(image_size)
             example_shape = (height, width, example_shape[-1])
@@ -150,10 +198,13 @@ class ImageStream:
     def _decoder(self, image_shape, pixels, crop_fraction, interpolation):
         height, width, channels = image_shape
         reads_files = self.reads_files
+        max_pixels = self.max_pixels
 
         def decode(item, label):
             encoded = tf.io.read_file(item) if reads_files else item
-            image = decode_image(encoded, channels)
+            # Checked from the header before decoding: an image over the
+            # limit fails here, unread, and is dropped with its label.
+            image = _image_header.decode_within(encoded, channels, max_pixels)
             image = to_float_pixels(image, pixels)
             image = crop_and_resize(
                 image, (height, width), crop_fraction, interpolation
@@ -161,6 +212,25 @@ class ImageStream:
             return image, label
 
         return decode
+
+    def _announce_conversion(self, channels: int) -> None:
+        """One notice, once, when images are converted to `channels`."""
+        counts = self.channel_counts or {
+            channel_kind(self._source_channels()): 1
+        }
+        other = 1 if channels == 3 else 3
+        converted = counts.get(other, 0)
+        if not converted:
+            return
+        self._told_channels = True
+        if converted == sum(counts.values()):
+            what = f"images have {other} channel(s)"
+        else:
+            what = (
+                f"{converted} of {sum(counts.values())} images have "
+                f"{other} channel(s)"
+            )
+        notice(f"{self.name}: {what}; converting to the model's {channels}.")
 
     def _skip_undecodable(self, data: tf.data.Dataset) -> tf.data.Dataset:
         """Drops the images that fail to decode, unless `strict`.
@@ -202,15 +272,8 @@ class ImageStream:
                 f"image_shape must be (height, width, channels). "
                 f"Received: {image_shape}"
             )
-        if (
-            image_shape[-1] != self._source_channels()
-            and not self._told_channels
-        ):
-            self._told_channels = True
-            notice(
-                f"{self.name}: images have {self._source_channels()} "
-                f"channel(s); converting to the model's {image_shape[-1]}."
-            )
+        if not self._told_channels:
+            self._announce_conversion(image_shape[-1])
         start = start_batch * batch_size * workers
         decode = self._decoder(
             image_shape, pixels, crop_fraction, interpolation

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kerasblocks.data import streams
 from kerasblocks.data.dataset import DataError, register_source
+from kerasblocks.io import _image_header
 
 _VAL_SPLITS = ("validation", "test")
 
@@ -44,7 +45,9 @@ class TFDSSource(streams.ImageStream):
             (`"cifar10"`, `"my_set/small:1.0.0"`).
         data_dir: where TFDS prepared it; TFDS's default when None.
         shuffle_block: examples permuted together in an epoch.
-        image_size, cache, strict: see `streams.ImageStream`.
+        image_size, cache, strict, max_pixels: see `streams.ImageStream`
+            (an image over `max_pixels` is dropped in the pipeline, where
+            its header is read before decoding).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class TFDSSource(streams.ImageStream):
         image_size=None,
         cache: str | None = None,
         strict: bool = False,
+        max_pixels: int = streams.MAX_PIXELS,
     ):
         tfds = _tfds()
         label = f"tfds:{name}"
@@ -106,7 +110,16 @@ class TFDSSource(streams.ImageStream):
         self.shuffle_block = shuffle_block
         channels = features[image_key].shape[-1]
         first = next(iter(self._encoded("train", None, 0, 0)))[0]
-        shape = tuple(streams.decode_image(first, channels or 0).shape)
+        # From the header: decoding the first image unchecked would let
+        # one oversized image stop the source from opening.
+        height, width, stored = (
+            int(d) for d in _image_header.encoded_image_shape(first)
+        )
+        if height < 1:
+            raise DataError(
+                f"{label}: its images are not JPEG, PNG, GIF or BMP"
+            )
+        shape = (height, width, channels or streams.channel_kind(stored))
         super().__init__(
             label,
             num_classes=features[label_key].num_classes,
@@ -115,6 +128,7 @@ class TFDSSource(streams.ImageStream):
             image_size=image_size,
             cache=cache,
             strict=strict,
+            max_pixels=max_pixels,
         )
 
     @property

@@ -33,10 +33,15 @@ import tensorflow as tf
 from kerasblocks._validation import positive_int
 from kerasblocks.data import folders, streams
 from kerasblocks.data.dataset import DataError, register_source
+from kerasblocks.data.tfrecord_scan import (
+    ENCODED,
+    LABEL,
+    TEXT,
+    class_count,
+    scan,
+    within_limits,
+)
 
-ENCODED = "image/encoded"
-LABEL = "image/class/label"
-TEXT = "image/class/text"
 _FORMATS = {b"\xff\xd8": "jpeg", b"\x89P": "png", b"GI": "gif", b"BM": "bmp"}
 _READ_PARALLEL = 4
 
@@ -110,9 +115,9 @@ def write_image_tfrecords(
     ['out-00000-of-00002', 'out-00001-of-00002']
     """
     positive_int("num_shards", num_shards, error=DataError)
-    train_dir = os.path.join(folder, "train")
-    val_dir = os.path.join(folder, "val")
-    if os.path.isdir(train_dir) and os.path.isdir(val_dir):
+    split = folders.split_folders(folder) if os.path.isdir(folder) else None
+    if split is not None:
+        train_dir, val_dir = split
         paths, labels, names = folders.list_class_folder(train_dir)
         parts = [(f"{out_prefix}-train", paths, labels)]
         val_paths, val_labels, _ = folders.list_class_folder(val_dir, names)
@@ -180,34 +185,6 @@ def _parse(record):
     return features[ENCODED], tf.cast(features[LABEL], tf.int32)
 
 
-def _scan(path: str, compression: str):
-    """Labels and class texts of one shard; a clear error if malformed."""
-    spec = {
-        ENCODED: tf.io.FixedLenFeature([], tf.string),
-        LABEL: tf.io.FixedLenFeature([], tf.int64),
-        TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
-    }
-    labels, texts = [], {}
-    data = tf.data.TFRecordDataset(path, compression).batch(256)
-    try:
-        for records in data:
-            parsed = tf.io.parse_example(records, spec)
-            batch = parsed[LABEL].numpy()
-            labels.append(batch)
-            for label, text in zip(batch, parsed[TEXT].numpy(), strict=True):
-                if text:
-                    texts.setdefault(int(label), text.decode())
-    except tf.errors.InvalidArgumentError:
-        raise DataError(
-            f"{path}: a record lacks {ENCODED} or {LABEL} (or is not a "
-            "tf.train.Example)"
-        ) from None
-    except tf.errors.DataLossError:
-        raise DataError(f"{path}: corrupt or truncated TFRecord file") from None
-    labels = np.concatenate(labels) if labels else np.zeros([0], np.int64)
-    return labels, texts
-
-
 class TFRecordSource(streams.ImageStream):
     """Image classification TFRecord shards, streamed.
 
@@ -217,9 +194,12 @@ class TFRecordSource(streams.ImageStream):
         val_fraction: the split's validation share.
         seed: the split's seed.
         num_classes: the number of classes, when the labels may not all
-            occur; by default the largest label plus one.
+            occur. By default the classes are those `image/class/text`
+            names (labels 0..K-1), else 0..the largest label, all of
+            which must occur. A label outside them is a `DataError`.
         shuffle_block: records permuted together in an epoch.
-        image_size, cache, strict: see `streams.ImageStream`.
+        image_size, cache, strict, max_pixels: see `streams.ImageStream`;
+            records over `max_pixels` are skipped up front, named.
     """
 
     def __init__(
@@ -234,8 +214,10 @@ class TFRecordSource(streams.ImageStream):
         image_size=None,
         cache: str | None = None,
         strict: bool = False,
+        max_pixels: int = streams.MAX_PIXELS,
     ):
         name = f"tfrecord:{train_glob}" + (f",{val_glob}" if val_glob else "")
+        max_pixels = streams.check_max_pixels(max_pixels)
         self.shuffle_block = positive_int("shuffle_block", shuffle_block)
         globs = {"train": train_glob, "val": val_glob}
         scans, texts = {}, {}
@@ -244,24 +226,17 @@ class TFRecordSource(streams.ImageStream):
                 continue
             for path in _match(pattern):
                 compression = _compression(path)
-                labels, found = _scan(path, compression)
-                scans.setdefault(split, []).append((path, compression, labels))
-                texts.update(found)
-        every = [s for files in scans.values() for s in files]
-        top = max((int(s[2].max()) for s in every if len(s[2])), default=-1)
-        if num_classes is None:
-            num_classes = top + 1
-        for path, _, labels in every:
-            if len(labels) and (
-                labels.min() < 0 or labels.max() >= num_classes
-            ):
-                bad = labels[(labels < 0) | (labels >= num_classes)][0]
-                raise DataError(
-                    f"{path}: label {bad} is outside 0..{num_classes - 1} "
-                    f"({num_classes} classes)"
+                labels, shapes, found = scan(path, compression)
+                scans.setdefault(split, []).append(
+                    (path, compression, labels, shapes)
                 )
+                for label, names in found.items():
+                    texts.setdefault(label, set()).update(names)
+        every = [s for files in scans.values() for s in files]
+        num_classes = class_count(name, every, texts, num_classes)
         self._files = {}
         self._keep = {}
+        ok = {}
         for split, files in scans.items():
             counts = np.asarray([len(s[2]) for s in files], np.int64)
             self._files[split] = (
@@ -269,27 +244,53 @@ class TFRecordSource(streams.ImageStream):
                 np.asarray([s[1] for s in files]),
                 np.concatenate([[0], np.cumsum(counts)[:-1]]),
             )
+            ok[split] = np.concatenate(
+                within_limits(name, files, max_pixels, strict)
+            )
         total = sum(len(s[2]) for s in scans["train"])
-        self._sizes = {"train": total}
         if val_glob is None:
             if not 0.0 < val_fraction < 1.0:
                 raise ValueError(
                     f"val_fraction must be in (0, 1). Received: {val_fraction}"
                 )
+            # Drawn over every record, so skipping some leaves the others
+            # in their split.
             is_val = np.zeros(total, bool)
             cut = max(1, int(round(total * val_fraction))) if total else 0
             is_val[np.random.default_rng(seed).permutation(total)[:cut]] = True
             self._files["val"] = self._files["train"]
-            self._keep = {"train": ~is_val, "val": is_val}
-            self._sizes = {"train": total - cut, "val": cut}
+            ok["val"] = ok["train"]
+            self._keep = {
+                "train": ~is_val & ok["train"],
+                "val": is_val & ok["train"],
+            }
         else:
-            self._sizes["val"] = sum(len(s[2]) for s in scans["val"])
+            self._keep = {
+                split: keep for split, keep in ok.items() if not keep.all()
+            }
+        self._sizes = {
+            split: int(self._keep[split].sum())
+            if split in self._keep
+            else len(ok[split])
+            for split in ("train", "val")
+        }
         streams.check_split_sizes(
             name, self._sizes["train"], self._sizes["val"]
         )
-        first = next(iter(self._encoded("train", None, 0, 0)))[0]
+        shapes = {
+            split: np.concatenate([s[3] for s in files])
+            for split, files in scans.items()
+        }
+        shapes.setdefault("val", shapes["train"])  # one glob, split by seed
+        kept = {
+            split: shapes[split][self._keep.get(split, ok[split])]
+            for split in ("train", "val")
+        }
+        counts = {1: 0, 3: 0}
+        for shape in np.concatenate([kept["train"], kept["val"]]):
+            counts[streams.channel_kind(shape[2])] += 1
         class_names = (
-            [texts[i] for i in range(num_classes)]
+            [next(iter(texts[i])) for i in range(num_classes)]
             if all(i in texts for i in range(num_classes))
             else None
         )
@@ -297,10 +298,12 @@ class TFRecordSource(streams.ImageStream):
             name,
             num_classes=num_classes,
             class_names=class_names,
-            example_shape=tuple(streams.decode_image(first, 0).shape),
+            example_shape=tuple(int(d) for d in kept["train"][0]),
             image_size=image_size,
             cache=cache,
             strict=strict,
+            max_pixels=max_pixels,
+            channel_counts=counts,
         )
 
     @property

@@ -15,6 +15,14 @@ in training. `ImageServing` describes how an image model wants its pixels
 Both crop and resize inside the graph with the same function the
 in-process `ImageServing.prepare` uses, so served and in-process answers
 agree.
+
+A request's cost is bounded: a batch holds 1 to `max_batch` images, and
+an image at most `max_pixels` pixels, which `serving_bytes` reads from
+the encoded header before decoding (JPEG, PNG, GIF and BMP only). Over a
+limit, an empty batch or a wrong channel count, the answer is an
+`InvalidArgumentError` naming the limit, and the server carries on.
+Images are decoded one at a time and cropped and resized before they
+become float, so one image costs about twice its uint8 size.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
+from kerasblocks.io import _image_header
 from kerasblocks.layers.preprocessing import MODES as _MODES
 from kerasblocks.layers.preprocessing import ImagePreprocessing
 
@@ -81,6 +90,9 @@ class ImageServing:
             "tf", "torch").
         class_names: names of the classes, returned for the top k.
         top_k: how many top classes to return.
+        max_pixels: the most pixels (height times width) one image of a
+            request may have; default 8192x8192 = 67,108,864.
+        max_batch: the most images one request may hold; default 32.
 
     Example:
 
@@ -98,6 +110,8 @@ class ImageServing:
     preprocessing: str = "none"
     class_names: Sequence[str] | None = None
     top_k: int = 5
+    max_pixels: int = _image_header.MAX_PIXELS
+    max_batch: int = _image_header.MAX_BATCH
 
     def __post_init__(self):
         if len(self.image_size) != 2 or min(self.image_size) < 1:
@@ -126,15 +140,31 @@ class ImageServing:
             )
         if self.top_k < 1:
             raise ValueError(f"top_k must be positive. Received: {self.top_k}")
+        for name in ("max_pixels", "max_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(
+                    f"{name} must be a positive int. Received: {value!r}"
+                )
+            if value < 1:
+                raise ValueError(
+                    f"{name} must be a positive int. Received: {value}"
+                )
 
     def prepare(self, images: tf.Tensor) -> tf.Tensor:
         """Crops, resizes and preprocesses a batch of RGB images (any
         dtype holding 0-255 values) into the model's float input."""
-        x = crop_and_resize(
-            tf.cast(images, tf.float32),
-            self.image_size,
-            self.crop_fraction,
-            self.interpolation,
+        # Cropped and resized in their own dtype (the resize kernels read
+        # uint8 and write float32), so a large image never exists as
+        # float: that would be 4x its uint8 size.
+        x = tf.cast(
+            crop_and_resize(
+                images,
+                self.image_size,
+                self.crop_fraction,
+                self.interpolation,
+            ),
+            tf.float32,
         )
         if self.channels == 1:
             x = tf.image.rgb_to_grayscale(x)
@@ -154,6 +184,25 @@ def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
     if activation is keras.activations.softmax:
         return outputs
     return tf.nn.softmax(outputs, axis=-1)
+
+
+def _batch_checks(size: tf.Tensor, max_batch: int) -> list:
+    """In-graph checks that a request holds 1 to `max_batch` images."""
+    return [
+        tf.debugging.Assert(
+            size > 0, ["empty batch: a request must hold at least 1 image"]
+        ),
+        tf.debugging.Assert(
+            size <= max_batch,
+            [
+                tf.strings.format(
+                    "a batch of {} images is over the limit "
+                    f"max_batch={max_batch}",
+                    [size],
+                )
+            ],
+        ),
+    ]
 
 
 def image_endpoints(
@@ -192,29 +241,63 @@ def image_endpoints(
         return result
 
     def serve_pixels(images):
+        shape = tf.shape(images, out_type=tf.int64)
+        checks = _batch_checks(shape[0], serving.max_batch) + [
+            tf.debugging.Assert(
+                tf.equal(shape[3], 3),
+                [
+                    tf.strings.format(
+                        "images must be RGB: [batch, height, width, 3] "
+                        "uint8; received {} channel(s)",
+                        [shape[3]],
+                    )
+                ],
+            ),
+            tf.debugging.Assert(
+                shape[1] * shape[2] <= serving.max_pixels,
+                [
+                    tf.strings.format(
+                        "images of {}x{} ({} pixels) are over the limit "
+                        f"max_pixels={serving.max_pixels}",
+                        [shape[1], shape[2], shape[1] * shape[2]],
+                    )
+                ],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            images = tf.ensure_shape(tf.identity(images), [None, None, None, 3])
         return answer(serving.prepare(images))
 
     def decode_and_prepare(data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
+        image = _image_header.decode_within(data, 3, serving.max_pixels)
         # Each image has its own size: prepared one at a time, exactly as
         # the pixel signature prepares a batch.
         return serving.prepare(image[tf.newaxis])[0]
 
     def serve_bytes(images):
         shape = [*serving.image_size, serving.channels]
+        checks = _batch_checks(
+            tf.size(images, out_type=tf.int64), serving.max_batch
+        )
+        with tf.control_dependencies(checks):
+            images = tf.identity(images)
         return answer(
             tf.map_fn(
                 decode_and_prepare,
                 images,
                 fn_output_signature=tf.TensorSpec(shape, tf.float32),
+                # One image decoded at a time: memory is bounded by one
+                # image of max_pixels, whatever the batch.
+                parallel_iterations=1,
             )
         )
 
     return {
         "serving_default": (
             serve_pixels,
-            [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
+            # Any channel count reaches the graph, whose check names it
+            # (a signature mismatch would be TensorFlow's own error).
+            [tf.TensorSpec([None, None, None, None], tf.uint8, name="images")],
         ),
         "serving_bytes": (
             serve_bytes,

@@ -86,6 +86,8 @@ class TrainConfig:
     image_size: list[int] | None = None
     cache: str | None = None
     strict_data: bool = False
+    # kerasblocks.data.streams.MAX_PIXELS; see its comment.
+    max_image_pixels: int = 8192 * 8192
 
     def validate(self) -> TrainConfig:
         """Checks every field; raises `UserInputError` naming the first bad
@@ -126,6 +128,7 @@ class TrainConfig:
         positive("batch_size")
         positive("checkpoint_every")
         positive("keep_checkpoints")
+        positive("max_image_pixels")
         choice("optimizer", OPTIMIZERS)
         choice("schedule", SCHEDULES)
         choice("mixed_precision", PRECISIONS)

@@ -92,10 +92,12 @@ def source_options(config: TrainConfig) -> dict:
     apply to it (a one-line `UserInputError`)."""
     kind = source_kind(config.dataset)
     if kind is None:
+        limit = config.max_image_pixels
         for flag, value in (
             ("image_size", config.image_size),
             ("cache", config.cache),
             ("strict_data", config.strict_data),
+            ("max_image_pixels", limit != TrainConfig.max_image_pixels),
         ):
             if value:
                 raise UserInputError(
@@ -114,7 +116,14 @@ def source_options(config: TrainConfig) -> dict:
             f"--data_dir does not apply to --dataset={kind}:..., which names "
             "its files itself; drop --data_dir."
         )
-    options = {"strict": config.strict_data}
+    options = {
+        "strict": config.strict_data,
+        "max_pixels": config.max_image_pixels,
+    }
+    classes = config.model_overrides.get("num_classes")
+    if kind == "tfrecord" and isinstance(classes, int):
+        # The model's classes are the class list its labels must fit.
+        options["num_classes"] = classes
     if config.image_size is not None:
         options["image_size"] = tuple(config.image_size)
     if config.cache:

@@ -13,19 +13,43 @@ def _options(**settings):
 
 
 def test_source_options_pass_only_what_applies():
-    assert _options(dataset="folder:x") == {"strict": False}
+    limit = {"max_pixels": 8192 * 8192}
+    assert _options(dataset="folder:x") == {"strict": False, **limit}
     assert _options(
         dataset="tfrecord:a-*,b-*", image_size=24, cache="memory"
-    ) == {"strict": False, "image_size": (24, 24), "cache": "memory"}
+    ) == {
+        "strict": False,
+        **limit,
+        "image_size": (24, 24),
+        "cache": "memory",
+    }
     assert _options(
         dataset="tfds:mnist", data_dir="/d", image_size=[24, 32]
-    ) == {"strict": False, "image_size": (24, 32)}
+    ) == {"strict": False, **limit, "image_size": (24, 32)}
+    # A tfrecord source's labels must fit the model's classes.
+    assert _options(
+        dataset="tfrecord:a-*",
+        model_overrides={"num_classes": 3},
+        max_image_pixels=100,
+    ) == {"strict": False, "max_pixels": 100, "num_classes": 3}
+    assert _options(dataset="folder:x", model_overrides={"num_classes": 3}) == {
+        "strict": False,
+        **limit,
+    }
     assert _options(dataset="digits") == {}
     assert _options(dataset="mnist", data_dir="/d") == {}
     for settings, message in [
         ({"dataset": "digits", "cache": "memory"}, "--cache applies to"),
         ({"dataset": "cifar10", "image_size": 32}, "--image_size applies"),
         ({"dataset": "digits", "strict_data": True}, "--strict_data applies"),
+        (
+            {"dataset": "digits", "max_image_pixels": 100},
+            "--max_image_pixels applies",
+        ),
+        (
+            {"dataset": "folder:x", "max_image_pixels": 0},
+            "--max_image_pixels must be a positive integer",
+        ),
         ({"dataset": "digits", "data_dir": "/d"}, "made in memory"),
         (
             {"dataset": "folder:x", "data_dir": "/d"},

@@ -309,7 +309,8 @@ def bad_files(files):
         (
             "tfrecord:{root}/label5.tfrecord,{root}/label5.tfrecord",
             ['--model_overrides={"num_classes": 3}'],
-            "has labels up to 5, outside the model's num_classes=3",
+            "label5.tfrecord: label 5 is outside the classes 0..2 "
+            "(num_classes=3)",
         ),
         (
             "folder:{root}/corrupt",

@@ -138,7 +138,7 @@ def test_a_file_cache_killed_while_written_resumes_exactly(tmp_path):
 
 
 def test_a_tfds_directory_trains_evaluates_and_exports(tmp_path):
-    from tests.kerasblocks.test_training_tfds import KbTinyColours
+    from tests.kerasblocks.test_data_tfds import KbTinyColours
 
     KbTinyColours(data_dir=str(tmp_path / "tfds")).download_and_prepare(
         download_dir=str(tmp_path / "downloads")
