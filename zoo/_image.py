@@ -22,6 +22,11 @@ by the model's own layers and weights; the head is what follows it
 (global pooling and the family's top, then `predictions`).
 `reset_classifier(num_classes)` returns a model with the same backbone
 and a new head; `num_classes=0` gives the pooled features.
+
+keras.applications' arguments (`zoo._keras_arguments`): every image
+model also takes `classes` (beside `num_classes`), `input_tensor` and
+`data_format`, and leaves height and width open (None) where
+keras.applications does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import keras
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._validation import positive_int as _positive_int
+from zoo import _keras_arguments
 
 POOLINGS = (None, "avg", "max")
 
@@ -74,7 +80,7 @@ class ImageHead:
         self,
         model_name: str,
         *,
-        input_shape: Sequence[int],
+        input_shape: Sequence[int | None],
         num_classes: int,
         include_top: bool,
         pooling: str | None,
@@ -82,19 +88,41 @@ class ImageHead:
         features_only: bool,
         min_input_size: int,
     ):
+        build = _keras_arguments.current_build()
+        self.data_format = build.data_format
+        self.input_tensor = build.input_tensor
+        if self.input_tensor is not None:
+            # As in keras.applications, the tensor decides the shape.
+            input_shape = _keras_arguments.to_channels_last(
+                tuple(self.input_tensor.shape[1:]), self.data_format
+            )
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
             raise ValueError(
                 f"{model_name}: input_shape must be (height, width, channels)."
                 f" Received: input_shape={input_shape!r}"
             )
-        for dim in input_shape:
-            _positive_int("input_shape entries", dim)
-        height, width, _ = input_shape
-        if min(height, width) < min_input_size:
+        height, width, channels = input_shape
+        _positive_int("input_shape entries", channels)
+        for dim in (height, width):
+            if dim is not None:
+                _positive_int("input_shape entries", dim)
+        shown = self._shown(input_shape)
+        if any(d is not None and d < min_input_size for d in (height, width)):
             raise ValueError(
-                f"{model_name}: input_shape={tuple(input_shape)} is too small; "
-                f"this architecture needs height and width of at least "
+                f"{model_name}: input_shape={shown} is too small; this "
+                f"architecture needs height and width of at least "
                 f"{min_input_size}."
+            )
+        if (
+            include_top
+            and not features_only
+            and self.input_tensor is None
+            and None in (height, width)
+        ):
+            raise ValueError(
+                f"{model_name}: with include_top=True, give a static "
+                f"input_shape (keras.applications' rule). Received: "
+                f"input_shape={shown}"
             )
         if include_top and not features_only:
             _positive_int("num_classes", num_classes)
@@ -119,9 +147,38 @@ class ImageHead:
         self.features_only = bool(features_only)
         self.feature_info: list[FeatureInfo] = []
         self.feature_map = None
+        self.model_inputs = None
+
+    def _shown(self, shape) -> tuple:
+        """`shape` (height, width, channels) as the caller gave it."""
+        if self.data_format == "channels_first":
+            return (shape[2], shape[0], shape[1])
+        return tuple(shape)
 
     def inputs(self) -> keras.KerasTensor:
-        return keras.Input(shape=self.input_shape, name="images")
+        """The model's input, channels-last (what the family builds on).
+
+        With `input_tensor`, the model's inputs (`model_inputs`) are
+        that tensor's source inputs, as in keras.applications."""
+        tensor = self.input_tensor
+        if tensor is None:
+            x = keras.Input(shape=self._shown(self.input_shape), name="images")
+            self.model_inputs = x
+        else:
+            if not keras.backend.is_keras_tensor(tensor):
+                # Keras's own refusal, with Keras's message.
+                tensor = keras.Input(tensor=tensor, name="images")
+            x = tensor
+            sources = keras.utils.get_source_inputs(tensor)
+            self.model_inputs = sources[0] if len(sources) == 1 else sources
+        if self.data_format == "channels_first":
+            x = keras.layers.Permute((2, 3, 1), name="channels_last")(x)
+        return x
+
+    def _as_given(self, x, name: str):
+        if self.data_format == "channels_first":
+            return keras.layers.Permute((3, 1, 2), name=name)(x)
+        return x
 
     def outputs(
         self,
@@ -146,7 +203,8 @@ class ImageHead:
         for stage in stages:
             if any(d is not None and d < 1 for d in stage.tensor.shape[1:3]):
                 raise ValueError(
-                    f"{self.model_name}: input_shape={self.input_shape} is "
+                    f"{self.model_name}: input_shape="
+                    f"{self._shown(self.input_shape)} is "
                     f"too small; stage {stage.name} has no pixels left "
                     f"(shape {stage.tensor.shape})."
                 )
@@ -156,7 +214,10 @@ class ImageHead:
         ]
         x = self.feature_map = stages[-1].tensor
         if self.features_only:
-            return [s.tensor for s in stages]
+            return [
+                self._as_given(s.tensor, f"{s.name}_channels_first")
+                for s in stages
+            ]
         if self.include_top:
             if top is None:
                 x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -175,7 +236,7 @@ class ImageHead:
             return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         if self.pooling == "max":
             return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-        return x
+        return self._as_given(x, "channels_first")
 
 
 class _Untracked:
@@ -203,6 +264,13 @@ class ImageModel(CapturedConfig, keras.Model):
     # `reset_classifier(0)` uses by default.
     top_pooling = "avg"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _keras_arguments.with_keras_arguments(
+                cls.__dict__["__init__"]
+            )
+
     def _finish(self, head: ImageHead, inputs, outputs, name, kwargs):
         # Keras's Functional constructor ignores unknown keywords, which
         # would let a misspelt argument pass silently.
@@ -212,18 +280,51 @@ class ImageModel(CapturedConfig, keras.Model):
                 f"{type(self).__name__} got an unexpected keyword argument "
                 f"{unknown[0]!r}"
             )
+        del inputs  # the head's: with input_tensor, its source inputs
         # Through super(), not keras.Model.__init__: once Keras has put
         # Functional into the class's bases, calling Model.__init__ again
         # would inject it a second time (an inheritance cycle).
         super(ImageModel, self).__init__(
-            inputs=inputs,
+            inputs=head.model_inputs,
             outputs=outputs,
             name=name,
             **self._base_kwargs(kwargs),
         )
         self.feature_info = tuple(head.feature_info)
+        self.data_format = head.data_format
         self._feature_map = _Untracked(head.feature_map)
         self._features_model = _Untracked()
+        self._keras_build = _Untracked(
+            (head.input_tensor is not None, head.num_classes)
+        )
+
+    @property
+    def _input(self):
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    def get_config(self):
+        on_tensor, num_classes = self._keras_build.value
+        if on_tensor:
+            # Built on a caller's tensor: the model is a graph that
+            # starts before the zoo's layers (as in keras.applications),
+            # so its config is that graph.
+            graph = keras.Model(self._input, self.outputs, name=self.name)
+            return graph.get_config()
+        config = super().get_config()
+        config.pop("input_tensor", None)
+        if config.pop("classes", None) is not None:
+            config["num_classes"] = num_classes
+        config["data_format"] = self.data_format
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if "layers" in config and "input_layers" in config:
+            # A graph config (see get_config): a Functional model of the
+            # same layers.
+            return keras.Model.from_config(config, custom_objects)
+        return super().from_config(config)
 
     def forward_features(self, inputs, training=None):
         """The backbone's final feature map for `inputs`.
@@ -248,10 +349,11 @@ class ImageModel(CapturedConfig, keras.Model):
         TensorShape([2, 1, 1, 512])
         """
         if self._features_model.value is None:
+            feature_map = self._feature_map.value
+            if self.data_format == "channels_first":
+                feature_map = keras.layers.Permute((3, 1, 2))(feature_map)
             self._features_model.value = keras.Model(
-                self.inputs,
-                self._feature_map.value,
-                name=f"{self.name}_features",
+                self._input, feature_map, name=f"{self.name}_features"
             )
         return self._features_model.value(inputs, training=training)
 

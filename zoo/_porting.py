@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from kerasblocks.params import unique_variables
+from zoo._keras_arguments import DATA_FORMATS, to_channels_last
 
 Porter = Callable[[keras.Model, dict[str, Any]], tuple[keras.Model, list]]
 _PORTERS: dict[str, Porter] = {}
@@ -50,10 +51,23 @@ def applications_config(keras_model: keras.Model) -> dict[str, Any]:
     classifier_activation."""
     layers = {layer.name: layer for layer in keras_model.layers}
     last = keras_model.layers[-1]
+    # The layout keras.applications built the model in (its layers
+    # record it); the twin takes it, with input_shape channels-last.
+    data_format = next(
+        (
+            layer.data_format
+            for layer in keras_model.layers
+            if getattr(layer, "data_format", None) in DATA_FORMATS
+        ),
+        keras.config.image_data_format(),
+    )
     config: dict[str, Any] = {
-        "input_shape": tuple(keras_model.input_shape[1:]),
+        "input_shape": to_channels_last(
+            tuple(keras_model.input_shape[1:]), data_format
+        ),
         "include_top": "predictions" in layers,
         "pooling": None,
+        "data_format": data_format,
     }
     if config["include_top"]:
         predictions = layers["predictions"]

@@ -18,6 +18,8 @@ from typing import Any
 
 import keras
 
+from zoo._keras_arguments import keras_style_arguments
+
 ModelFn = Callable[..., keras.Model]
 
 
@@ -177,7 +179,12 @@ def create_model(
             RGB pixels in [0, 255]. Families that normalize inside
             (EfficientNet, ConvNeXt, MobileNetV3) take it as their own
             argument.
-        **overrides: the model function's arguments.
+        **overrides: the model function's arguments. An image model
+            takes keras.applications' arguments as keras.applications
+            does: `classes` (as `num_classes`), `input_tensor`, and
+            `input_shape` in `keras.config.image_data_format()`'s layout
+            (or `data_format`'s); a keras.applications twin without a
+            top and without `input_shape` takes any height and width.
 
     Example:
 
@@ -188,6 +195,8 @@ def create_model(
     """
     entry = get_model_entry(name)
     cfg = entry.pretrained_cfg
+    if entry.task == "image":
+        overrides = keras_style_arguments(overrides, is_twin=cfg is not None)
     builtin = cfg is not None and cfg.preprocessing == "builtin"
     if include_preprocessing is not None and builtin:
         overrides["include_preprocessing"] = include_preprocessing

@@ -71,7 +71,7 @@ class ConvNeXt(ImageModel):
     by default there too), the model takes raw 0-255 RGB images and
     normalizes them itself; pass `include_preprocessing=False` to feed
     already normalized images. With other than 3 input channels it is
-    an error here; keras.applications silently leaves it out. A port
+    left out, as keras.applications leaves it out. A port
     keeps whatever the keras model does, so both give equal outputs for
     the same raw input.
 
@@ -127,16 +127,11 @@ class ConvNeXt(ImageModel):
             features_only=features_only,
             min_input_size=32,
         )
-        if include_preprocessing and input_shape[-1] != 3:
-            raise ValueError(
-                "ConvNeXt: include_preprocessing=True normalizes RGB images "
-                "and needs 3 input channels. Received: "
-                f"input_shape={tuple(input_shape)}; pass "
-                "include_preprocessing=False for other inputs."
-            )
         inputs = head.inputs()
         x = inputs
-        if include_preprocessing:
+        # keras.applications leaves the RGB normalization out for other
+        # channel counts; so does the twin.
+        if include_preprocessing and head.input_shape[-1] == 3:
             x = keras.layers.Normalization(
                 mean=list(_MEAN), variance=list(_VARIANCE), name="preprocessing"
             )(x)

@@ -14,7 +14,7 @@ import kerasblocks as kb
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
 from zoo._porting_names import gather_sources
-from zoo._registry import create_model, register_model
+from zoo._registry import get_model_entry, register_model
 
 # Conv blocks per dense block, by depth (keras.applications' table).
 DENSENET_BLOCKS = {
@@ -241,5 +241,7 @@ def _keras_location(zoo_path: str) -> tuple[str, str]:
 
 @register_porter("densenet121", "densenet169", "densenet201")
 def _port_densenet(keras_model: keras.Model, config: dict):
-    model = create_model(keras_model.name, **config)
+    # The registered function, not create_model: `config` is the
+    # classes' (input_shape channels-last, whatever the data format).
+    model = get_model_entry(keras_model.name).fn(**config)
     return model, gather_sources(model, keras_model, _keras_location)

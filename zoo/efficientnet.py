@@ -146,10 +146,10 @@ class EfficientNet(ImageModel):
             classifier_activation=classifier_activation,
             features_only=features_only,
         )
-        if stddev_rescaling and input_shape[-1] != 3:
+        if stddev_rescaling and head.input_shape[-1] != 3:
             raise ValueError(
                 "EfficientNet: stddev_rescaling scales RGB channels and needs "
-                f"3 input channels. Received: input_shape={tuple(input_shape)}"
+                f"3 input channels. Received: input_shape={head.input_shape}"
             )
 
         def width(filters):

@@ -196,7 +196,7 @@ class EfficientNetV2(ImageModel):
         inputs = head.inputs()
         x = inputs
         if include_preprocessing:
-            if stages == "b" and input_shape[-1] == 3:
+            if stages == "b" and head.input_shape[-1] == 3:
                 x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
                 x = keras.layers.Normalization(
                     mean=list(_MEAN),

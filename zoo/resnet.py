@@ -26,7 +26,7 @@ from kerasblocks.layers.residual import IMAGENET_EPSILON
 from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
-from zoo._registry import create_model, register_model
+from zoo._registry import get_model_entry, register_model
 
 # Depth -> (block type, blocks per stage), as in the paper's Table 1.
 RESNET_SPECS = {
@@ -364,7 +364,9 @@ def _keras_names(model: keras.Model) -> dict[int, str]:
     "resnet152v2",
 )
 def _port_resnet(keras_model: keras.Model, config: dict):
-    model = create_model(keras_model.name, **config)
+    # The registered function, not create_model: `config` is the
+    # classes' (input_shape channels-last, whatever the data format).
+    model = get_model_entry(keras_model.name).fn(**config)
     sources = {
         f"{layer.name}/{variable.name}": variable
         for layer in keras_model.layers

@@ -140,7 +140,13 @@ class VisionTransformer(ImageModel):
             features_only=features_only,
             min_input_size=patch_size,
         )
-        grid = (input_shape[0] // patch_size, input_shape[1] // patch_size)
+        height, width = head.input_shape[:2]
+        if height is None or width is None:
+            raise ValueError(
+                "VisionTransformer: the position embedding needs a static "
+                f"height and width. Received: input_shape={head.input_shape}"
+            )
+        grid = (height // patch_size, width // patch_size)
         inputs = head.inputs()
         x = kb.layers.PatchEmbedding(
             patch_size, hidden_dim, name="patch_embedding"
