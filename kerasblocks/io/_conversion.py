@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasblocks._keras_compat import export_lib
-from kerasblocks.io._atomic import atomic_path
+from kerasblocks._keras_compat import export_lib, flatten_layers
+from kerasblocks.io._atomic import atomic_path, temporary_sibling
 from kerasblocks.io.errors import ConversionError
 from kerasblocks.io.saved_model import _keras_signature, _named_specs
 
@@ -67,6 +67,7 @@ def write_forward(model: keras.Model, directory: str) -> dict:
     )
     archive.write_out(directory, verbose=False)
     return {
+        "layer_names": [layer.name for layer in flatten_layers(model)],
         "input_names": names,
         "float_inputs": all(s.dtype.is_floating for s in specs),
     }
@@ -123,36 +124,92 @@ def run_child(
 ) -> None:
     """Converts `model` to `kind` ("litert" or "onnx") at `path` in a
     child process, atomically."""
-    path = os.fspath(path)
+    error = convert_many([(model, path, kind, quantize, calibration)])[0]
+    if error is not None:
+        raise error
+
+
+def convert_many(jobs: list[tuple]) -> list[ConversionError | None]:
+    """Runs several conversions in one child process (one TensorFlow
+    import): each job is (model, path, kind, quantize, calibration).
+
+    Returns one `ConversionError` or None per job; each file that
+    converted replaces its path atomically, the others are untouched.
+    """
     with tempfile.TemporaryDirectory(prefix="kb-convert-") as work:
-        saved = os.path.join(work, "saved_model")
-        request = write_forward(model, saved)
-        if quantize == "int8":
-            arrays = calibration_arrays(
-                calibration,
-                _keras_signature(model, None, None)[0],
-                request["input_names"],
+        requests = []
+        for number, (model, path, kind, quantize, calibration) in enumerate(
+            jobs
+        ):
+            folder = os.path.join(work, str(number))
+            request = write_forward(model, os.path.join(folder, "saved"))
+            if quantize == "int8":
+                arrays = calibration_arrays(
+                    calibration,
+                    _keras_signature(model, None, None)[0],
+                    request["input_names"],
+                )
+                request["calibration"] = os.path.join(folder, "calib.npz")
+                np.savez(
+                    request["calibration"],
+                    **{str(i): a for i, a in enumerate(arrays)},
+                )
+            request.update(
+                saved_model=os.path.join(folder, "saved"),
+                format=kind,
+                quantize=quantize,
+                error=os.path.join(folder, "error.txt"),
+                model_name=model.name,
+                path=os.path.abspath(os.fspath(path)),
+                output=temporary_sibling(
+                    os.path.abspath(os.fspath(path)), SUFFIXES[kind]
+                ),
             )
-            request["calibration"] = os.path.join(work, "calibration.npz")
-            np.savez(
-                request["calibration"],
-                **{str(i): a for i, a in enumerate(arrays)},
-            )
-        request.update(
-            saved_model=saved,
-            format=kind,
-            quantize=quantize,
-            error=os.path.join(work, "error.txt"),
+            requests.append(request)
+        try:
+            code, log = _run(requests, work)
+            return [_finish(r, code, log) for r in requests]
+        finally:
+            for request in requests:
+                if os.path.exists(request["output"]):
+                    os.remove(request["output"])
+
+
+SUFFIXES = {"litert": ".tflite", "onnx": ".onnx"}
+
+
+def _finish(request: dict, code: int, log: str) -> ConversionError | None:
+    kind = FORMAT_NAMES[request["format"]]
+    if os.path.exists(request["error"]):
+        with open(request["error"]) as f:
+            problem = f.read().strip()
+    elif not os.path.exists(request["output"]):
+        problem = f"the converter process ended with code {code}" + (
+            f": {log}" if log else ""
         )
-        with atomic_path(path, suffix=suffix) as temporary:
-            request["output"] = temporary
-            _run(request, work, model.name, path, kind)
+    else:
+        with atomic_path(request["path"], SUFFIXES[request["format"]]) as t:
+            os.replace(request["output"], t)
+        return None
+    return ConversionError(
+        request["path"], kind, request["model_name"], problem
+    )
 
 
-def _run(request: dict, work: str, name: str, path: str, kind: str) -> None:
+def _done(request_file: str) -> str:
+    try:
+        with open(request_file + ".progress") as f:
+            return f"{int(f.read() or 0)} of "
+    except (OSError, ValueError):
+        return "0 of "
+
+
+def _run(requests: list[dict], work: str) -> tuple[int, str]:
+    """Runs the child on `requests`; returns its exit code and the last
+    line it printed."""
     request_file = os.path.join(work, "request.json")
     with open(request_file, "w") as f:
-        json.dump(request, f)
+        json.dump(requests, f)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_ROOT, env.get("PYTHONPATH")) if p
@@ -161,6 +218,11 @@ def _run(request: dict, work: str, name: str, path: str, kind: str) -> None:
     log = os.path.join(work, "child.log")
     started = time.monotonic()
     shown = PROGRESS_AFTER
+    what = ", ".join(
+        f"'{r['model_name']}' to {FORMAT_NAMES[r['format']]} "
+        f"({r['quantize'] or 'float32'})"
+        for r in requests[:3]
+    ) + (f" and {len(requests) - 3} more" if len(requests) > 3 else "")
     with open(log, "wb") as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "kerasblocks.io._convert", request_file],
@@ -170,13 +232,12 @@ def _run(request: dict, work: str, name: str, path: str, kind: str) -> None:
         )
         try:
             while child.poll() is None:
-                time.sleep(0.2)
+                time.sleep(0.1)
                 elapsed = time.monotonic() - started
                 if elapsed >= shown:
                     print(
-                        f"Converting '{name}' to {FORMAT_NAMES[kind]} "
-                        f"({request['quantize'] or 'float32'}): "
-                        f"{elapsed:.0f} s",
+                        f"Converting {what}: {_done(request_file)}"
+                        f"{len(requests)} done, {elapsed:.0f} s",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -185,16 +246,6 @@ def _run(request: dict, work: str, name: str, path: str, kind: str) -> None:
             child.kill()
             child.wait()
             raise
-    if child.returncode == 0:
-        return
-    if os.path.exists(request["error"]):
-        with open(request["error"]) as f:
-            problem = f.read().strip()
-    else:
-        with open(log, errors="replace") as f:
-            lines = [x for x in f.read().splitlines() if x.strip()]
-        problem = (
-            f"the converter process ended with code {child.returncode}"
-            + (f": {lines[-1].strip()[:300]}" if lines else "")
-        )
-    raise ConversionError(path, FORMAT_NAMES[kind], name, problem)
+    with open(log, errors="replace") as f:
+        lines = [x for x in f.read().splitlines() if x.strip()]
+    return child.returncode, lines[-1].strip()[:300] if lines else ""

@@ -21,31 +21,45 @@ import sys
 _OP = re.compile(r"'(tf\.\w+)' op")
 _LOCATION = re.compile(r'\["(\w+):", "([^"@]+)')
 _ONNX_OP = re.compile(r"(?:Tensorflow|TF) op \[([^\]]+)\]")
+# onnxruntime: In Node, ("scope/layer_1/Op", OpType, "", -1) : ...
+_ORT_NODE = re.compile(r'In Node, \("([^"]+)", (\w+),')
 
 
-def describe_failure(text: str) -> str:
+def _layer(scope: str, layer_names: list[str]) -> str | None:
+    """The innermost layer of the model in an op's name scope; a traced
+    scope may carry a `_1` suffix the layer's name does not."""
+    for part in reversed(scope.split("/")[:-1]):
+        if part in layer_names:
+            return part
+        stripped = re.sub(r"_\d+$", "", part)
+        if stripped in layer_names:
+            return stripped
+    return None
+
+
+def describe_failure(text: str, layer_names: list[str]) -> str:
     """One line naming the op and layer a converter's message blames."""
-    ops = list(dict.fromkeys(_OP.findall(text)))
-    layers = []
+    found: list[tuple[str, str]] = []  # (op type, scope)
+    refused = set(_OP.findall(text))
     for op_type, scope in _LOCATION.findall(text):
-        parts = scope.split("/")
-        # The scope is model/layer/.../Op: the layer is the last part
-        # before the op's own name.
-        layer = parts[-2] if len(parts) >= 2 else parts[0]
-        if (not ops or f"tf.{op_type}" in ops) and layer not in layers:
-            layers.append(layer)
-    onnx = list(dict.fromkeys(_ONNX_OP.findall(text)))
-    for item in onnx:
-        # tf2onnx says "Tensorflow op [scope/layer/Op: Type] is not
-        # supported".
+        if not refused or f"tf.{op_type}" in refused:
+            found.append((f"tf.{op_type}", scope))
+    for item in _ONNX_OP.findall(text):
+        # tf2onnx: "Tensorflow op [scope/layer/Op: Type] is not supported"
         scope, _, op_type = item.partition(": ")
-        ops.append(op_type or scope)
-        parts = scope.split("/")
-        if len(parts) >= 2 and parts[-2] not in layers:
-            layers.append(parts[-2])
+        found.append((op_type or scope, scope))
+    found += [(op, scope) for scope, op in _ORT_NODE.findall(text)]
+    ops = list(dict.fromkeys([op for op, _ in found] + sorted(refused)))
     if not ops:
         last = [line for line in text.strip().splitlines() if line.strip()]
         return last[-1].strip()[:300] if last else "unknown converter error"
+    layers = list(
+        dict.fromkeys(
+            layer
+            for _, scope in found
+            if (layer := _layer(scope, layer_names)) is not None
+        )
+    )
     where = f" in layer {', '.join(repr(x) for x in layers)}" if layers else ""
     return f"unsupported op {', '.join(ops)}{where}"
 
@@ -102,9 +116,39 @@ def to_litert(request: dict) -> None:
         f.write(flatbuffer)
 
 
+def _erfc_as_one_minus_erf(ctx, node, name, args):
+    """tf2onnx has no rule for Erfc (exact GELU uses it); ONNX has Erf."""
+    import numpy as np
+    from tf2onnx import utils
+
+    del name, args
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    node.type = "Erf"
+    one = ctx.make_const(utils.make_name("one"), np.array(1, dtype=dtype))
+    ctx.insert_new_node_on_output(
+        "Sub", node.output[0], inputs=[one.output[0], node.output[0]]
+    )
+
+
+def _without_forced_xla(graph_def) -> None:
+    """Drops the "always compile with XLA" mark (Keras's grouped
+    convolution on CPU carries it) so that its function is inlined: ONNX
+    has no function-call op."""
+    for function in graph_def.library.function:
+        function.attr.pop("_XlaMustCompile", None)
+        function.attr.pop("_noinline", None)
+        for node in function.node_def:
+            node.attr.pop("_XlaMustCompile", None)
+    for node in graph_def.node:
+        node.attr.pop("_XlaMustCompile", None)
+
+
 def to_onnx(request: dict) -> None:
     import tensorflow as tf
     import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     from kerasblocks._keras_compat import tf2onnx_lib
 
@@ -119,35 +163,63 @@ def to_onnx(request: dict) -> None:
         tf.TensorSpec(arguments[n].shape, arguments[n].dtype, name=n)
         for n in names
     ]
-
     outputs = output_order(serve.structured_outputs)
 
     def forward(*tensors):
         values = serve(**dict(zip(names, tensors, strict=True)))
         return [values[k] for k in outputs]
 
-    function = tf.function(forward, input_signature=specs)
-    tf2onnx.convert.from_function(
-        function,
-        input_signature=specs,
+    concrete = tf.function(forward, input_signature=specs)
+    concrete = concrete.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(
+        concrete, lower_control_flow=False, aggressive_inlining=True
+    )
+    graph_def = frozen.graph.as_graph_def(add_shapes=True)
+    _without_forced_xla(graph_def)
+    input_names = [t.name for t in frozen.inputs]
+    output_names = [t.name for t in frozen.outputs]
+    renames = dict(zip(input_names, names, strict=True))
+    renames.update(zip(output_names, outputs, strict=True))
+    tf2onnx.convert.from_graph_def(
+        graph_def,
+        input_names=input_names,
+        output_names=output_names,
         opset=request.get("opset"),
+        custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])},
+        tensors_to_rename=renames,
         output_path=request["output"],
+    )
+    import onnxruntime
+
+    # A file onnxruntime refuses is a failed conversion, reported before
+    # it can replace anything.
+    onnxruntime.InferenceSession(
+        request["output"], providers=["CPUExecutionProvider"]
     )
 
 
 def main(argv: list[str]) -> int:
     with open(argv[1]) as f:
-        request = json.load(f)
-    try:
-        if request["format"] == "litert":
-            to_litert(request)
-        else:
-            to_onnx(request)
-    except Exception as error:  # noqa: BLE001 - reported to the parent
-        with open(request["error"], "w") as f:
-            f.write(describe_failure(f"{type(error).__name__}: {error}"))
-        return 1
-    return 0
+        requests = json.load(f)
+    failed = 0
+    for done, request in enumerate(requests):
+        with open(argv[1] + ".progress", "w") as f:
+            f.write(str(done))
+        try:
+            if request["format"] == "litert":
+                to_litert(request)
+            else:
+                to_onnx(request)
+        except Exception as error:  # noqa: BLE001 - reported to the parent
+            failed += 1
+            with open(request["error"], "w") as f:
+                f.write(
+                    describe_failure(
+                        f"{type(error).__name__}: {error}",
+                        request["layer_names"],
+                    )
+                )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
