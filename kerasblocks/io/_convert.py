@@ -37,10 +37,30 @@ def _layer(scope: str, layer_names: list[str]) -> str | None:
     return None
 
 
-def describe_failure(text: str, layer_names: list[str]) -> str:
-    """One line naming the op and layer a converter's message blames."""
+def graph_nodes(request: dict) -> list[tuple[str, str]]:
+    """(op type, node name) of every op of the SavedModel's serving
+    function, nested functions included: a converter's message may name
+    only the op type, and the node's name scope holds the layer."""
+    concrete, _, _ = _serving_function(request)
+    graph_def = concrete.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return [(node.op, node.name) for node in nodes]
+
+
+def describe_failure(
+    text: str,
+    layer_names: list[str],
+    nodes: list[tuple[str, str]] = (),
+) -> str:
+    """One line naming the op and layer a converter's message blames;
+    `nodes` (`graph_nodes`) finds the layer of an op named by type only."""
     found: list[tuple[str, str]] = []  # (op type, scope)
     refused = set(_OP.findall(text))
+    for op_type, name in nodes:
+        if f"tf.{op_type}" in refused:
+            found.append((f"tf.{op_type}", name))
     for op_type, scope in _LOCATION.findall(text):
         if not refused or f"tf.{op_type}" in refused:
             found.append((f"tf.{op_type}", scope))
@@ -85,11 +105,37 @@ def _calibration(path, names):
     return generate
 
 
+def _serving_function(request: dict):
+    """The SavedModel's `serving_default` as a function of positional
+    inputs in the model's order (a signature keeps them sorted by name),
+    returning the outputs in the model's order; and the loaded object,
+    which must stay alive while the function is used."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(request["saved_model"])
+    serve = loaded.signatures["serving_default"]
+    arguments = serve.structured_input_signature[1]
+    names = request["input_names"]
+    specs = [
+        tf.TensorSpec(arguments[n].shape, arguments[n].dtype, name=n)
+        for n in names
+    ]
+    outputs = output_order(serve.structured_outputs)
+
+    def forward(*tensors):
+        values = serve(**dict(zip(names, tensors, strict=True)))
+        return [values[k] for k in outputs]
+
+    function = tf.function(forward, input_signature=specs)
+    return function.get_concrete_function(), outputs, loaded
+
+
 def to_litert(request: dict) -> None:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        request["saved_model"], signature_keys=["serving_default"]
+    concrete, _, loaded = _serving_function(request)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [concrete], loaded
     )
     # Builtins only: ai-edge-litert carries no TensorFlow (Flex) kernels,
     # so a Flex op would convert and then fail to run.
@@ -144,7 +190,6 @@ def _without_forced_xla(graph_def) -> None:
 
 
 def to_onnx(request: dict) -> None:
-    import tensorflow as tf
     import tf2onnx
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -153,24 +198,8 @@ def to_onnx(request: dict) -> None:
     from kerasblocks._keras_compat import tf2onnx_lib
 
     tf2onnx_lib.patch_tf2onnx()
-    # Held for the conversion: the signature only references the
-    # loaded object's variables.
-    loaded = tf.saved_model.load(request["saved_model"])
-    serve = loaded.signatures["serving_default"]
-    arguments = serve.structured_input_signature[1]
+    concrete, outputs, loaded = _serving_function(request)
     names = request["input_names"]
-    specs = [
-        tf.TensorSpec(arguments[n].shape, arguments[n].dtype, name=n)
-        for n in names
-    ]
-    outputs = output_order(serve.structured_outputs)
-
-    def forward(*tensors):
-        values = serve(**dict(zip(names, tensors, strict=True)))
-        return [values[k] for k in outputs]
-
-    concrete = tf.function(forward, input_signature=specs)
-    concrete = concrete.get_concrete_function()
     frozen = convert_variables_to_constants_v2(
         concrete, lower_control_flow=False, aggressive_inlining=True
     )
@@ -212,11 +241,16 @@ def main(argv: list[str]) -> int:
                 to_onnx(request)
         except Exception as error:  # noqa: BLE001 - reported to the parent
             failed += 1
+            try:
+                nodes = graph_nodes(request)
+            except Exception:  # noqa: BLE001 - the message alone will do
+                nodes = []
             with open(request["error"], "w") as f:
                 f.write(
                     describe_failure(
                         f"{type(error).__name__}: {error}",
                         request["layer_names"],
+                        nodes,
                     )
                 )
     return 1 if failed else 0

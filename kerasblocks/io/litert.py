@@ -136,7 +136,7 @@ def _dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
 
 def _by_name(inputs: Any, names: list[str], path: str) -> dict:
     """Inputs keyed by the file's input names: a dict as given; a single
-    array or a list in the model's input order."""
+    array, or a list in the order of `names`."""
     if isinstance(inputs, dict):
         missing = sorted(set(names) - set(inputs))
         if missing:
@@ -165,8 +165,9 @@ def run_litert(path: str | os.PathLike, inputs: Any):
 
     Args:
         path: the `.tflite` file.
-        inputs: one array, a list of arrays in the model's input order,
-            or a dict keyed by input name.
+        inputs: one array, a dict keyed by input name, or a list of
+            arrays in the order of the input names (sorted, as the
+            file's signature lists them; a dict-input model's own order).
 
     Returns:
         One array, or a list of arrays in the model's output order.
@@ -189,9 +190,9 @@ def run_litert(path: str | os.PathLike, inputs: Any):
     key = SIGNATURE if SIGNATURE in signatures else sorted(signatures)[0]
     runner = interpreter.get_signature_runner(key)
     details = runner.get_input_details()
-    # Subgraph tensor order is the function's argument order, i.e. the
-    # model's input order (the signature lists names alphabetically).
-    names = sorted(details, key=lambda n: details[n]["index"])
+    # A signature lists its inputs by name: for a dict input that is the
+    # model's own (Keras flattens dicts in key order).
+    names = sorted(details)
     feed = {
         n: _quantize(v, details[n])
         for n, v in _by_name(inputs, names, path).items()

@@ -113,6 +113,7 @@ def test_run_directory_holds_everything(finished_run):
         n.startswith("events.out") for n in os.listdir(out / "tensorboard")
     )
     assert sorted(os.listdir(out / "export")) == [
+        "deploy_report.json",
         "model.h5",
         "model.keras",
         "model.tflite",
@@ -139,7 +140,9 @@ def test_exports_agree(finished_run):
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     keras_model = kb.io.load_model(out / "export" / "model.keras")
     expected = keras_model(x).numpy()
-    for name in ("model.h5", "saved_model"):
+    # TF Serving's layout: the run's first export is version 1.
+    assert os.listdir(out / "export" / "saved_model") == ["1"]
+    for name in ("model.h5", os.path.join("saved_model", "1")):
         restored = kb.io.load_model(out / "export" / name)
         np.testing.assert_allclose(restored(x), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
