@@ -419,7 +419,7 @@ def no_tensorflow(tmp_path_factory):
     [
         ("train", ["--model_overrides", "--[no]deterministic", "--strategy"]),
         ("evaluate", ["--run_dir", "--checkpoint", "--split"]),
-        ("export", ["--run_dir", "--formats"]),
+        ("export", ["--run_dir", "--formats", "--quantize", "--calibration"]),
         ("inspect", ["--[no]list", "--model_overrides"]),
         ("benchmark", ["--batch_sizes", "--modes"]),
     ],
@@ -447,6 +447,23 @@ def test_train_flag_choices_match_the_library():
         assert getattr(train, name) == getattr(config, name)
     assert train.STRATEGIES == config.STRATEGIES
     assert train.EXPORTS == config.EXPORTS
+    import ast
+
+    from kerasblocks.training import deploy
+
+    assert train.QUANTIZE == config.QUANTIZE == deploy.QUANTIZE
+    assert config.EXPORTS == (*deploy.FORMATS, *deploy.ALIASES)
+    # tools.export defines flags of the same names as tools.train's, so
+    # its choices are read from the source.
+    with open(os.path.join(REPO, "tools", "export.py")) as f:
+        tree = ast.parse(f.read())
+    (formats,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and getattr(node.targets[0], "id", None) == "FORMATS"
+    ]
+    assert formats == config.EXPORTS
     assert list(train.DATASETS) == data.list_datasets()
 
 
