@@ -121,22 +121,9 @@ def measure(runs: dict, rounds: int, min_seconds: float, progress) -> dict:
     return {"warmup": warmup, "samples": samples}
 
 
-def run_runtimes(
-    make_model,
-    input_shape,
-    *,
-    runtimes,
-    batch_sizes,
-    rounds: int = 5,
-    min_seconds: float = 0.5,
-    progress=print,
-) -> dict:
-    """Measures every runtime at every batch size; returns the report."""
-    model = make_model()
-    with tempfile.TemporaryDirectory(prefix="kb-runtimes-") as work:
-        progress("converting (LiteRT float32 and int8, ONNX)")
-        runs = build(model, input_shape, runtimes, batch_sizes, work)
-        measured = measure(runs, rounds, min_seconds, progress)
+def summarize(measured: dict) -> list[dict]:
+    """One result per configuration: median and best ms, images/s and
+    the ratio of TF's median time (same batch) to the runtime's."""
     results = []
     for (runtime, batch), times in measured["samples"].items():
         median = statistics.median(times)
@@ -153,6 +140,26 @@ def run_runtimes(
                 "samples_s": times,
             }
         )
+    return results
+
+
+def run_runtimes(
+    make_model,
+    input_shape,
+    *,
+    runtimes,
+    batch_sizes,
+    rounds: int = 5,
+    min_seconds: float = 0.5,
+    progress=print,
+) -> dict:
+    """Measures every runtime at every batch size; returns the report."""
+    model = make_model()
+    with tempfile.TemporaryDirectory(prefix="kb-runtimes-") as work:
+        progress("converting (LiteRT float32 and int8, ONNX)")
+        runs = build(model, input_shape, runtimes, batch_sizes, work)
+        measured = measure(runs, rounds, min_seconds, progress)
+    results = summarize(measured)
     return {
         "model": model.name,
         "input_shape": list(input_shape),
