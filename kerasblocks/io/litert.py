@@ -22,7 +22,9 @@ Quantization (`quantize=`):
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -106,13 +108,30 @@ def _interpreter(path: str):
     if key in _interpreters:
         _interpreters.move_to_end(key)
         return _interpreters[key]
-    interpreter = Interpreter(
-        model_path=path, num_threads=min(os.cpu_count() or 1, 4)
-    )
+    with _quiet_stderr():
+        # The runtime announces its XNNPACK delegate on stderr, through C.
+        interpreter = Interpreter(
+            model_path=path, num_threads=min(os.cpu_count() or 1, 4)
+        )
+        interpreter.allocate_tensors()
     _interpreters[key] = interpreter
     while len(_interpreters) > _CACHE_SIZE:
         _interpreters.popitem(last=False)
     return interpreter
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _quantize(value: np.ndarray, detail: dict) -> np.ndarray:
