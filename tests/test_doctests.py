@@ -55,7 +55,18 @@ def test_public_api_has_examples():
                 "apply_init",
             ],
         ),
-        (kerasblocks.io, ["save_tensors", "save_weights", "save_model"]),
+        (
+            kerasblocks.io,
+            [
+                "save_tensors",
+                "save_weights",
+                "save_model",
+                "export_litert",
+                "run_litert",
+                "export_onnx",
+                "run_onnx",
+            ],
+        ),
         (kerasblocks.devices, ["try_gpu", "variable_devices", "strategy"]),
         (
             kerasblocks.layers,

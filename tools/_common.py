@@ -180,6 +180,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that are the user's to fix."""
     from kerasblocks.data.dataset import DataError
     from kerasblocks.io.errors import (
+        ConversionError,
         CorruptFileError,
         UnsafeModelError,
         WeightsMismatchError,
@@ -193,6 +194,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         DataError,
         FileNotFoundError,
         CorruptFileError,
+        ConversionError,
         UnsafeModelError,
         WeightsMismatchError,
         NoUsableCheckpointError,
@@ -281,3 +283,14 @@ def check_dataset(name: str) -> None:
         raise UsageError(
             f"--dataset={name}: nothing after {kind!r}; use {SOURCES[kind]}"
         )
+
+
+def check_deploy_flags(values) -> None:
+    """--calibration (a --dataset form) applies to --quantize=int8."""
+    if values.calibration:
+        if values.quantize != "int8":
+            raise UsageError(
+                "--calibration applies to --quantize=int8; drop it or add "
+                "--quantize=int8"
+            )
+        check_dataset(values.calibration)

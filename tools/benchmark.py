@@ -8,6 +8,14 @@ r"""kb-benchmark: speed of eager, graph, XLA, auto and Keras defaults.
         --precision=float32,mixed_bfloat16,mixed_float16
     kb-benchmark --model=resnet18 --input_size=96 --dataset=folder:DIR \
         --batch_sizes=32 --modes=graph
+    kb-benchmark --model=mobilenetv2 --input_size=224 --batch_sizes=1 \
+        --runtimes=tf,litert,litert_int8,onnxruntime
+
+With --runtimes, what is measured is inference in each deployment
+runtime against TF's compiled forward (`tf.function`, float32) on the
+same random-weight model: LiteRT float32 and full-integer int8 (through
+`kerasblocks.io.export_litert`), onnxruntime (`export_onnx`); see
+tools/_benchmark_runtimes.py.
 
 With --dataset, what is measured is the input pipeline of that data set
 against the train step: the pipeline alone (images decoded, resized and
@@ -82,6 +90,12 @@ flags.DEFINE_integer(
     _common.MAX_IMAGE_PIXELS,
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
+)
+flags.DEFINE_list(
+    "runtimes",
+    None,
+    "Measure inference in these runtimes instead of --modes: tf (the "
+    "compiled forward, the reference), litert, litert_int8, onnxruntime.",
 )
 flags.DEFINE_bool("augment", True, "With --dataset: augment the images.")
 flags.DEFINE_string(
@@ -247,6 +261,36 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
     return 0
 
 
+def _runtimes_benchmark(batch_sizes: list[int]) -> int:
+    import json
+
+    from tools import _benchmark_runtimes as runtimes
+
+    chosen = list(dict.fromkeys(["tf", *FLAGS.runtimes]))
+    unknown = [r for r in chosen if r not in runtimes.RUNTIMES]
+    if unknown:
+        raise _common.UsageError(
+            f"--runtimes: unknown {unknown}; valid: "
+            f"{', '.join(runtimes.RUNTIMES)}"
+        )
+    make, input_shape = _factory()
+    report = runtimes.run_runtimes(
+        make,
+        input_shape,
+        runtimes=chosen,
+        batch_sizes=batch_sizes,
+        rounds=FLAGS.rounds,
+        min_seconds=FLAGS.min_seconds,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(runtimes.format_runtimes(report))
+    if FLAGS.out:
+        with open(FLAGS.out, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {FLAGS.out}")
+    return 0
+
+
 def _benchmark() -> int:
     from tools import benchmarking
 
@@ -272,6 +316,8 @@ def _benchmark() -> int:
         )
     if FLAGS.dataset:
         return _data_benchmark(batch_sizes[0], FLAGS.modes[0])
+    if FLAGS.runtimes:
+        return _runtimes_benchmark(batch_sizes)
     make, input_shape = _factory()
     report = benchmarking.run_benchmark(
         make,

@@ -1,20 +1,28 @@
 """kb-export: a run (or checkpoint, or saved model) to serving formats.
 
-kb-export --run_dir=runs/lenet-digits --formats=saved_model,tflite
+kb-export --run_dir=runs/lenet-digits --formats=saved_model,litert,onnx
+kb-export --run_dir=runs/lenet-digits --formats=litert --quantize=int8
 kb-export --model_path=model.keras --formats=saved_model --out_dir=out
 
 For a run of an image classifier, the SavedModel's `serving_default`
 takes uint8 images `[batch, height, width, 3]` of any size and
 `serving_bytes` encoded JPEG/PNG strings (resized and preprocessed
 inside, as the run's model expects); `serving_float` keeps the model's
-own float input. A model file of your own gets those signatures, with
-the class names of a data set, from `--dataset` (and `--pixels=raw` when
-it preprocesses 0-255 pixels itself):
+own float input. The SavedModel goes to `export/saved_model/<N>/` (TF
+Serving's layout, N one more than the run's last export) with TF
+Serving warm-up requests. Every format is run in its own runtime on the
+validation split and compared with the Keras model in
+`export/deploy_report.json`; a quantized LiteRT file below
+--min_agreement is not written (exit 2). A model file of your own gets
+those signatures, with the class names of a data set, from `--dataset`
+(and `--pixels=raw` when it preprocesses 0-255 pixels itself):
 
 kb-export --model_path=model.keras --dataset=folder:photos --out_dir=out
 """
 
 from __future__ import annotations
+
+import os
 
 from absl import flags
 
@@ -56,14 +64,40 @@ flags.DEFINE_integer(
     lower_bound=1,
 )
 flags.DEFINE_list(
-    "formats", ["saved_model", "keras"], "saved_model, keras, h5, tflite."
+    "formats",
+    ["saved_model", "keras"],
+    "saved_model, keras, h5, litert, onnx (tflite: the old name of litert).",
+)
+flags.DEFINE_enum(
+    "quantize",
+    "none",
+    ["none", "float16", "dynamic_int8", "int8"],
+    "The LiteRT file's quantization; int8 is full-integer, calibrated.",
+)
+flags.DEFINE_string(
+    "calibration",
+    None,
+    "int8 calibration data, any form --dataset takes (default: the run's "
+    "own training split, or --dataset's).",
+)
+flags.DEFINE_integer(
+    "calibration_examples", 256, "Examples to calibrate int8 on.", lower_bound=1
+)
+flags.DEFINE_float(
+    "min_agreement",
+    0.98,
+    "Least top-1 agreement of a quantized LiteRT file with the Keras model "
+    "on the validation split; below it the file is not written (exit 2).",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
 flags.DEFINE_string(
     "out_dir", None, "Where exports go (default: RUN_DIR; files under export/)."
 )
 
 
-FORMATS = ("saved_model", "keras", "h5", "tflite")  # report.EXPORT_NAMES
+# deploy.FORMATS and the old name tflite (a test keeps them equal).
+FORMATS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
 
 
 def _check() -> None:
@@ -85,32 +119,71 @@ def _check() -> None:
         )
     if FLAGS.dataset:
         _common.check_dataset(FLAGS.dataset)
+    _common.check_deploy_flags(FLAGS)
+    if (
+        FLAGS.quantize == "int8"
+        and FLAGS.model_path
+        and not (FLAGS.dataset or FLAGS.calibration)
+    ):
+        raise _common.UsageError(
+            "--quantize=int8 of a --model_path needs --calibration (or "
+            "--dataset) to calibrate on"
+        )
 
 
 def _export() -> int:
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
-    from kerasblocks.training import report, runs, transfer
+    from kerasblocks.data import dataset as data_lib
+    from kerasblocks.training import deploy, report, runs, transfer
 
-    serving = None
+    serving, dataset, pixels, view = None, None, "unit", {}
     if FLAGS.run_dir:
         model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
         out_dir = FLAGS.out_dir or FLAGS.run_dir
+        record = transfer.read_record(FLAGS.run_dir)
         # An image classifier's SavedModel takes what clients send: uint8
         # pixels (serving_default) and encoded images (serving_bytes).
-        serving = transfer.image_serving(
-            model, transfer.read_record(FLAGS.run_dir)
-        )
+        serving = transfer.image_serving(model, record)
+        config = runs.read_config(FLAGS.run_dir)
+        dataset = data_lib.load_dataset(config.dataset, config.data_dir)
+        pixels, view = record.get("pixels", "unit"), transfer.eval_view(record)
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         out_dir = FLAGS.out_dir
         if FLAGS.dataset:
             serving = _image_serving_for(model)
+            dataset = _common.load_image_classification(
+                FLAGS.dataset, FLAGS.data_dir
+            )
+            pixels = FLAGS.pixels
+        elif FLAGS.calibration:
+            dataset = data_lib.load_dataset(FLAGS.calibration)
+    validation, calibration = deploy.run_data(
+        model,
+        dataset,
+        pixels=pixels,
+        view=view,
+        calibration=FLAGS.calibration,
+        data_dir=FLAGS.data_dir,
+        calibration_examples=FLAGS.calibration_examples,
+        quantize=FLAGS.quantize,
+    )
+    if FLAGS.model_path and not FLAGS.dataset:
+        validation = None  # --calibration's data are not the model's
     exports = report.export_all(
-        model, out_dir, FLAGS.formats, image_serving=serving
+        model,
+        out_dir,
+        FLAGS.formats,
+        image_serving=serving,
+        validation=validation,
+        options=deploy.DeployOptions(
+            FLAGS.quantize, FLAGS.min_agreement, calibration
+        ),
     )
     for kind, path in exports.items():
         print(f"{kind}: {path}")
+    print(f"report: {os.path.join(out_dir, 'export', deploy.REPORT_FILE)}")
     return 0
 
 

@@ -32,7 +32,8 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
 PRECISIONS = ("none", "float16", "bfloat16")
 JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
-EXPORTS = ("saved_model", "keras", "h5", "tflite")
+EXPORTS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
+QUANTIZE = ("none", "float16", "dynamic_int8", "int8")
 FREEZE = ("none", "backbone", "all_but_head")
 # kerasblocks.data.list_datasets(), for --help (a test keeps it equal).
 DATASETS = _common.DATASETS
@@ -149,9 +150,37 @@ flags.DEFINE_bool(
     "flag_history with the step it took effect.",
 )
 flags.DEFINE_list(
+    "formats",
+    None,
+    f"Export formats: {', '.join(EXPORTS[:-1])} (default "
+    "saved_model,keras). Each export is checked on the validation split "
+    "(export/deploy_report.json).",
+)
+flags.DEFINE_list(
     "export",
     ["saved_model", "keras"],
-    f"Export formats: {', '.join(EXPORTS)}.",
+    "The old name of --formats (tflite: the old name of litert).",
+)
+flags.DEFINE_enum(
+    "quantize",
+    "none",
+    QUANTIZE,
+    "The LiteRT export's quantization; int8 is full-integer, calibrated.",
+)
+flags.DEFINE_string(
+    "calibration",
+    None,
+    "int8 calibration data, any form --dataset takes (default: the run's "
+    "own training split).",
+)
+flags.DEFINE_integer(
+    "calibration_examples", 256, "Examples to calibrate int8 on.", lower_bound=1
+)
+flags.DEFINE_float(
+    "min_agreement",
+    0.98,
+    "Least top-1 agreement of a quantized LiteRT file with the Keras model "
+    "on the validation split; below it the file is not written (exit 2).",
 )
 flags.DEFINE_bool(
     "strict_data",
@@ -190,6 +219,16 @@ flags.register_validator(
     "export",
     lambda kinds: all(k in EXPORTS for k in kinds),
     f"--export takes {', '.join(EXPORTS)}",
+)
+flags.register_validator(
+    "formats",
+    lambda kinds: kinds is None or all(k in EXPORTS for k in kinds),
+    f"--formats takes {', '.join(EXPORTS[:-1])}",
+)
+flags.register_validator(
+    "min_agreement",
+    lambda v: 0 <= v <= 1,
+    "--min_agreement must be in [0, 1]",
 )
 
 
@@ -297,7 +336,11 @@ def config_from_flags():
         checkpoint_every=FLAGS.checkpoint_every,
         keep_checkpoints=FLAGS.keep_checkpoints,
         overwrite=FLAGS.overwrite,
-        export=tuple(FLAGS.export),
+        export=tuple(FLAGS.formats or FLAGS.export),
+        quantize=FLAGS.quantize,
+        calibration=FLAGS.calibration,
+        calibration_examples=FLAGS.calibration_examples,
+        min_agreement=FLAGS.min_agreement,
         image_size=_image_size(),
         cache=FLAGS.cache or None,
         strict_data=FLAGS.strict_data,
@@ -416,6 +459,11 @@ def main(argv):
         _overrides()
         _check_data_flags()
         _check_transfer()
+        _common.check_deploy_flags(FLAGS)
+        if FLAGS.formats is not None and FLAGS["export"].present:
+            raise _common.UsageError(
+                "--export is the old name of --formats; give only --formats"
+            )
 
     return _common.run_main("kb-train", _train, check)
 

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from kerasblocks._keras_compat import export_lib, export_utils
 from kerasblocks.compile._signature import normalize_spec
-from kerasblocks.io import _integrity, _tied, safety
+from kerasblocks.io import _integrity, _tied, safety, serving_warmup
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io._signatures import input_names, serving_functions
 from kerasblocks.io._specs import (
@@ -112,6 +112,7 @@ def export_saved_model(
     input_signature: Any = None,
     verbose: bool | None = None,
     image_serving: ImageServing | None = None,
+    warmup: bool = False,
     **kwargs,
 ) -> None:
     """Exports `model` as a SavedModel that also reloads as Keras.
@@ -136,6 +137,9 @@ def export_saved_model(
             `serving_default` takes uint8 images of any size,
             `serving_bytes` encoded JPEG/PNG strings, and the float
             signature is named `serving_float`.
+        warmup: add TF Serving's warm-up requests for `serving_default`
+            (`assets.extra/tf_serving_warmup_requests`, see
+            `kerasblocks.io.serving_warmup`).
         **kwargs: passed to Keras's endpoint (backend options).
 
     Example:
@@ -181,9 +185,12 @@ def export_saved_model(
             for s, n in zip(specs, names, strict=True)
         ],
     )
+    default_specs = dict(zip(names, specs, strict=True))
     if image_serving is not None:
         for name, (fn, spec) in image_endpoints(model, image_serving).items():
             archive.add_endpoint(name, fn, spec)
+            if name == "serving_default":
+                default_specs = {s.name: s for s in spec}
     variables = unique_variables(model)
     archive.add_variable_collection(
         "kb_variables", [v.value for v in variables]
@@ -236,6 +243,10 @@ def export_saved_model(
             where = os.path.join(assets, LAYER_ASSETS, f"{index:04d}")
             os.makedirs(where)
             layer.save_assets(where)
+        if warmup:
+            serving_warmup.write_warmup_requests(
+                temporary, serving_warmup.warmup_inputs(default_specs)
+            )
         _integrity.seal_directory(
             temporary,
             {

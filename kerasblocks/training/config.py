@@ -19,7 +19,9 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
 PRECISIONS = ("none", "float16", "bfloat16")
 JIT = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
-EXPORTS = ("saved_model", "keras", "h5", "tflite")
+# "tflite" is the old name of "litert", kept for one release.
+EXPORTS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
+QUANTIZE = ("none", "float16", "dynamic_int8", "int8")
 FREEZE = ("none", "backbone", "all_but_head")
 # How a resumed run may differ from the run it resumes (see
 # `TrainConfig.changes`):
@@ -27,6 +29,10 @@ FREEZE = ("none", "backbone", "all_but_head")
 #   resumed run takes the new value silently;
 OUTPUT_ONLY = (
     "export",
+    "quantize",
+    "calibration",
+    "calibration_examples",
+    "min_agreement",
     "checkpoint_every",
     "keep_checkpoints",
     "overwrite",
@@ -88,6 +94,10 @@ class TrainConfig:
     strict_data: bool = False
     # kerasblocks.data.streams.MAX_PIXELS; see its comment.
     max_image_pixels: int = 8192 * 8192
+    quantize: str = "none"
+    calibration: str | None = None
+    calibration_examples: int = 256
+    min_agreement: float = 0.98
 
     def validate(self) -> TrainConfig:
         """Checks every field; raises `UserInputError` naming the first bad
@@ -148,6 +158,13 @@ class TrainConfig:
             raise UserInputError(
                 "--label_smoothing must be in [0, 1). "
                 f"Received: {self.label_smoothing!r}"
+            )
+        choice("quantize", QUANTIZE)
+        positive("calibration_examples")
+        if not 0 <= self.min_agreement <= 1:
+            raise UserInputError(
+                "--min_agreement must be in [0, 1]. "
+                f"Received: {self.min_agreement!r}"
             )
         self.export = tuple(self.export)
         for kind in self.export:

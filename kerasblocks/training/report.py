@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from kerasblocks import io as kb_io
-
-EXPORT_NAMES = {
-    "saved_model": "saved_model",
-    "keras": "model.keras",
-    "h5": "model.h5",
-    "tflite": "model.tflite",
-}
 
 
 def plot_curves(history: list[dict], path: str) -> None:
@@ -101,23 +92,17 @@ def plot_confusion(matrix: np.ndarray, path: str) -> None:
 
 
 def export_all(
-    model, out_dir: str, formats, image_serving=None
+    model, out_dir: str, formats, image_serving=None, **checks
 ) -> dict[str, str]:
     """Exports `model` under out_dir/export in each format; returns paths.
 
     With `image_serving` (a `kerasblocks.io.ImageServing`), the
     SavedModel's `serving_default` takes uint8 images, `serving_bytes`
-    encoded ones, and `serving_float` the model's own input."""
-    directory = os.path.join(out_dir, "export")
-    os.makedirs(directory, exist_ok=True)
-    written = {}
-    for kind in formats:
-        path = os.path.join(directory, EXPORT_NAMES[kind])
-        if kind == "saved_model":
-            kb_io.export_saved_model(model, path, image_serving=image_serving)
-        elif kind == "tflite":
-            kb_io.export_tflite(model, path)
-        else:
-            kb_io.save_model(model, path)
-        written[kind] = path
-    return written
+    encoded ones, and `serving_float` the model's own input. The
+    SavedModel goes to `export/saved_model/<N>/` (TF Serving's layout);
+    `checks` (`validation`, `options`) are `deploy.export_checked`'s."""
+    from kerasblocks.training import deploy
+
+    return deploy.export_checked(
+        model, out_dir, formats, image_serving=image_serving, **checks
+    )

@@ -35,10 +35,10 @@ import tensorflow as tf
 from kerasblocks.compile import compile_train_step
 from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import (
+    deploy,
     jit,
     models,
     objectives,
-    report,
     strategies,
     transfer,
 )
@@ -403,8 +403,8 @@ def _run(
         serving = None
         if parts.dataset.is_image and parts.dataset.task == "classification":
             serving = transfer.image_serving(parts.model, record)
-        exports = report.export_all(
-            parts.model, config.out_dir, config.export, image_serving=serving
+        exports = deploy.export_run(
+            parts.model, config, parts.dataset, record, serving
         )
         run_dir.write(
             COMPLETED,

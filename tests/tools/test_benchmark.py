@@ -111,3 +111,32 @@ def test_command_line_bad_flag_is_one_line():
     last = completed.stderr.strip().splitlines()[-1]
     assert last.startswith("kb-benchmark: error: Unknown model 'no_such_net'")
     assert "Traceback" not in completed.stderr
+
+
+def test_runtime_ratios_are_tf_time_over_the_runtimes():
+    from tools import _benchmark_runtimes as runtimes
+
+    measured = {
+        "warmup": {("tf", 8): 1.0, ("litert_int8", 8): 3.0},
+        "samples": {
+            ("tf", 8): [0.4, 0.2, 0.3],
+            ("litert_int8", 8): [0.1, 0.12, 0.08],
+        },
+    }
+    results = {r["runtime"]: r for r in runtimes.summarize(measured)}
+    assert results["tf"]["vs_tf"] == 1.0
+    assert results["litert_int8"]["vs_tf"] == pytest.approx(0.3 / 0.1)
+    assert results["litert_int8"]["best_ms"] == pytest.approx(80.0)
+    assert results["litert_int8"]["images_per_s"] == pytest.approx(80.0)
+    assert results["litert_int8"]["warmup_s"] == 3.0
+    table = runtimes.format_runtimes(
+        {
+            "model": "m",
+            "input_shape": [8, 8, 3],
+            "threads": 2,
+            "rounds": 3,
+            "load_average": [1.0, 1.0, 1.0],
+            "results": list(results.values()),
+        }
+    )
+    assert "litert_int8       8     100.00     80.00     80.0   3.00x" in table

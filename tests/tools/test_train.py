@@ -113,6 +113,7 @@ def test_run_directory_holds_everything(finished_run):
         n.startswith("events.out") for n in os.listdir(out / "tensorboard")
     )
     assert sorted(os.listdir(out / "export")) == [
+        "deploy_report.json",
         "model.h5",
         "model.keras",
         "model.tflite",
@@ -139,7 +140,9 @@ def test_exports_agree(finished_run):
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     keras_model = kb.io.load_model(out / "export" / "model.keras")
     expected = keras_model(x).numpy()
-    for name in ("model.h5", "saved_model"):
+    # TF Serving's layout: the run's first export is version 1.
+    assert os.listdir(out / "export" / "saved_model") == ["1"]
+    for name in ("model.h5", os.path.join("saved_model", "1")):
         restored = kb.io.load_model(out / "export" / name)
         np.testing.assert_allclose(restored(x), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
@@ -434,7 +437,7 @@ def no_tensorflow(tmp_path_factory):
     [
         ("train", ["--model_overrides", "--[no]deterministic", "--strategy"]),
         ("evaluate", ["--run_dir", "--checkpoint", "--split"]),
-        ("export", ["--run_dir", "--formats"]),
+        ("export", ["--run_dir", "--formats", "--quantize", "--calibration"]),
         ("inspect", ["--[no]list", "--model_overrides"]),
         ("benchmark", ["--batch_sizes", "--modes"]),
     ],
@@ -462,6 +465,23 @@ def test_train_flag_choices_match_the_library():
         assert getattr(train, name) == getattr(config, name)
     assert train.STRATEGIES == config.STRATEGIES
     assert train.EXPORTS == config.EXPORTS
+    import ast
+
+    from kerasblocks.training import deploy
+
+    assert train.QUANTIZE == config.QUANTIZE == deploy.QUANTIZE
+    assert config.EXPORTS == (*deploy.FORMATS, *deploy.ALIASES)
+    # tools.export defines flags of the same names as tools.train's, so
+    # its choices are read from the source.
+    with open(os.path.join(REPO, "tools", "export.py")) as f:
+        tree = ast.parse(f.read())
+    (formats,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and getattr(node.targets[0], "id", None) == "FORMATS"
+    ]
+    assert formats == config.EXPORTS
     assert list(train.DATASETS) == data.list_datasets()
 
 

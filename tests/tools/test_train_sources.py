@@ -148,7 +148,9 @@ def test_a_short_run_on_a_folder_learns_it_and_evaluates_and_exports(
     assert exported.returncode == 0, exported.stderr[-3000:]
     import tensorflow as tf
 
-    served = tf.saved_model.load(str(files / "user" / "export" / "saved_model"))
+    served = tf.saved_model.load(
+        str(files / "user" / "export" / "saved_model" / "1")
+    )
     colours = np.asarray(COLOURS, np.uint8)[:, None, None, :]
     images = tf.constant(np.broadcast_to(colours, (3, 20, 24, 3)))
     answer = served.signatures["serving_default"](images=images)

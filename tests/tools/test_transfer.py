@@ -229,8 +229,8 @@ def test_exported_run_serves_raw_pixels_and_png_bytes(files, whole, tmp_path):
     images[:, :, :, 2] |= 0xC0  # bright blue
     np.save(tmp_path / "images.npy", images)
     paths = [
-        str(tmp_path / "export" / "saved_model"),
-        str(out / "export" / "saved_model"),  # kb-train's own export
+        str(tmp_path / "export" / "saved_model" / "1"),
+        str(out / "export" / "saved_model" / "1"),  # kb-train's own export
     ]
     served = subprocess.run(
         [sys.executable, "-c", SERVE, ",".join(paths), tmp_path / "images.npy"],
