@@ -24,7 +24,7 @@ import types
 import keras
 from keras.src import backend
 from keras.src.backend import config as backend_config
-from keras.src.export import export_utils
+from keras.src.export import export_utils, tf2onnx_lib
 from keras.src.export import saved_model as export_lib
 from keras.src.legacy.saving import json_utils as legacy_json_utils
 from keras.src.legacy.saving import legacy_h5_format
@@ -44,6 +44,8 @@ MODULES = {
     "naming": "keras.src.utils.naming",
     "export_lib": "keras.src.export.saved_model",
     "export_utils": "keras.src.export.export_utils",
+    # numpy 2 fixes for tf2onnx, applied in the ONNX conversion child.
+    "tf2onnx_lib": "keras.src.export.tf2onnx_lib",
     "legacy_json_utils": "keras.src.legacy.saving.json_utils",
     "legacy_h5_format": "keras.src.legacy.saving.legacy_h5_format",
     "legacy_saving_options": "keras.src.legacy.saving.saving_options",
@@ -64,6 +66,7 @@ ATTRIBUTES = {
     "naming": ("auto_name",),
     "export_lib": ("ExportArchive", "DEFAULT_ENDPOINT_NAME"),
     "export_utils": ("get_input_signature", "make_tf_tensor_spec"),
+    "tf2onnx_lib": ("patch_tf2onnx",),
     "legacy_json_utils": ("get_json_type",),
     "legacy_h5_format": (
         "save_weights_to_hdf5_group",
@@ -188,6 +191,7 @@ __all__ = [
     "naming",
     "export_lib",
     "export_utils",
+    "tf2onnx_lib",
     "io_utils",
     "legacy_h5_format",
     "legacy_json_utils",

@@ -1,6 +1,7 @@
-"""File I/O: tensors, weights, whole models and SavedModel exports;
-atomic, safe to load, and checksummed."""
+"""File I/O: tensors, weights, whole models, SavedModel exports and the
+deployment formats (LiteRT, ONNX); atomic, safe to load, checksummed."""
 
+from kerasblocks.io.errors import ConversionError as ConversionError
 from kerasblocks.io.errors import CorruptFileError as CorruptFileError
 from kerasblocks.io.errors import ResourceLimitError as ResourceLimitError
 from kerasblocks.io.errors import UnsafeModelError as UnsafeModelError
@@ -14,8 +15,12 @@ from kerasblocks.io.image_metadata import (
 )
 from kerasblocks.io.image_serving import ImageServing as ImageServing
 from kerasblocks.io.limits import Limits as Limits
+from kerasblocks.io.litert import export_litert as export_litert
+from kerasblocks.io.litert import run_litert as run_litert
 from kerasblocks.io.models import load_model as load_model
 from kerasblocks.io.models import save_model as save_model
+from kerasblocks.io.onnx_format import export_onnx as export_onnx
+from kerasblocks.io.onnx_format import run_onnx as run_onnx
 from kerasblocks.io.report import LoadReport as LoadReport
 from kerasblocks.io.safety import (
     register_trusted_package as register_trusted_package,

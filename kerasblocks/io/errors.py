@@ -54,3 +54,17 @@ class ResourceLimitError(UnsafeModelError):
         )
         self.path = str(path)
         self.refused = list(refused)
+
+
+class ConversionError(ValueError):
+    """A model could not be converted to a deployment format; the message
+    names the op and the layer the converter refused. Nothing was
+    written."""
+
+    def __init__(self, path, target: str, model_name: str, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"{self.path}: cannot convert model '{model_name}' to "
+            f"{target}: {problem}"
+        )

@@ -1,4 +1,10 @@
-"""TFLite export, and running the result for a parity check."""
+"""Deprecated names for the LiteRT export, kept for one release.
+
+`export_tflite` and `run_tflite` are `kerasblocks.io.export_litert` and
+`kerasblocks.io.run_litert` under their old names and calling
+conventions; they run with `ai-edge-litert`, not the deprecated
+`tf.lite.Interpreter`. Use the new names.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import (
-    convert_variables_to_constants_v2,
-)
 
-from kerasblocks.io._atomic import atomic_path
-from kerasblocks.io.saved_model import model_spec
+from kerasblocks.io.litert import export_litert, run_litert
 
 
 def export_tflite(
@@ -23,74 +24,30 @@ def export_tflite(
     *,
     optimize: bool = False,
 ) -> None:
-    """Converts `model` to a TFLite flatbuffer at `path` (atomically).
-
-    The batch dimension stays dynamic (resize the interpreter's input to
-    the batch you feed). Ops TFLite lacks fall back to TensorFlow ops
-    (Flex), which the full `tf.lite.Interpreter` runs.
-
-    Args:
-        model: a built Keras model.
-        path: the `.tflite` file to write.
-        input_spec: input shape(s); None takes them from the model.
-        optimize: apply TFLite's default (weight quantizing) optimization;
-            outputs then differ slightly.
+    """Deprecated: `export_litert(model, path)`; `optimize=True` is
+    `quantize="dynamic_int8"`. `input_spec` must be None (the file takes
+    the model's own input shapes).
 
     Example:
 
-    >>> import os, tempfile, numpy as np, zoo, kerasblocks
-    >>> model = zoo.create_model("lenet")
-    >>> path = os.path.join(tempfile.mkdtemp(), "lenet.tflite")
+    >>> import os, tempfile, numpy as np, keras, kerasblocks
+    >>> inputs = keras.Input((4,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.tflite")
     >>> kerasblocks.io.export_tflite(model, path)
-    >>> x = np.zeros((2, 28, 28, 1), "float32")
-    >>> out = kerasblocks.io.run_tflite(path, x)
-    >>> out.shape, bool(np.allclose(out, model(x), atol=1e-5))
-    ((2, 10), True)
+    >>> kerasblocks.io.run_tflite(path, np.ones((3, 4), "float32")).shape
+    (3, 2)
     """
-    spec = model_spec(model, input_spec)
-    specs = tf.nest.flatten(spec)
-
-    def forward(*tensors):
-        return model(
-            tf.nest.pack_sequence_as(spec, list(tensors)), training=False
+    if input_spec is not None:
+        raise ValueError(
+            "export_tflite no longer takes input_spec; the file takes the "
+            "model's input shapes with a dynamic batch. Use "
+            "kerasblocks.io.export_litert."
         )
-
-    function = tf.function(forward, input_signature=specs)
-    # Frozen to constants: left as resource variables, the converter keeps
-    # READ_VARIABLE ops whose variables the interpreter never initializes.
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    converter.target_spec.supported_ops = [
-        tf.lite.OpsSet.TFLITE_BUILTINS,
-        tf.lite.OpsSet.SELECT_TF_OPS,
-    ]
-    if optimize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    flatbuffer = converter.convert()
-    with atomic_path(path, suffix=".tflite") as temporary:
-        with open(temporary, "wb") as f:
-            f.write(flatbuffer)
+    export_litert(model, path, quantize="dynamic_int8" if optimize else None)
 
 
 def run_tflite(path: str | os.PathLike, *inputs: np.ndarray):
-    """Runs a `.tflite` file on NumPy inputs (in signature order) and
-    returns its output(s) as NumPy arrays."""
-    interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
-    details = interpreter.get_input_details()
-    if len(details) != len(inputs):
-        raise ValueError(
-            f"{path} takes {len(details)} inputs. Received {len(inputs)}."
-        )
-    for detail, value in zip(details, inputs, strict=True):
-        interpreter.resize_tensor_input(detail["index"], np.shape(value))
-    interpreter.allocate_tensors()
-    for detail, value in zip(details, inputs, strict=True):
-        interpreter.set_tensor(
-            detail["index"], np.asarray(value, dtype=detail["dtype"])
-        )
-    interpreter.invoke()
-    outputs = [
-        interpreter.get_tensor(d["index"])
-        for d in interpreter.get_output_details()
-    ]
-    return outputs[0] if len(outputs) == 1 else outputs
+    """Deprecated: `run_litert(path, list(inputs))` (inputs in the
+    model's order)."""
+    return run_litert(path, list(inputs))

@@ -43,6 +43,7 @@ def test_every_listed_keras_name_exists():
         "saving_api",
         "saving_lib",
         "serialization_lib",
+        "tf2onnx_lib",
     ]
 
 

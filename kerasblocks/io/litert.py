@@ -1,0 +1,228 @@
+"""LiteRT (`.tflite`) export, float or quantized, and its runner.
+
+`export_litert` converts in a child process (`kerasblocks.io._convert`)
+to TFLite builtin ops only, because `ai-edge-litert`, the runtime that
+replaces `tf.lite.Interpreter`, carries no TensorFlow (Flex) kernels.
+
+Quantization (`quantize=`):
+
+- None: float32, the reference;
+- "float16": float16 weights; half the file, the same CPU time;
+- "dynamic_int8": int8 weights, float activations. Slower than float32
+  on depthwise (MobileNet-like) networks on x86 CPUs;
+- "int8": full-integer. Every op, and the file's inputs and outputs, are
+  int8 (token-id inputs stay integer), calibrated on `calibration`. An
+  image model's preprocessing (e.g. `Rescaling`) stays inside, so the
+  int8 input is the model's own pixel scale quantized with the file's
+  (scale, zero point); `run_litert` applies them, and dequantizes the
+  outputs. Int8 rather than uint8 input: one convention for every model,
+  and the one LiteRT's XNNPACK kernels run natively.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasblocks.io._conversion import run_child
+
+QUANTIZE = (None, "float16", "dynamic_int8", "int8")
+SIGNATURE = "serving_default"
+
+
+def export_litert(
+    model: keras.Model,
+    path: str | os.PathLike,
+    *,
+    quantize: str | None = None,
+    calibration: Iterable | tf.data.Dataset | None = None,
+) -> None:
+    """Converts `model` to a LiteRT flatbuffer at `path`, atomically.
+
+    The file has one `serving_default` signature whose inputs carry the
+    model's input names (a dict input's keys) with a dynamic batch, and
+    whose outputs are `output_0`, `output_1`, ... in the model's order.
+    Conversion runs in a child process; a model with an op LiteRT lacks
+    raises `kerasblocks.io.ConversionError` naming the op and the layer,
+    and leaves `path` as it was.
+
+    Args:
+        model: a built Keras model.
+        path: the `.tflite` file to write.
+        quantize: None, "float16", "dynamic_int8" or "int8" (see the
+            module docstring).
+        calibration: for "int8": an iterable of input batches, or a
+            `tf.data.Dataset` of inputs or of (inputs, labels). A few
+            hundred examples like the ones served are enough.
+
+    Example:
+
+    >>> import os, tempfile, numpy as np, keras, kerasblocks
+    >>> inputs = keras.Input((4,), name="x")
+    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+    >>> kerasblocks.io.export_litert(model, path)
+    >>> x = np.ones((3, 4), "float32")
+    >>> out = kerasblocks.io.run_litert(path, x)
+    >>> out.shape, bool(np.allclose(out, model(x), atol=1e-5))
+    ((3, 2), True)
+    """
+    if quantize not in QUANTIZE:
+        raise ValueError(
+            f"quantize must be one of {QUANTIZE}. Received: {quantize=}"
+        )
+    if quantize != "int8" and calibration is not None:
+        raise ValueError(
+            "calibration is used only with quantize='int8'. Received: "
+            f"{quantize=}"
+        )
+    run_child(
+        model,
+        path,
+        "litert",
+        quantize=quantize,
+        calibration=calibration,
+        suffix=".tflite",
+    )
+
+
+_CACHE_SIZE = 4
+_interpreters: collections.OrderedDict = collections.OrderedDict()
+
+
+def _interpreter(path: str):
+    # Reused while the file is unchanged: building the interpreter costs
+    # more than a small batch.
+    from ai_edge_litert.interpreter import Interpreter
+
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    if key in _interpreters:
+        _interpreters.move_to_end(key)
+        return _interpreters[key]
+    interpreter = Interpreter(
+        model_path=path, num_threads=min(os.cpu_count() or 1, 4)
+    )
+    _interpreters[key] = interpreter
+    while len(_interpreters) > _CACHE_SIZE:
+        _interpreters.popitem(last=False)
+    return interpreter
+
+
+def _quantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind in "iu" and scale and np.asarray(value).dtype.kind == "f":
+        info = np.iinfo(dtype)
+        value = np.round(np.asarray(value) / scale + zero_point)
+        return np.clip(value, info.min, info.max).astype(dtype)
+    return np.asarray(value, dtype=dtype)
+
+
+def _dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return ((value.astype(np.float32) - zero_point) * scale).astype(
+            np.float32
+        )
+    return value
+
+
+def _by_name(inputs: Any, names: list[str], path: str) -> dict:
+    """Inputs keyed by the file's input names: a dict as given; a single
+    array or a list in the model's input order."""
+    if isinstance(inputs, dict):
+        missing = sorted(set(names) - set(inputs))
+        if missing:
+            raise ValueError(f"{path} takes inputs {names}; missing {missing}.")
+        return {n: inputs[n] for n in names}
+    values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(values) != len(names):
+        raise ValueError(
+            f"{path} takes {len(names)} inputs ({', '.join(names)}). "
+            f"Received {len(values)}."
+        )
+    return dict(zip(names, values, strict=True))
+
+
+def _outputs(values: list[np.ndarray]):
+    return values[0] if len(values) == 1 else values
+
+
+def run_litert(path: str | os.PathLike, inputs: Any):
+    """Runs a `.tflite` file with `ai_edge_litert` and returns float
+    outputs (dequantized when the file is int8).
+
+    Float inputs are quantized with the file's own (scale, zero point)
+    when its inputs are integer, so the same arrays feed a float and an
+    int8 export.
+
+    Args:
+        path: the `.tflite` file.
+        inputs: one array, a list of arrays in the model's input order,
+            or a dict keyed by input name.
+
+    Returns:
+        One array, or a list of arrays in the model's output order.
+
+    Example:
+
+    >>> import os, tempfile, numpy as np, keras, kerasblocks
+    >>> inputs = keras.Input((4,), name="x")
+    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+    >>> kerasblocks.io.export_litert(model, path)
+    >>> kerasblocks.io.run_litert(path, {"x": np.ones((5, 4))}).shape
+    (5, 2)
+    """
+    path = os.fspath(path)
+    interpreter = _interpreter(path)
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return _run_without_signature(interpreter, inputs, path)
+    key = SIGNATURE if SIGNATURE in signatures else sorted(signatures)[0]
+    runner = interpreter.get_signature_runner(key)
+    details = runner.get_input_details()
+    # Subgraph tensor order is the function's argument order, i.e. the
+    # model's input order (the signature lists names alphabetically).
+    names = sorted(details, key=lambda n: details[n]["index"])
+    feed = {
+        n: _quantize(v, details[n])
+        for n, v in _by_name(inputs, names, path).items()
+    }
+    results = runner(**feed)
+    output_details = runner.get_output_details()
+    order = sorted(results, key=_output_key)
+    return _outputs([_dequantize(results[n], output_details[n]) for n in order])
+
+
+def _output_key(name: str):
+    number = name.rpartition("_")[2]
+    return (0, int(number), "") if number.isdigit() else (1, 0, name)
+
+
+def _run_without_signature(interpreter, inputs, path):
+    details = interpreter.get_input_details()
+    feed = _by_name(inputs, [d["name"] for d in details], path)
+    for detail in details:
+        interpreter.resize_tensor_input(
+            detail["index"], np.shape(feed[detail["name"]])
+        )
+    interpreter.allocate_tensors()
+    for detail in details:
+        interpreter.set_tensor(
+            detail["index"], _quantize(feed[detail["name"]], detail)
+        )
+    interpreter.invoke()
+    return _outputs(
+        [
+            _dequantize(interpreter.get_tensor(d["index"]), d)
+            for d in interpreter.get_output_details()
+        ]
+    )
