@@ -8,7 +8,7 @@ Images are files, folders (their image files, not their subfolders) or
 globs, given as arguments or with --images. The model is a kb-train run
 directory (--run_dir or --model_path; its --checkpoint), a .keras or
 .h5 file, a SavedModel directory, a .tflite or an .onnx file, each run
-in its own runtime (Keras, TensorFlow's SavedModel loader, LiteRT,
+in its own runtime (Keras, the SavedModel's own signatures, LiteRT,
 onnxruntime) and fed the view it serves: the central crop, resize
 method and pixel convention (0-255 or [0, 1]) the export records, and
 its class names. A model that records none is fed [0, 1] pixels of the

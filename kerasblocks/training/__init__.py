@@ -19,6 +19,8 @@ from kerasblocks.data import register_source as register_source
 from kerasblocks.data import write_image_tfrecords as write_image_tfrecords
 from kerasblocks.training.config import TrainConfig as TrainConfig
 from kerasblocks.training.errors import UserInputError as UserInputError
+from kerasblocks.training.inference import Predictor as Predictor
+from kerasblocks.training.inference import open_model as open_model
 from kerasblocks.training.models import ModelSource as ModelSource
 from kerasblocks.training.models import (
     model_from_config as model_from_config,

@@ -155,6 +155,27 @@ def open_model(
     Raises:
         FileNotFoundError, CorruptFileError, UserInputError: a path that
             holds no usable image classifier.
+
+    Example:
+
+    >>> import os, tempfile, keras, numpy as np, tensorflow as tf
+    >>> from kerasblocks import io as kb_io
+    >>> net = keras.Sequential([keras.Input((4, 4, 3)),
+    ...     keras.layers.Flatten(), keras.layers.Dense(2)])
+    >>> where = tempfile.mkdtemp()
+    >>> kb_io.save_model(net, os.path.join(where, "net.keras"))
+    >>> kb_io.write_image_metadata(
+    ...     os.path.join(where, "net.keras"),
+    ...     kb_io.ImageMetadata(kb_io.ImageServing(
+    ...         (4, 4), preprocessing="unit", class_names=("cat", "dog")),
+    ...         outputs="logits"))
+    >>> image = os.path.join(where, "a.png")
+    >>> tf.io.write_file(image, tf.io.encode_png(np.zeros((9, 9, 3), "uint8")))
+    >>> model = open_model(os.path.join(where, "net.keras"))
+    >>> model.kind, model.pixels, model.class_names
+    ('keras', 'unit', ['cat', 'dog'])
+    >>> model.predict_files([image]).shape
+    (1, 2)
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file or directory")
@@ -295,51 +316,27 @@ def _open_saved_model(path: str) -> Predictor:
     )
 
 
-def _runtime(name: str, fallback: Callable) -> Callable:
-    # kerasblocks.io.run_litert / run_onnx run a file in its runtime;
-    # this build falls back to the runtime's own minimal call.
-    return getattr(kb_io, name, None) or fallback
-
-
-def _litert_fallback(path, x):
-    return kb_io.run_tflite(path, x)
-
-
-def _onnx_fallback(path, x):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        path, providers=["CPUExecutionProvider"]
-    )
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: np.asarray(x, np.float32)})[0]
-
-
-def _open_litert(path: str) -> Predictor:
-    run = _runtime("run_litert", _litert_fallback)
+def _file_forward(run, path: str):
+    """A runtime's `run(path, x)` answering with its first output."""
 
     def forward(x):
         outputs = run(path, np.asarray(x, np.float32))
+        if isinstance(outputs, dict):
+            outputs = list(outputs.values())
         if isinstance(outputs, (list, tuple)):
             outputs = outputs[0]
-        if isinstance(outputs, dict):
-            outputs = next(iter(outputs.values()))
         return np.asarray(outputs)
 
+    return forward
+
+
+def _open_litert(path: str) -> Predictor:
+    forward = _file_forward(kb_io.run_litert, path)
     return _open_file(path, forward, _litert_input_shape)
 
 
 def _open_onnx(path: str) -> Predictor:
-    run = _runtime("run_onnx", _onnx_fallback)
-
-    def forward(x):
-        outputs = run(path, np.asarray(x, np.float32))
-        if isinstance(outputs, (list, tuple)):
-            outputs = outputs[0]
-        if isinstance(outputs, dict):
-            outputs = next(iter(outputs.values()))
-        return np.asarray(outputs)
-
+    forward = _file_forward(kb_io.run_onnx, path)
     return _open_file(path, forward, _onnx_input_shape)
 
 

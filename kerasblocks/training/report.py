@@ -161,6 +161,29 @@ def plot_confusion(matrix: np.ndarray, path: str, class_names=None) -> None:
     plt.close(figure)
 
 
+# Files that record an image model's convention inside (a SavedModel's
+# serving.json has it from export_saved_model; .h5 has no place for it).
+_CARRIES_METADATA = ("keras", "tflite", "litert", "onnx")
+
+
+def export_path(run_dir: str, kind: str) -> str:
+    """The path of a run's export of `kind` (a key of `EXPORT_NAMES`):
+    the one place that knows the layout under `RUN/export/`. A versioned
+    SavedModel (`export/saved_model/<N>/`) gives its highest version.
+
+    Example:
+
+    >>> export_path("runs/a", "keras")
+    'runs/a/export/model.keras'
+    """
+    path = os.path.join(run_dir, "export", EXPORT_NAMES[kind])
+    if kind == "saved_model" and os.path.isdir(path):
+        versions = [v for v in os.listdir(path) if v.isdigit()]
+        if versions:
+            return os.path.join(path, max(versions, key=int))
+    return path
+
+
 def export_all(
     model, out_dir: str, formats, image_serving=None
 ) -> dict[str, str]:
@@ -180,9 +203,7 @@ def export_all(
             kb_io.export_tflite(model, path)
         else:
             kb_io.save_model(model, path)
-        if image_serving is not None and kind in ("keras", "tflite"):
-            # The file says how it takes images (a SavedModel's
-            # serving.json already does); .h5 has no place for it.
+        if image_serving is not None and kind in _CARRIES_METADATA:
             kb_io.write_image_metadata(
                 path, kb_io.ImageMetadata.for_model(model, image_serving)
             )
