@@ -6,6 +6,13 @@ from kerasblocks.io.errors import CorruptFileError as CorruptFileError
 from kerasblocks.io.errors import ResourceLimitError as ResourceLimitError
 from kerasblocks.io.errors import UnsafeModelError as UnsafeModelError
 from kerasblocks.io.errors import WeightsMismatchError as WeightsMismatchError
+from kerasblocks.io.image_metadata import ImageMetadata as ImageMetadata
+from kerasblocks.io.image_metadata import (
+    read_image_metadata as read_image_metadata,
+)
+from kerasblocks.io.image_metadata import (
+    write_image_metadata as write_image_metadata,
+)
 from kerasblocks.io.image_serving import ImageServing as ImageServing
 from kerasblocks.io.limits import Limits as Limits
 from kerasblocks.io.litert import export_litert as export_litert

@@ -175,13 +175,21 @@ class ImageServing:
         return ImagePreprocessing(self.preprocessing)(x)
 
 
-def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
+def output_kind(model: keras.Model) -> str:
+    """ "probabilities" for a classifier ending in a softmax, else
+    "logits"."""
     last = model.layers[-1]
     # A model behind its preprocessing ends in the wrapped model.
     while isinstance(last, keras.Model) and last.layers:
         last = last.layers[-1]
     activation = getattr(last, "activation", None)
     if activation is keras.activations.softmax:
+        return "probabilities"
+    return "logits"
+
+
+def _probabilities(model: keras.Model, outputs: tf.Tensor) -> tf.Tensor:
+    if output_kind(model) == "probabilities":
         return outputs
     return tf.nn.softmax(outputs, axis=-1)
 

@@ -37,7 +37,15 @@ from kerasblocks.io.errors import CorruptFileError
 
 MANIFEST = "kerasblocks_manifest.json"
 MANIFEST_VERSION = 1
-_MEMBERS = ("config.json", "metadata.json", "model.weights.h5", MANIFEST)
+# kerasblocks_image.json: an image model's convention
+# (`kerasblocks.io.image_metadata`), read as data.
+_MEMBERS = (
+    "config.json",
+    "metadata.json",
+    "model.weights.h5",
+    MANIFEST,
+    "kerasblocks_image.json",
+)
 
 
 def _tf_version() -> str:

@@ -40,7 +40,11 @@ from kerasblocks.io._specs import (
     relative_path,
 )
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
-from kerasblocks.io.image_serving import ImageServing, image_endpoints
+from kerasblocks.io.image_serving import (
+    ImageServing,
+    image_endpoints,
+    output_kind,
+)
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.saved_model"
@@ -224,6 +228,7 @@ def export_saved_model(
             serving["no_keras_config"] = no_config
         if image_serving is not None:
             serving["image_serving"] = dataclasses.asdict(image_serving)
+            serving["image_outputs"] = output_kind(model)
         assets = os.path.join(temporary, ASSETS)
         os.makedirs(assets, exist_ok=True)
         contents = [(WEIGHT_MAP_FILE, weight_map), (SERVING_FILE, serving)]

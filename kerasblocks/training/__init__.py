@@ -20,6 +20,8 @@ from kerasblocks.data import write_image_tfrecords as write_image_tfrecords
 from kerasblocks.training.config import TrainConfig as TrainConfig
 from kerasblocks.training.errors import DiskFullError as DiskFullError
 from kerasblocks.training.errors import UserInputError as UserInputError
+from kerasblocks.training.inference import Predictor as Predictor
+from kerasblocks.training.inference import open_model as open_model
 from kerasblocks.training.interrupts import Interrupted as Interrupted
 from kerasblocks.training.lock import RunLock as RunLock
 from kerasblocks.training.lock import RunLockedError as RunLockedError

@@ -46,6 +46,9 @@ FILE_NAMES = {
     "onnx": "model.onnx",
 }
 REPORT_FILE = "deploy_report.json"
+# Files that record an image model's convention inside (a SavedModel's
+# serving.json has it from export_saved_model; .h5 has no place for it).
+_CARRIES_METADATA = ("keras", "litert", "onnx")
 MAX_CHECK_EXAMPLES = 2000  # of the validation split, for the report
 
 
@@ -208,6 +211,26 @@ def _saved_model(model, export_dir, image_serving) -> str:
     return path
 
 
+def export_path(run_dir: str, kind: str) -> str:
+    """The path of a run's export of `kind` (a format of `FORMATS`, or
+    its old name): the one place that knows the layout under
+    `RUN/export/`. A versioned SavedModel (`export/saved_model/<N>/`)
+    gives its highest version.
+
+    Example:
+
+    >>> export_path("runs/a", "keras")
+    'runs/a/export/model.keras'
+    """
+    kind = ALIASES.get(kind, kind)
+    if kind != "saved_model":
+        return os.path.join(run_dir, "export", FILE_NAMES[kind])
+    path = os.path.join(run_dir, "export", "saved_model")
+    versions = os.listdir(path) if os.path.isdir(path) else []
+    versions = [v for v in versions if v.isdigit()]
+    return os.path.join(path, max(versions, key=int)) if versions else path
+
+
 def export_checked(
     model: keras.Model,
     out_dir: str,
@@ -258,6 +281,10 @@ def export_checked(
             kb_io.export_onnx(model, path)
         elif kind in ("keras", "h5"):
             kb_io.save_model(model, path)
+        if image_serving is not None and kind in _CARRIES_METADATA:
+            kb_io.write_image_metadata(
+                target, kb_io.ImageMetadata.for_model(model, image_serving)
+            )
         entry = {"file": os.path.relpath(path, out_dir)}
         try:
             entry["size_bytes"] = _size(target)

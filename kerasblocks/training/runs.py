@@ -68,7 +68,7 @@ def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
 
 
 def evaluate_model(
-    model: keras.Model,
+    model: keras.Model | None,
     dataset: data_lib.Dataset,
     *,
     batch_size: int = 256,
@@ -76,46 +76,83 @@ def evaluate_model(
     out_dir: str | None = None,
     pixels: str = "unit",
     eval_view: dict | None = None,
+    forward=None,
+    from_logits: bool | None = None,
+    image_shape=None,
+    class_names=None,
 ) -> dict:
-    """Loss, accuracy and (for classification) the confusion matrix of
-    `model` on a split; writes confusion.txt/.png and evaluation.json to
-    `out_dir` when given. `pixels` is how the model takes images ("unit"
-    or "raw"; a run records it, see `transfer.run_pixels`), and
-    `eval_view` the central crop and resize method it is served with
-    (`transfer.eval_view`; by default the whole image, bilinear)."""
-    shape = models.image_shape(model, dataset)
-    pipeline = data_lib.make_pipeline(
-        dataset,
-        split,
-        batch_size,
-        image_shape=shape,
-        pixels=pixels,
-        **(eval_view or {}),
-    )
-    loss_fn = objectives.build_loss(dataset, models.outputs_logits(model), 0.0)
-    forward = compile_forward(model, mode="graph")
-    result = objectives.evaluate(model, pipeline, loss_fn, dataset, forward)
-    result["examples"] = int(
-        dataset.num_val if split == "val" else dataset.num_train
-    )
-    if dataset.task == "classification":
-        # Labels come from the pipeline too: a streaming source has no
-        # label array.
-        batches = [(np.argmax(forward(x), axis=-1), y) for x, y in pipeline]
-        predictions = np.concatenate([p for p, _ in batches])
-        labels = np.concatenate([np.asarray(y) for _, y in batches])
-        matrix = report.confusion_matrix(
-            labels, predictions, dataset.num_classes
+    """Loss, accuracy and, for classification, the confusion matrix and
+    each class's precision and recall of a model on a split ("train",
+    "val" or "all", both together); writes confusion.txt/.png and
+    evaluation.json to `out_dir` when given.
+
+    `pixels` is how the model takes images ("unit" or "raw"; a run
+    records it, see `transfer.run_pixels`), and `eval_view` the central
+    crop and resize method it is served with (`transfer.eval_view`; by
+    default the whole image, bilinear). A model of another runtime
+    (`kerasblocks.training.inference`) comes as `forward` (a float
+    batch to outputs), `from_logits` and `image_shape` instead of
+    `model`."""
+    if split not in ("train", "val", "all"):
+        raise ValueError(f"split must be train, val or all. Received: {split}")
+    if forward is None:
+        forward = compile_forward(model, mode="graph")
+        from_logits = models.outputs_logits(model)
+    if image_shape is None and model is not None:
+        image_shape = models.image_shape(model, dataset)
+    loss_fn = objectives.build_loss(dataset, bool(from_logits), 0.0)
+    metric = objectives.build_accuracy(dataset)
+    classify = dataset.task == "classification"
+    total, count, predictions, labels = 0.0, 0, [], []
+    splits = ("train", "val") if split == "all" else (split,)
+    for part in splits:
+        pipeline = data_lib.make_pipeline(
+            dataset,
+            part,
+            batch_size,
+            image_shape=image_shape,
+            pixels=pixels,
+            **(eval_view or {}),
         )
-        result["confusion_matrix"] = matrix.tolist()
+        for x, y in pipeline:
+            outputs = forward(x)
+            losses = loss_fn(y, outputs)
+            total += float(np.sum(np.asarray(losses, np.float64)))
+            count += int(np.shape(losses)[0])
+            metric.update_state(y, outputs)
+            if classify:
+                # Labels come from the pipeline too: a streaming source
+                # has no label array.
+                predictions.append(np.argmax(outputs, axis=-1))
+                labels.append(np.asarray(y))
+    result = {
+        "loss": total / max(count, 1),
+        metric.name: float(metric.result()),
+    }
+    result["examples"] = sum(
+        int(dataset.num_val if part == "val" else dataset.num_train)
+        for part in splits
+    )
+    if classify:
+        result.update(
+            report.classification_report(
+                np.concatenate(labels),
+                np.concatenate(predictions),
+                dataset.num_classes,
+                class_names,
+            )
+        )
         if out_dir:
+            matrix = np.array(result["confusion_matrix"])
+            names = result["class_names"]
             os.makedirs(out_dir, exist_ok=True)
             with open(os.path.join(out_dir, "confusion.txt"), "w") as f:
-                f.write(report.format_confusion(matrix) + "\n")
+                f.write(report.format_confusion(matrix, names) + "\n")
             report.plot_confusion(
-                matrix, os.path.join(out_dir, "confusion.png")
+                matrix, os.path.join(out_dir, "confusion.png"), names
             )
     if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "evaluation.json"), "w") as f:
             json.dump(result, f, indent=1)
     return result
