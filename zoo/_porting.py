@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from kerasblocks.io._specs import finalize_state
 from kerasblocks.params import unique_variables
 
 Porter = Callable[[keras.Model, dict[str, Any]], tuple[keras.Model, list]]
@@ -115,6 +116,9 @@ def copy_weights(
         )
     for source, variable in pairs:
         variable.assign(source.value if hasattr(source, "value") else source)
+    # A Normalization uses what it derived from its variables, not the
+    # variables themselves: derive again from the values just copied.
+    finalize_state(target)
 
 
 def from_keras_applications(keras_model: keras.Model) -> keras.Model:

@@ -20,7 +20,7 @@ import tempfile
 
 import h5py
 
-from kerasblocks._keras_compat import saving_lib
+from kerasblocks._keras_compat import saving_lib, weights_layout
 from kerasblocks.io import _integrity, safety
 from kerasblocks.io import limits as io_limits
 from kerasblocks.io._atomic import (
@@ -30,7 +30,9 @@ from kerasblocks.io._atomic import (
     stale_siblings,
     temporary_sibling,
 )
+from kerasblocks.io._specs import relative_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
+from kerasblocks.io.report import LoadReport
 
 SUFFIXES = (".weights.h5", ".weights.json")
 
@@ -236,6 +238,71 @@ def check(path: str, limits: io_limits.Limits | None = None) -> None:
             ) from None
     if problems:
         raise UnsafeModelError(path, problems)
+
+
+def h5_layout(f: h5py.File) -> dict[str, dict[str, tuple]]:
+    """The entries of an open Keras weights HDF5 file: entry path (`""`
+    for the model's own) -> {key: shape}, from the structure alone."""
+    layout: dict[str, dict[str, tuple]] = {}
+
+    def visit(key, item):
+        if not isinstance(item, h5py.Dataset):
+            return
+        group, _, dataset = key.rpartition("/")
+        entry, _, tail = group.rpartition("/")
+        if group == "vars":
+            layout.setdefault("", {})[dataset] = tuple(item.shape)
+        elif tail == "vars":
+            layout.setdefault(entry, {})[dataset] = tuple(item.shape)
+
+    f.visititems(visit)
+    return layout
+
+
+def file_layout(path: str) -> dict[str, dict[str, tuple]]:
+    """`h5_layout` of a (possibly sharded) Keras weights file."""
+    layout: dict[str, dict[str, tuple]] = {}
+    for name in _h5_files(path):
+        if not os.path.exists(name):
+            raise CorruptFileError(path, f"the shard {name} is missing")
+        with h5py.File(name, "r") as f:
+            for entry, keys in h5_layout(f).items():
+                layout.setdefault(entry, {}).update(keys)
+    return layout
+
+
+def match(model, path: str, objects_to_skip=None) -> LoadReport:
+    """What loading Keras's weights file `path` into `model` would do:
+    Keras's own layout of the model (the entries `save_weights` writes)
+    against the file's, by entry and key, without reading a value.
+
+    A layer whose entry does not match as a whole is not loaded by Keras
+    (`skip_mismatch=True` skips it): its variables are reported as
+    missing or mismatched, never as loaded."""
+    stored = file_layout(path)
+    report = LoadReport()
+    for entry, variables in weights_layout(model, objects_to_skip).items():
+        held = dict(stored.pop(entry, {}))
+        whole, names = True, []
+        for key, variable in variables.items():
+            name = relative_path(model, variable)
+            shape = held.pop(key, None)
+            if shape is None:
+                report.missing.append(name)
+                whole = False
+            elif shape != tuple(variable.shape):
+                report.mismatched.append((name, shape, tuple(variable.shape)))
+                whole = False
+            else:
+                names.append(name)
+        report.unexpected += [f"{entry}/vars/{key}" for key in held]
+        if whole and not held:
+            report.loaded += names
+        else:
+            report.missing += names
+    for entry, held in stored.items():
+        report.unexpected += [f"{entry}/vars/{key}" for key in held]
+    return report
 
 
 def load(

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -291,7 +292,14 @@ def _refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
     if not strict or report.ok:
         return
     lead = ""
-    if report.missing:
+    if report.mismatched:
+        where, stored, own = report.mismatched[0]
+        layer, _, name = where.rpartition("/")
+        lead = (
+            f"Layer '{layer or model.name}' variable '{name}' has shape "
+            f"{tuple(own)} in the model and {tuple(stored)} in the file. "
+        )
+    elif report.missing:
         layer = report.missing[0].rpartition("/")[0]
         own = [
             p
@@ -322,6 +330,30 @@ def _missing_file_message(path: str) -> str:
         f"({', '.join(_KERAS_SUFFIXES)}); a kerasblocks weights file may "
         "have any name but must exist."
     )
+
+
+def _load_keras_weights(model, path, strict, objects_to_skip, limits):
+    """Keras's weights file, matched first: a strict load that would
+    not load everything raises before anything is assigned (Keras's own
+    error would list tensor values, and assign what it could)."""
+    if not model.built or not os.path.exists(path):
+        # Keras's own words for these.
+        keras_weights.load(model, path, not strict, objects_to_skip, limits)
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
+    if path.endswith(".weights.json"):
+        keras_weights.recover_interrupted_save(path)
+    keras_weights.check(path, limits)
+    report = keras_weights.match(model, path, objects_to_skip)
+    _refuse_mismatch(model, path, report, strict)
+    with warnings.catch_warnings():
+        # The report says what was skipped, in fewer words.
+        warnings.simplefilter("ignore")
+        keras_weights.load(
+            model, path, not report.ok, objects_to_skip, limits=limits
+        )
+    return report
 
 
 def _assign(model, report, values):
@@ -385,12 +417,7 @@ def load_weights(
     if strict is None:
         strict = not skip_mismatch
     if keras_weights.is_keras_weights(path):
-        keras_weights.load(
-            model, path, not strict, objects_to_skip, limits=limits
-        )
-        return LoadReport(
-            loaded=[relative_path(model, v) for v in unique_variables(model)]
-        )
+        return _load_keras_weights(model, path, strict, objects_to_skip, limits)
     if not os.path.exists(path):
         raise ModelFileNotFoundError(_missing_file_message(path))
     if _kind_of(path) == "model":
