@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import h5py
 
@@ -32,7 +33,8 @@ from kerasblocks.io._atomic import (
 )
 from kerasblocks.io._specs import relative_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
-from kerasblocks.io.report import LoadReport
+from kerasblocks.io.report import LoadReport, refuse_mismatch
+from kerasblocks.params import unique_variables
 
 SUFFIXES = (".weights.h5", ".weights.json")
 
@@ -322,3 +324,25 @@ def load(
         skip_mismatch=skip_mismatch,
         objects_to_skip=objects_to_skip,
     )
+
+
+def load_matched(model, path, strict, objects_to_skip, limits):
+    """Keras's weights file, matched first: a strict load that would
+    not load everything raises before anything is assigned (Keras's own
+    error would list tensor values, and assign what it could)."""
+    if not model.built or not os.path.exists(path):
+        # Keras's own words for these.
+        load(model, path, not strict, objects_to_skip, limits)
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
+    if path.endswith(".weights.json"):
+        recover_interrupted_save(path)
+    check(path, limits)
+    report = match(model, path, objects_to_skip)
+    refuse_mismatch(model, path, report, strict)
+    with warnings.catch_warnings():
+        # The report says what was skipped, in fewer words.
+        warnings.simplefilter("ignore")
+        load(model, path, not report.ok, objects_to_skip, limits=limits)
+    return report

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import warnings
 from collections import Counter
 from typing import Any
 
@@ -43,11 +42,10 @@ from kerasblocks.io._specs import (
 from kerasblocks.io.errors import (
     CorruptFileError,
     UnsafeModelError,
-    WeightsMismatchError,
 )
 from kerasblocks.io.limits import Limits
 from kerasblocks.io.models import ModelFileNotFoundError, load_model
-from kerasblocks.io.report import LoadReport
+from kerasblocks.io.report import LoadReport, refuse_mismatch
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.weights"
@@ -285,36 +283,6 @@ def _check_arguments(path: str, objects_to_skip, by_name) -> None:
         )
 
 
-def _refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
-    """In strict mode, raises on any mismatch; when a layer gets fewer
-    variables than it has, in Keras's words first (its tests match
-    them)."""
-    if not strict or report.ok:
-        return
-    lead = ""
-    if report.mismatched:
-        where, stored, own = report.mismatched[0]
-        layer, _, name = where.rpartition("/")
-        lead = (
-            f"Layer '{layer or model.name}' variable '{name}' has shape "
-            f"{tuple(own)} in the model and {tuple(stored)} in the file. "
-        )
-    elif report.missing:
-        layer = report.missing[0].rpartition("/")[0]
-        own = [
-            p
-            for p in (relative_path(model, v) for v in unique_variables(model))
-            if p.rpartition("/")[0] == layer
-        ]
-        received = len(set(own) - set(report.missing))
-        lead = (
-            f"Layer '{layer.rpartition('/')[2] or model.name}' expected "
-            f"{len(own)} variables, but received {received} variables "
-            "during loading. "
-        )
-    raise WeightsMismatchError(path, report, lead=lead)
-
-
 # The suffixes Keras's `load_weights` reads by name.
 _KERAS_SUFFIXES = (".keras", ".weights.h5", ".weights.json", ".h5", ".hdf5")
 
@@ -330,30 +298,6 @@ def _missing_file_message(path: str) -> str:
         f"({', '.join(_KERAS_SUFFIXES)}); a kerasblocks weights file may "
         "have any name but must exist."
     )
-
-
-def _load_keras_weights(model, path, strict, objects_to_skip, limits):
-    """Keras's weights file, matched first: a strict load that would
-    not load everything raises before anything is assigned (Keras's own
-    error would list tensor values, and assign what it could)."""
-    if not model.built or not os.path.exists(path):
-        # Keras's own words for these.
-        keras_weights.load(model, path, not strict, objects_to_skip, limits)
-        return LoadReport(
-            loaded=[relative_path(model, v) for v in unique_variables(model)]
-        )
-    if path.endswith(".weights.json"):
-        keras_weights.recover_interrupted_save(path)
-    keras_weights.check(path, limits)
-    report = keras_weights.match(model, path, objects_to_skip)
-    _refuse_mismatch(model, path, report, strict)
-    with warnings.catch_warnings():
-        # The report says what was skipped, in fewer words.
-        warnings.simplefilter("ignore")
-        keras_weights.load(
-            model, path, not report.ok, objects_to_skip, limits=limits
-        )
-    return report
 
 
 def _assign(model, report, values):
@@ -417,7 +361,9 @@ def load_weights(
     if strict is None:
         strict = not skip_mismatch
     if keras_weights.is_keras_weights(path):
-        return _load_keras_weights(model, path, strict, objects_to_skip, limits)
+        return keras_weights.load_matched(
+            model, path, strict, objects_to_skip, limits
+        )
     if not os.path.exists(path):
         raise ModelFileNotFoundError(_missing_file_message(path))
     if _kind_of(path) == "model":
@@ -431,7 +377,7 @@ def load_weights(
             [tuple(v.shape) for v in sources],
             path,
         )
-        _refuse_mismatch(model, path, report, strict)
+        refuse_mismatch(model, path, report, strict)
         values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
         return _assign(model, report, values)
     _integrity.verify_h5(path)
@@ -458,7 +404,7 @@ def load_weights(
         report, assignments = _match(
             model, [e.path for e in entries], [e.shape for e in entries], path
         )
-        _refuse_mismatch(model, path, report, strict)
+        refuse_mismatch(model, path, report, strict)
         values = []
         for variable, index, model_path in assignments:
             entry = entries[index]
