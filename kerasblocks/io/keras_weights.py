@@ -13,6 +13,7 @@ than the limits).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import tempfile
 import warnings
 
 import h5py
+import keras
 
 from kerasblocks._keras_compat import saving_lib, weights_layout
 from kerasblocks.io import _integrity, safety
@@ -280,11 +282,17 @@ def match(model, path: str, objects_to_skip=None) -> LoadReport:
 
     A layer whose entry does not match as a whole is not loaded by Keras
     (`skip_mismatch=True` skips it): its variables are reported as
-    missing or mismatched, never as loaded."""
+    missing or mismatched, never as loaded. Entries Keras reads its own
+    way (an optimizer's, a layer's that stores other than variables) are
+    left to Keras and not reported."""
     stored = file_layout(path)
     report = LoadReport()
     for entry, variables in weights_layout(model, objects_to_skip).items():
         held = dict(stored.pop(entry, {}))
+        if entry.split("/", 1)[0] == "optimizer" or not all(
+            isinstance(v, keras.Variable) for v in variables.values()
+        ):
+            continue
         whole, names = True, []
         for key, variable in variables.items():
             name = relative_path(model, variable)
@@ -303,7 +311,8 @@ def match(model, path: str, objects_to_skip=None) -> LoadReport:
         else:
             report.missing += names
     for entry, held in stored.items():
-        report.unexpected += [f"{entry}/vars/{key}" for key in held]
+        if entry.split("/", 1)[0] != "optimizer":
+            report.unexpected += [f"{entry}/vars/{key}" for key in held]
     return report
 
 
@@ -340,9 +349,13 @@ def load_matched(model, path, strict, objects_to_skip, limits):
         recover_interrupted_save(path)
     check(path, limits)
     report = match(model, path, objects_to_skip)
-    refuse_mismatch(model, path, report, strict)
+    # Keras ignores what a file holds beyond the model: so do we, here.
+    refuse_mismatch(
+        model, path, dataclasses.replace(report, unexpected=[]), strict
+    )
     with warnings.catch_warnings():
         # The report says what was skipped, in fewer words.
         warnings.simplefilter("ignore")
-        load(model, path, not report.ok, objects_to_skip, limits=limits)
+        skip = bool(report.missing or report.mismatched)
+        load(model, path, skip, objects_to_skip, limits=limits)
     return report
