@@ -18,8 +18,6 @@ weight unloaded is an error unless `strict=False`.
 from __future__ import annotations
 
 import functools
-import io
-import json
 import logging
 import os
 import zipfile
@@ -36,7 +34,15 @@ from kerasblocks._keras_compat import (
 )
 from kerasblocks.io import keras_weights
 from kerasblocks.io._specs import finalize_state
-from kerasblocks.io.limits import DEFAULT as _LIMITS
+from zoo._weights_files import (
+    canonical,
+    is_legacy_layout,
+    is_legacy_weights,
+    is_zoo_model,
+    layer_shapes,
+    legacy_group,
+    model_config,
+)
 from zoo.finetune import head_layer_names
 from zoo.pretrained import (
     _SHARED,
@@ -56,95 +62,6 @@ _SHOWN = 3
 def _shown(names: list[str]) -> str:
     more = f", ... ({len(names)} in all)" if len(names) > _SHOWN else ""
     return ", ".join(names[:_SHOWN]) + more
-
-
-# --- what a file holds -------------------------------------------------
-
-
-def _model_config(path: str) -> dict | None:
-    """The model config a `.keras` or whole-model `.h5` carries."""
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return json.loads(archive.read("config.json"))
-        with h5py.File(path, "r") as f:
-            config = f.attrs.get("model_config")
-            return None if config is None else json.loads(config)
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _is_zoo_model(config: dict) -> bool:
-    names = (config.get("registered_name") or "", config.get("class_name"))
-    return any(str(n).startswith("zoo>") for n in names) or str(
-        config.get("module", "")
-    ).startswith("zoo")
-
-
-def _legacy_group(f: h5py.File):
-    """The group of a legacy HDF5 file that holds its layers."""
-    if "layer_names" in f.attrs:
-        return f
-    group = f.get("model_weights")
-    if isinstance(group, h5py.Group) and "layer_names" in group.attrs:
-        return group
-    return None
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _layer_shapes(path: str, entries: dict[str, str]) -> dict | None:
-    """Layer name -> its weight shapes, for a file whose layers are a
-    flat functional model's (a keras.applications model's): the legacy
-    HDF5 layout (by layer name), or Keras 3's `.weights.h5` and `.keras`
-    (by entry, named after each layer's class and position: `entries`
-    maps them to layer names). None for any other file."""
-    if os.path.isdir(path):
-        return None
-    if keras_weights.is_keras_weights(path):
-        return _by_layer(keras_weights.file_layout(path), entries)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            try:
-                member = archive.getinfo("model.weights.h5")
-            except KeyError:
-                return None
-            if member.file_size > _LIMITS.max_bytes:
-                return None  # kerasblocks.io refuses it with the reason
-            data = io.BytesIO(archive.read(member))
-        with h5py.File(data, "r") as f:
-            return _by_layer(keras_weights.h5_layout(f), entries)
-    try:
-        with h5py.File(path, "r") as f:
-            group = _legacy_group(f)
-            if group is None:
-                return None
-            shapes = {}
-            for name in map(_text, group.attrs["layer_names"]):
-                layer = group[name]
-                weights = [_text(w) for w in layer.attrs["weight_names"]]
-                if weights:
-                    shapes[name] = [tuple(layer[w].shape) for w in weights]
-            return shapes
-    except (OSError, KeyError):
-        return None
-
-
-def _by_layer(layout: dict, entries: dict[str, str]) -> dict:
-    """Keras 3 entries as layer name -> shapes (an entry the reference
-    model does not have keeps its own path, and matches no layer)."""
-    return {
-        entries.get(entry, entry): [
-            keys[k] for k in sorted(keys, key=_key_order)
-        ]
-        for entry, keys in layout.items()
-    }
-
-
-def _key_order(key: str):
-    return (0, int(key)) if key.isdigit() else (1, key)
 
 
 # --- keras.applications files ------------------------------------------
@@ -177,15 +94,25 @@ def _applications_layout(
     """(has a classifier, its classes) when `path` holds the layers of
     the keras.applications model `cfg` names (with or without its top);
     None when it does not."""
-    if cfg is None:
+    if cfg is None or not (
+        keras_weights.is_keras_weights(path)
+        or zipfile.is_zipfile(path)
+        or is_legacy_layout(path)
+    ):
         return None
     widths = tuple((k, args[k]) for k in _WIDTHS if k in args)
     names, classifier, entries = _reference(
         cfg.keras_application, cfg.input_size, widths
     )
-    shapes = _layer_shapes(path, entries)
+    shapes = layer_shapes(path, entries)
     if not shapes:
         return None
+    if sum(name in shapes for name in names) < len(names) // 2:
+        # Layers Keras named by counting (`conv2d_7`) differ between
+        # sessions: pair them by name without the counter, in order.
+        names = canonical(names)
+        classifier = names[-1]
+        shapes = dict(zip(canonical(shapes), shapes.values(), strict=True))
     # Up to three top layers (VGG's fc1, fc2, predictions) may be absent.
     if sum(name in shapes for name in names) < 0.9 * (len(names) - 3):
         return None
@@ -205,7 +132,7 @@ def _read_into(keras_model: keras.Model, path: str) -> None:
         else:
             with h5py.File(path, "r") as f:
                 legacy_h5_format.load_weights_from_hdf5_group(
-                    _legacy_group(f), keras_model
+                    legacy_group(f), keras_model
                 )
     except ValueError as error:
         line = str(error).splitlines()[0][:300]
@@ -264,16 +191,6 @@ def _classes_of(report: kb.io.LoadReport) -> int | None:
     }:
         return None
     return int(kernel[-1])
-
-
-def _is_legacy_weights(path: str) -> bool:
-    """A legacy HDF5 file of layer weights with no model config (the
-    layout of keras.applications' own files)."""
-    try:
-        with h5py.File(path, "r") as f:
-            return "layer_names" in f.attrs and "model_config" not in f.attrs
-    except OSError:
-        return False
 
 
 # --- loading -------------------------------------------------------------
@@ -393,8 +310,8 @@ def load_pretrained(
         raise FileNotFoundError(
             f"{name}: no weights file or SavedModel at {path}"
         )
-    config = _model_config(path)
-    own = config is not None and _is_zoo_model(config)
+    config = model_config(path)
+    own = config is not None and is_zoo_model(config)
     layout = None if own else _applications_layout(cfg, args, path)
     if layout is not None:
         has_top, classes = layout
@@ -408,7 +325,7 @@ def load_pretrained(
         target = build(**{**_architecture(ported), **args})
         report = transfer_weights(ported, target)
         return _finish(name, path, target, report, strict)
-    if cfg is None and _is_legacy_weights(path):
+    if cfg is None and is_legacy_weights(path):
         raise PretrainedWeightsError(
             f"{name} has no keras.applications twin, so it has no "
             "keras.applications weights; pass a .keras, .h5, .weights.h5 "
