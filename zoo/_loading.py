@@ -121,7 +121,7 @@ def _applications_layout(
     return True, int(shapes[classifier][0][-1])
 
 
-def _read_into(keras_model: keras.Model, path: str) -> None:
+def _read_into(name: str, keras_model: keras.Model, path: str) -> None:
     """Keras's own reading of `path` into `keras_model`: all or
     nothing, as `keras_model.load_weights(path)` does."""
     try:
@@ -137,7 +137,8 @@ def _read_into(keras_model: keras.Model, path: str) -> None:
     except ValueError as error:
         line = str(error).splitlines()[0][:300]
         raise PretrainedWeightsError(
-            f"{keras_model.name}: {path} does not fit: {line}"
+            f"{name}: {path} does not fit keras.applications."
+            f"{keras_model.name}: {line}"
         ) from None
     finalize_state(keras_model)
 
@@ -319,7 +320,7 @@ def load_pretrained(
         constructor = getattr(keras.applications, cfg.keras_application)
         keras_args = {_SHARED.get(k, k): v for k, v in source_args.items()}
         keras_model = constructor(weights=None, **keras_args)
-        _read_into(keras_model, path)
+        _read_into(name, keras_model, path)
         ported = from_keras_applications(keras_model)
         args = _with_classes(args, classes)
         target = build(**{**_architecture(ported), **args})
