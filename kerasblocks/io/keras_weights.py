@@ -285,9 +285,17 @@ def match(model, path: str, objects_to_skip=None) -> LoadReport:
     missing or mismatched, never as loaded. Entries Keras reads its own
     way (an optimizer's, a layer's that stores other than variables) are
     left to Keras and not reported."""
+    return _match(model, path, objects_to_skip)[0]
+
+
+def _match(model, path: str, objects_to_skip=None):
+    """`match`, and the model paths whose whole entry the file lacks
+    (Keras may still find those under another attribute name)."""
     stored = file_layout(path)
-    report = LoadReport()
+    report, absent = LoadReport(), []
     for entry, variables in weights_layout(model, objects_to_skip).items():
+        if entry not in stored:
+            absent += [relative_path(model, v) for v in variables.values()]
         held = dict(stored.pop(entry, {}))
         if entry.split("/", 1)[0] == "optimizer" or not all(
             isinstance(v, keras.Variable) for v in variables.values()
@@ -313,7 +321,7 @@ def match(model, path: str, objects_to_skip=None) -> LoadReport:
     for entry, held in stored.items():
         if entry.split("/", 1)[0] != "optimizer":
             report.unexpected += [f"{entry}/vars/{key}" for key in held]
-    return report
+    return report, absent
 
 
 def load(
@@ -348,14 +356,28 @@ def load_matched(model, path, strict, objects_to_skip, limits):
     if path.endswith(".weights.json"):
         recover_interrupted_save(path)
     check(path, limits)
-    report = match(model, path, objects_to_skip)
+    report, absent = _match(model, path, objects_to_skip)
+    only_absent = set(report.missing) <= set(absent)
+    if strict and report.missing and only_absent and not report.mismatched:
+        # Only whole entries are absent: Keras may find them under another
+        # attribute name. Let Keras decide, and say it in our words.
+        try:
+            load(model, path, False, objects_to_skip, limits=limits)
+        except ValueError:
+            refuse_mismatch(model, path, _no_extra(report), strict)
+            raise
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
     # Keras ignores what a file holds beyond the model: so do we, here.
-    refuse_mismatch(
-        model, path, dataclasses.replace(report, unexpected=[]), strict
-    )
+    refuse_mismatch(model, path, _no_extra(report), strict)
     with warnings.catch_warnings():
         # The report says what was skipped, in fewer words.
         warnings.simplefilter("ignore")
         skip = bool(report.missing or report.mismatched)
         load(model, path, skip, objects_to_skip, limits=limits)
     return report
+
+
+def _no_extra(report: LoadReport) -> LoadReport:
+    return dataclasses.replace(report, unexpected=[])
