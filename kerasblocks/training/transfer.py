@@ -117,10 +117,10 @@ def adapted_line(model: keras.Model, cfg: dict[str, Any] | None) -> str:
     ...                         keras.layers.Dense(10)])
     >>> line = adapted_line(net, {"input_size": [224, 224, 3],
     ...                           "num_classes": 1000})
-    >>> print(line.replace("; ", ";\n"))
-    adapted to the data: input shape (32, 32, 3) (the weights: (224, 224, 3));
-    10 classes (the weights: 1000;
-    new classifier)
+    >>> line.startswith("adapted to the data: input shape (32, 32, 3)")
+    True
+    >>> "; 10 classes (the weights: 1000; new classifier)" in line
+    True
     """
     if not cfg:
         return ""
