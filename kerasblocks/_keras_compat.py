@@ -87,6 +87,8 @@ ATTRIBUTES = {
         "load_weights_only",
         "_reject_zip_bomb",
         "_reject_zip_extract_bomb",
+        "_save_state",
+        "H5IOStore",
     ),
     "serialization_lib": ("SafeModeScope",),
     "io_utils": ("ask_to_proceed_with_overwrite",),
@@ -196,6 +198,36 @@ def legacy_weights_view(model, layers: list):
     )
 
 
+class _LayoutRecorder(saving_lib.H5IOStore):
+    """A weights store that records which variables Keras would write
+    under which entry, and writes nothing."""
+
+    def __init__(self):  # no file: nothing is written
+        self.entries: dict[str, dict] = {}
+
+    def __bool__(self):
+        return True
+
+    def make(self, path, metadata=None):
+        return self.entries.setdefault(path, {})
+
+
+def weights_layout(model, objects_to_skip=None) -> dict[str, dict]:
+    """Keras's `.weights.h5` layout of `model`: entry path (`""` for the
+    model's own) -> {key: variable} stored there, as `model.save_weights`
+    would write them (nothing is copied)."""
+    recorder = _LayoutRecorder()
+    visited = {id(o) for o in objects_to_skip or ()}
+    saving_lib._save_state(
+        model,
+        weights_store=recorder,
+        assets_store=None,
+        inner_path="",
+        visited_saveables=visited,
+    )
+    return {path: entry for path, entry in recorder.entries.items() if entry}
+
+
 __all__ = [
     "ATTRIBUTES",
     "GRAPH_MODELS",
@@ -226,4 +258,5 @@ __all__ = [
     "saving_lib",
     "serialization_lib",
     "was_called",
+    "weights_layout",
 ]

@@ -84,6 +84,12 @@ flags.DEFINE_string(
     "(its best checkpoint). A pretrained start puts the weights' "
     "preprocessing inside the model; the data are then fed as 0-255 RGB.",
 )
+flags.DEFINE_bool(
+    "init_from_strict",
+    True,
+    "With --init_from: weights that leave a backbone weight unloaded are "
+    "an error (exit 2); false loads what fits and reports the rest.",
+)
 flags.DEFINE_enum(
     "freeze",
     "none",
@@ -324,6 +330,7 @@ def config_from_flags():
         label_smoothing=FLAGS.label_smoothing,
         augment=FLAGS.augment,
         init_from=FLAGS.init_from,
+        init_from_strict=FLAGS.init_from_strict,
         freeze=FLAGS.freeze,
         unfreeze_at_epoch=FLAGS.unfreeze_at_epoch,
         finetune_lr_scale=FLAGS.finetune_lr_scale,

@@ -39,6 +39,7 @@ import keras
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.io._specs import finalize_state
 from zoo import _keras_arguments
 
 POOLINGS = (None, "avg", "max")
@@ -432,4 +433,5 @@ class ImageModel(CapturedConfig, keras.Model):
             shapes = [tuple(w.shape) for w in layer.weights]
             if shapes == [tuple(w.shape) for w in source.weights]:
                 layer.set_weights(source.get_weights())
+        finalize_state(model)  # a Normalization derives from its weights
         return model

@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from kerasblocks.io._specs import finalize_state
 from kerasblocks.params import unique_variables
 from zoo._keras_arguments import DATA_FORMATS, to_channels_last
 
@@ -129,6 +130,9 @@ def copy_weights(
         )
     for source, variable in pairs:
         variable.assign(source.value if hasattr(source, "value") else source)
+    # A Normalization uses what it derived from its variables, not the
+    # variables themselves: derive again from the values just copied.
+    finalize_state(target)
 
 
 def from_keras_applications(keras_model: keras.Model) -> keras.Model:

@@ -164,6 +164,7 @@ def create_model(
     *,
     weights: str | os.PathLike | None = None,
     include_preprocessing: bool | None = None,
+    strict: bool = True,
     **overrides: Any,
 ) -> keras.Model:
     """Builds the registered model `name`, with arguments overridden.
@@ -173,12 +174,16 @@ def create_model(
         weights: None (random initialization), "imagenet", or a path: a
             keras.applications weights file, or a `.keras`, `.h5`,
             `.weights.h5` or SavedModel of the same architecture (see
-            `zoo.pretrained`).
+            `zoo.pretrained`). A file with a classifier decides
+            `num_classes` unless it is given.
         include_preprocessing: put the preprocessing the model's
             pretrained weights expect inside the model, so that it takes
             RGB pixels in [0, 255]. Families that normalize inside
             (EfficientNet, ConvNeXt, MobileNetV3) take it as their own
             argument.
+        strict: with `weights`, a backbone weight the file leaves
+            unloaded is an error (`PretrainedWeightsError`); False loads
+            what fits and reports the rest (`model.pretrained_report`).
         **overrides: the model function's arguments. An image model
             takes keras.applications' arguments as keras.applications
             does: `classes` (as `num_classes`), `input_tensor`, and
@@ -213,9 +218,9 @@ def create_model(
     if weights is None:
         model = build(**overrides)
     else:
-        from zoo.pretrained import load_pretrained
+        from zoo._loading import load_pretrained
 
-        model = load_pretrained(name, build, overrides, weights)
+        model = load_pretrained(name, build, overrides, weights, strict=strict)
     if include_preprocessing and not builtin:
         from zoo.pretrained import with_preprocessing
 

@@ -4,34 +4,35 @@ Each zoo model that is identical to a keras.applications model carries a
 `PretrainedCfg` (timm's idea): the keras.applications constructor whose
 weights fit it, the input size, interpolation and crop fraction its
 weights were evaluated with, and the preprocessing they expect.
-`zoo.create_model(name, weights=...)` loads:
+`zoo.create_model(name, weights=...)` loads (see `zoo._loading`):
 
 - `"imagenet"`: the file keras.applications itself would use (its
   file names, URLs and hashes), downloaded into Keras's cache through
   `keras.utils.get_file` by `zoo._download` (atomic, verified, with
   `ZOO_WEIGHTS_MIRROR` and `ZOO_OFFLINE`);
-- a keras.applications weights file (a legacy `.h5` of layer weights),
-  read exactly as `keras.applications.X(weights=PATH)` reads it, then
-  ported;
+- a file written from a keras.applications model, in any format Keras
+  writes (the legacy `.h5` of keras.applications' own files, `.keras`,
+  `.weights.h5`, `.h5` from `model.save`), read by Keras into that
+  model, then ported;
 - a `.keras`, `.h5`, `.weights.h5` or SavedModel of the same
   architecture, through `kerasblocks.io.load_weights`.
 
-When the requested head differs from the weights' (`include_top=False`,
-another `num_classes`), the backbone is loaded, the head is new, and a
-one-line report says which layers were not loaded.
+A file with a classifier decides the class count unless `num_classes`
+is given. When the requested head differs from the file's
+(`include_top=False`, another `num_classes`), the backbone is loaded,
+the head is new, and a one-line report says which layers were not
+loaded. A backbone weight left unloaded is an error unless
+`strict=False`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import Any
 
-import h5py
 import keras
 
-import kerasblocks as kb
 from kerasblocks.layers.preprocessing import ImagePreprocessing
 from zoo._download import PretrainedWeightsError as PretrainedWeightsError
 from zoo._download import imagenet_weights
@@ -213,153 +214,6 @@ def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
         ) from None
 
 
-def _is_applications_file(path: str) -> bool:
-    """A keras.applications weights file: legacy HDF5 layer weights with
-    no model config."""
-    if os.path.isdir(path) or path.endswith((".keras", ".weights.h5")):
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            return "layer_names" in f.attrs and "model_config" not in f.attrs
-    except OSError:
-        return False
-
-
 # Width arguments keras.applications' constructors take under the zoo's
 # names; the weights file was written at one of them.
 _WIDTHS = ("alpha", "depth_multiplier", "minimalistic")
-
-
-def _file_has_top(path: str) -> bool:
-    """Whether a keras.applications weights file holds the classifier."""
-    with h5py.File(path, "r") as f:
-        names = [
-            n.decode() if isinstance(n, bytes) else str(n)
-            for n in f.attrs["layer_names"]
-        ]
-    return "predictions" in names
-
-
-def _source_args(
-    cfg: PretrainedCfg, args: dict[str, Any], has_top: bool | None = None
-) -> dict:
-    """The arguments of the model the weights file describes, given the
-    requested ones: Keras's own rule (with a top, the file has
-    `cfg.num_classes` classes; without, the "notop" file), unless the
-    file says whether it has a top (`has_top`)."""
-    shared = {
-        k: args[k]
-        for k in ("input_shape", "include_top", "pooling", *_WIDTHS)
-        if k in args
-    }
-    shared.setdefault("include_top", True)
-    if has_top is not None:
-        shared["include_top"] = has_top
-    if args.get("features_only"):
-        shared["include_top"] = False
-    if shared["include_top"]:
-        # Keras takes a top only at the weights' own size; convolution
-        # weights fit any size, so the backbone still transfers.
-        shared["input_shape"] = cfg.input_size
-        shared["num_classes"] = cfg.num_classes
-        shared.pop("pooling", None)
-    shared.setdefault("input_shape", cfg.input_size)
-    return shared
-
-
-def transfer_weights(
-    source: keras.Model, target: keras.Model
-) -> kb.io.LoadReport:
-    """Copies every variable of `source` into the variable of `target`
-    with the same path and shape; returns what was and was not loaded."""
-    sources = {v.path: v for v in kb.params.unique_variables(source)}
-    report = kb.io.LoadReport()
-    for variable in kb.params.unique_variables(target):
-        match = sources.pop(variable.path, None)
-        if match is None:
-            report.missing.append(variable.path)
-        elif tuple(match.shape) != tuple(variable.shape):
-            report.mismatched.append(
-                (variable.path, tuple(match.shape), tuple(variable.shape))
-            )
-        else:
-            variable.assign(match)
-            report.loaded.append(variable.path)
-    report.unexpected.extend(sources)
-    return report
-
-
-def _layers_of(paths) -> list[str]:
-    return sorted({p.rsplit("/", 1)[0] for p in paths})
-
-
-def _log_report(name: str, source: str, report: kb.io.LoadReport) -> None:
-    new = _layers_of(report.missing + [m[0] for m in report.mismatched])
-    left = _layers_of(report.unexpected)
-    line = (
-        f"{name}: loaded {len(report.loaded)} weights from {source}"
-        + (f"; new (not loaded): {', '.join(new)}" if new else "")
-        + (f"; unused from the file: {', '.join(left)}" if left else "")
-    )
-    (logger.warning if new else logger.info)(line)
-
-
-def load_pretrained(
-    name: str, build, args: dict[str, Any], weights: str
-) -> keras.Model:
-    """Builds model `name` with `args` (through `build(**args)`) and
-    fills it from `weights` ("imagenet" or a path); see the module
-    docstring. The report is `model.pretrained_report` and one log line.
-    """
-    from zoo._porting import from_keras_applications
-
-    cfg = pretrained_cfg(name)
-    is_path = weights != "imagenet"
-    if is_path:
-        weights = os.fspath(weights)
-        if not os.path.exists(weights):
-            raise FileNotFoundError(
-                f"{name}: no weights file or SavedModel at {weights}"
-            )
-    if is_path and not _is_applications_file(weights):
-        target = build(**args)
-        report = kb.io.load_weights(target, weights, strict=False)
-        if not report.loaded:
-            raise PretrainedWeightsError(
-                f"{name}: {weights} holds no weight of this architecture "
-                f"({report})"
-            )
-        _log_report(name, weights, report)
-        target.pretrained_report = report
-        return target
-    if cfg is None:
-        raise PretrainedWeightsError(
-            f"{name} has no keras.applications twin, so it has no "
-            f"{'imagenet' if not is_path else 'keras.applications'} "
-            "weights; pass a .keras, .h5, .weights.h5 or SavedModel path."
-        )
-    source_args = _source_args(
-        cfg, args, _file_has_top(weights) if is_path else None
-    )
-    keras_model = _keras_application(name, cfg, weights, source_args)
-    ported = from_keras_applications(keras_model)
-    # The weights decide the architecture (EfficientNet's ImageNet
-    # layout has an extra rescaling, for one); the caller's arguments
-    # decide the rest (head, input size, dtype, training options).
-    architecture = {
-        k: v
-        for k, v in ported.get_config().items()
-        # The head is the caller's (the file's may have none).
-        if k not in ("name", "trainable", "dtype", *_SHARED)
-    }
-    if not is_path:
-        architecture.update(_IMAGENET_LAYOUT.get(cfg.keras_application, {}))
-    target = build(**{**architecture, **args})
-    report = transfer_weights(ported, target)
-    if not report.loaded:
-        raise PretrainedWeightsError(
-            f"{name}: no weight of {weights} fits this model ({report})"
-        )
-    _log_report(name, "imagenet" if not is_path else weights, report)
-    target.pretrained_report = report
-    return target

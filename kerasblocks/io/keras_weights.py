@@ -13,14 +13,17 @@ than the limits).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import h5py
+import keras
 
-from kerasblocks._keras_compat import saving_lib
+from kerasblocks._keras_compat import saving_lib, weights_layout
 from kerasblocks.io import _integrity, safety
 from kerasblocks.io import limits as io_limits
 from kerasblocks.io._atomic import (
@@ -30,7 +33,10 @@ from kerasblocks.io._atomic import (
     stale_siblings,
     temporary_sibling,
 )
+from kerasblocks.io._specs import relative_path
 from kerasblocks.io.errors import CorruptFileError, UnsafeModelError
+from kerasblocks.io.report import LoadReport, refuse_mismatch
+from kerasblocks.params import unique_variables
 
 SUFFIXES = (".weights.h5", ".weights.json")
 
@@ -238,6 +244,86 @@ def check(path: str, limits: io_limits.Limits | None = None) -> None:
         raise UnsafeModelError(path, problems)
 
 
+def h5_layout(f: h5py.File) -> dict[str, dict[str, tuple]]:
+    """The entries of an open Keras weights HDF5 file: entry path (`""`
+    for the model's own) -> {key: shape}, from the structure alone."""
+    layout: dict[str, dict[str, tuple]] = {}
+
+    def visit(key, item):
+        if not isinstance(item, h5py.Dataset):
+            return
+        group, _, dataset = key.rpartition("/")
+        entry, _, tail = group.rpartition("/")
+        if group == "vars":
+            layout.setdefault("", {})[dataset] = tuple(item.shape)
+        elif tail == "vars":
+            layout.setdefault(entry, {})[dataset] = tuple(item.shape)
+
+    f.visititems(visit)
+    return layout
+
+
+def file_layout(path: str) -> dict[str, dict[str, tuple]]:
+    """`h5_layout` of a (possibly sharded) Keras weights file."""
+    layout: dict[str, dict[str, tuple]] = {}
+    for name in _h5_files(path):
+        if not os.path.exists(name):
+            raise CorruptFileError(path, f"the shard {name} is missing")
+        with h5py.File(name, "r") as f:
+            for entry, keys in h5_layout(f).items():
+                layout.setdefault(entry, {}).update(keys)
+    return layout
+
+
+def match(model, path: str, objects_to_skip=None) -> LoadReport:
+    """What loading Keras's weights file `path` into `model` would do:
+    Keras's own layout of the model (the entries `save_weights` writes)
+    against the file's, by entry and key, without reading a value.
+
+    A layer whose entry does not match as a whole is not loaded by Keras
+    (`skip_mismatch=True` skips it): its variables are reported as
+    missing or mismatched, never as loaded. Entries Keras reads its own
+    way (an optimizer's, a layer's that stores other than variables) are
+    left to Keras and not reported."""
+    return _match(model, path, objects_to_skip)[0]
+
+
+def _match(model, path: str, objects_to_skip=None):
+    """`match`, and the model paths whose whole entry the file lacks
+    (Keras may still find those under another attribute name)."""
+    stored = file_layout(path)
+    report, absent = LoadReport(), []
+    for entry, variables in weights_layout(model, objects_to_skip).items():
+        if entry not in stored:
+            absent += [relative_path(model, v) for v in variables.values()]
+        held = dict(stored.pop(entry, {}))
+        if entry.split("/", 1)[0] == "optimizer" or not all(
+            isinstance(v, keras.Variable) for v in variables.values()
+        ):
+            continue
+        whole, names = True, []
+        for key, variable in variables.items():
+            name = relative_path(model, variable)
+            shape = held.pop(key, None)
+            if shape is None:
+                report.missing.append(name)
+                whole = False
+            elif shape != tuple(variable.shape):
+                report.mismatched.append((name, shape, tuple(variable.shape)))
+                whole = False
+            else:
+                names.append(name)
+        report.unexpected += [f"{entry}/vars/{key}" for key in held]
+        if whole and not held:
+            report.loaded += names
+        else:
+            report.missing += names
+    for entry, held in stored.items():
+        if entry.split("/", 1)[0] != "optimizer":
+            report.unexpected += [f"{entry}/vars/{key}" for key in held]
+    return report, absent
+
+
 def load(
     model,
     path: str,
@@ -255,3 +341,43 @@ def load(
         skip_mismatch=skip_mismatch,
         objects_to_skip=objects_to_skip,
     )
+
+
+def load_matched(model, path, strict, objects_to_skip, limits):
+    """Keras's weights file, matched first: a strict load that would
+    not load everything raises before anything is assigned (Keras's own
+    error would list tensor values, and assign what it could)."""
+    if not model.built or not os.path.exists(path):
+        # Keras's own words for these.
+        load(model, path, not strict, objects_to_skip, limits)
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
+    if path.endswith(".weights.json"):
+        recover_interrupted_save(path)
+    check(path, limits)
+    report, absent = _match(model, path, objects_to_skip)
+    only_absent = set(report.missing) <= set(absent)
+    if strict and report.missing and only_absent and not report.mismatched:
+        # Only whole entries are absent: Keras may find them under another
+        # attribute name. Let Keras decide, and say it in our words.
+        try:
+            load(model, path, False, objects_to_skip, limits=limits)
+        except ValueError:
+            refuse_mismatch(model, path, _no_extra(report), strict)
+            raise
+        return LoadReport(
+            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        )
+    # Keras ignores what a file holds beyond the model: so do we, here.
+    refuse_mismatch(model, path, _no_extra(report), strict)
+    with warnings.catch_warnings():
+        # The report says what was skipped, in fewer words.
+        warnings.simplefilter("ignore")
+        skip = bool(report.missing or report.mismatched)
+        load(model, path, skip, objects_to_skip, limits=limits)
+    return report
+
+
+def _no_extra(report: LoadReport) -> LoadReport:
+    return dataclasses.replace(report, unexpected=[])

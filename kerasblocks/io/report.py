@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from kerasblocks.io._specs import relative_path
+from kerasblocks.io.errors import WeightsMismatchError
+from kerasblocks.params import unique_variables
+
 
 @dataclasses.dataclass
 class LoadReport:
@@ -52,3 +56,33 @@ class LoadReport:
                 f"shape mismatch {len(self.mismatched)}: {shown}{more}"
             )
         return "; ".join(parts) if parts else f"all {len(self.loaded)} loaded"
+
+
+def refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
+    """In strict mode, raises on any mismatch; when a layer gets fewer
+    variables than it has, in Keras's words first (its tests match
+    them)."""
+    if not strict or report.ok:
+        return
+    lead = ""
+    if report.mismatched:
+        where, stored, own = report.mismatched[0]
+        layer, _, name = where.rpartition("/")
+        lead = (
+            f"Layer '{layer or model.name}' variable '{name}' has shape "
+            f"{tuple(own)} in the model and {tuple(stored)} in the file. "
+        )
+    elif report.missing:
+        layer = report.missing[0].rpartition("/")[0]
+        own = [
+            p
+            for p in (relative_path(model, v) for v in unique_variables(model))
+            if p.rpartition("/")[0] == layer
+        ]
+        received = len(set(own) - set(report.missing))
+        lead = (
+            f"Layer '{layer.rpartition('/')[2] or model.name}' expected "
+            f"{len(own)} variables, but received {received} variables "
+            "during loading. "
+        )
+    raise WeightsMismatchError(path, report, lead=lead)

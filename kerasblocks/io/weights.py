@@ -42,11 +42,10 @@ from kerasblocks.io._specs import (
 from kerasblocks.io.errors import (
     CorruptFileError,
     UnsafeModelError,
-    WeightsMismatchError,
 )
 from kerasblocks.io.limits import Limits
 from kerasblocks.io.models import ModelFileNotFoundError, load_model
-from kerasblocks.io.report import LoadReport
+from kerasblocks.io.report import LoadReport, refuse_mismatch
 from kerasblocks.params import unique_variables
 
 FORMAT = "kerasblocks.weights"
@@ -284,29 +283,6 @@ def _check_arguments(path: str, objects_to_skip, by_name) -> None:
         )
 
 
-def _refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
-    """In strict mode, raises on any mismatch; when a layer gets fewer
-    variables than it has, in Keras's words first (its tests match
-    them)."""
-    if not strict or report.ok:
-        return
-    lead = ""
-    if report.missing:
-        layer = report.missing[0].rpartition("/")[0]
-        own = [
-            p
-            for p in (relative_path(model, v) for v in unique_variables(model))
-            if p.rpartition("/")[0] == layer
-        ]
-        received = len(set(own) - set(report.missing))
-        lead = (
-            f"Layer '{layer.rpartition('/')[2] or model.name}' expected "
-            f"{len(own)} variables, but received {received} variables "
-            "during loading. "
-        )
-    raise WeightsMismatchError(path, report, lead=lead)
-
-
 # The suffixes Keras's `load_weights` reads by name.
 _KERAS_SUFFIXES = (".keras", ".weights.h5", ".weights.json", ".h5", ".hdf5")
 
@@ -385,11 +361,8 @@ def load_weights(
     if strict is None:
         strict = not skip_mismatch
     if keras_weights.is_keras_weights(path):
-        keras_weights.load(
-            model, path, not strict, objects_to_skip, limits=limits
-        )
-        return LoadReport(
-            loaded=[relative_path(model, v) for v in unique_variables(model)]
+        return keras_weights.load_matched(
+            model, path, strict, objects_to_skip, limits
         )
     if not os.path.exists(path):
         raise ModelFileNotFoundError(_missing_file_message(path))
@@ -404,7 +377,7 @@ def load_weights(
             [tuple(v.shape) for v in sources],
             path,
         )
-        _refuse_mismatch(model, path, report, strict)
+        refuse_mismatch(model, path, report, strict)
         values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
         return _assign(model, report, values)
     _integrity.verify_h5(path)
@@ -431,7 +404,7 @@ def load_weights(
         report, assignments = _match(
             model, [e.path for e in entries], [e.shape for e in entries], path
         )
-        _refuse_mismatch(model, path, report, strict)
+        refuse_mismatch(model, path, report, strict)
         values = []
         for variable, index, model_path in assignments:
             entry = entries[index]

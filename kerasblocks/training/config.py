@@ -76,6 +76,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: bool = False
     init_from: str | None = None
+    init_from_strict: bool = True
     freeze: str = "none"
     unfreeze_at_epoch: int | None = None
     finetune_lr_scale: float = 0.1

@@ -302,8 +302,9 @@ def _train_locked(
     parts, start = build(
         config, dataset, strategy, plan, run_dir.read(jit.RECORD)
     )
-    if start.line:
-        print(start.line, file=stream)
+    for line in (start.line, start.adapted):
+        if line:
+            print(line, file=stream)
     record = {**models.model_record(config, parts.model), **start.record}
     try:
         run_dir.start(record)

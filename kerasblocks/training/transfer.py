@@ -41,12 +41,15 @@ class Start:
         record: what `model_config.json` adds (init source, pretrained
             configuration, pixels, class names).
         line: the one-line load report ("" for a random start).
+        adapted: one line when the input shape or class count of
+            pretrained weights was adapted to the data ("" if not).
     """
 
     model: keras.Model
     pixels: str
     record: dict[str, Any]
     line: str = ""
+    adapted: str = ""
 
 
 def is_run_directory(path: str | None) -> bool:
@@ -85,16 +88,56 @@ def _layers(paths) -> list[str]:
     return sorted({p.rsplit("/", 1)[0] for p in paths})
 
 
+def _shown(names: list[str], count: int = 3) -> str:
+    more = f", ... ({len(names)} in all)" if len(names) > count else ""
+    return ", ".join(names[:count]) + more
+
+
 def report_line(source: str, report: LoadReport) -> str:
-    """One line: how many weights came from `source`, and which layers
-    start new (and which of the source's were left over)."""
+    """One short line: how many weights came from `source`, and the
+    first few layers that start new (and of the source's left over)."""
     new = _layers(report.missing + [m[0] for m in report.mismatched])
     left = _layers(report.unexpected)
     return (
         f"init_from {source}: loaded {len(report.loaded)} weights"
-        + (f"; new (not loaded): {', '.join(new)}" if new else "; all loaded")
-        + (f"; unused: {', '.join(left)}" if left else "")
+        + (f"; new (not loaded): {_shown(new)}" if new else "; all loaded")
+        + (f"; unused: {_shown(left)}" if left else "")
     )
+
+
+def adapted_line(model: keras.Model, cfg: dict[str, Any] | None) -> str:
+    """One line when a pretrained model's input shape or class count
+    was adapted to the data ("" when neither was).
+
+    Example:
+
+    >>> import keras
+    >>> net = keras.Sequential([keras.Input((32, 32, 3)),
+    ...                         keras.layers.GlobalAveragePooling2D(),
+    ...                         keras.layers.Dense(10)])
+    >>> line = adapted_line(net, {"input_size": [224, 224, 3],
+    ...                           "num_classes": 1000})
+    >>> line.startswith("adapted to the data: input shape (32, 32, 3)")
+    True
+    >>> "; 10 classes (the weights: 1000; new classifier)" in line
+    True
+    """
+    if not cfg:
+        return ""
+    parts = []
+    shape = tuple(model.input_shape[1:])
+    trained = tuple(cfg.get("input_size") or ())
+    if trained and shape != trained:
+        parts.append(f"input shape {shape} (the weights: {trained})")
+    outputs = model.output_shape
+    if isinstance(outputs, tuple) and len(outputs) == 2:
+        classes = cfg.get("num_classes")
+        if classes and outputs[-1] != classes:
+            parts.append(
+                f"{outputs[-1]} classes (the weights: {classes}; new "
+                "classifier)"
+            )
+    return f"adapted to the data: {'; '.join(parts)}" if parts else ""
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> LoadReport:
@@ -149,17 +192,37 @@ def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
                 f"--init_from={origin}: no weight of that run fits "
                 f"--model={config.model} ({report})"
             )
+        _check_backbone(origin, report, config.init_from_strict)
         pretrained = read_record(origin).get("pretrained_cfg")
         record.update(pixels=pixels, pretrained_cfg=pretrained)
         return Start(model, pixels, record, report_line(origin, report))
     pixels = "raw" if cfg is not None else "unit"
-    start = {"weights": origin}
+    start = {"weights": origin, "strict": config.init_from_strict}
     if cfg is not None:
         start["include_preprocessing"] = True
     model = models.create_model(config, dataset, **start)
     record.update(pixels=pixels, pretrained_cfg=cfg)
     report = getattr(model, "pretrained_report", None) or LoadReport()
-    return Start(model, pixels, record, report_line(origin, report))
+    return Start(
+        model,
+        pixels,
+        record,
+        report_line(origin, report),
+        adapted_line(model, cfg),
+    )
+
+
+def _check_backbone(origin: str, report: LoadReport, strict: bool) -> None:
+    """A run's checkpoint that leaves a weight outside the classifier
+    unloaded is refused, unless --init_from_strict=false."""
+    unloaded = report.missing + [m[0] for m in report.mismatched]
+    backbone = [p for p in unloaded if not p.startswith("predictions/")]
+    if backbone and strict:
+        raise UserInputError(
+            f"--init_from={origin}: leaves {len(backbone)} backbone "
+            f"weights unloaded ({_shown(backbone)}); pass "
+            "--init_from_strict=false to load what fits."
+        )
 
 
 def _run_weights(run_dir: str) -> keras.Model:

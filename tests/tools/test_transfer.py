@@ -379,3 +379,50 @@ def test_pipelines_feed_raw_pixels_for_a_model_that_preprocesses(files):
         np.testing.assert_allclose(raw, unit * 255, rtol=1e-6, atol=1e-4)
     with pytest.raises(ValueError, match="pixels must be one of"):
         data_lib.make_pipeline(dataset, "val", 4, pixels="bytes")
+
+
+def test_a_partial_init_from_is_refused_unless_init_from_strict_is_false(
+    files, tmp_path
+):
+    import zoo
+    from kerasblocks.data import dataset as data_lib
+    from kerasblocks.training import transfer
+    from kerasblocks.training.config import TrainConfig
+    from kerasblocks.training.errors import UserInputError
+    from tools import train
+
+    shape = {"input_shape": [32, 32, 3]}
+    smaller = zoo.create_model("resnet18", num_classes=3, **shape)
+    path = str(tmp_path / "resnet18.keras")
+    smaller.save(path)
+    dataset = data_lib.load_dataset(f"folder:{files / 'images'}")
+
+    def config(**settings):
+        return TrainConfig(
+            model="resnet34",
+            model_overrides=shape,
+            dataset=f"folder:{files / 'images'}",
+            init_from=path,
+            **settings,
+        ).validate()
+
+    with pytest.raises(UserInputError) as error:
+        transfer.start_model(config(), dataset)
+    message = str(error.value)
+    assert message.startswith(f"--init_from={path}: resnet34: ")
+    assert "backbone weights unloaded" in message
+    assert "--init_from_strict=false" in message
+    assert "\n" not in message and len(message) < 500
+    start = transfer.start_model(config(init_from_strict=False), dataset)
+    assert start.line.startswith(f"init_from {path}: loaded ")
+    assert "..." in start.line and len(start.line) < 300
+    np.testing.assert_array_equal(
+        start.model.get_layer("conv1_conv").kernel.numpy(),
+        smaller.get_layer("conv1_conv").kernel.numpy(),
+    )
+    # The flag reaches the config.
+    train.FLAGS(["kb-train", "--init_from_strict=false"])
+    try:
+        assert train.config_from_flags().init_from_strict is False
+    finally:
+        train.FLAGS.unparse_flags()

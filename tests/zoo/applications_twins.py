@@ -13,26 +13,52 @@ import keras
 import numpy as np
 
 import zoo
+from kerasblocks._keras_compat import flatten_layers
 
 
 def randomize_statistics(model: keras.Model, seed: int = 0) -> None:
-    """Batch-norm statistics and affine weights (and an input
-    normalization's mean and variance) away from their initial values,
-    so that a port that misplaces one shows in the outputs."""
+    """Trained-like weights: every variable of `model` (each once),
+    statistics included, moved away from its initial value, so that a
+    port that misplaces or drops one shows in the outputs.
+
+    Batch-norm statistics and affine weights, and an input
+    Normalization's mean, variance and count, get plausible trained
+    values; every other array is its fresh value scaled elementwise by
+    0.5-1.5 plus a small offset. Asserts that no array is left equal to
+    its fresh value.
+    """
     rng = np.random.default_rng(seed)
+    seen = set()
     for variable in model.weights:
-        name = variable.path.rsplit("/", 1)[1]
-        if name in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif name in ("beta", "moving_mean"):
-            value = rng.uniform(-0.3, 0.3, variable.shape)
-        elif name == "mean":  # EfficientNet's input normalization
-            value = rng.uniform(0.4, 0.5, variable.shape)
-        elif name == "variance":
-            value = rng.uniform(0.04, 0.06, variable.shape)
-        else:
+        if id(variable) in seen:
             continue
-        variable.assign(value.astype(variable.dtype))
+        seen.add(id(variable))
+        fresh = keras.ops.convert_to_numpy(variable)
+        name = variable.path.rsplit("/", 1)[1]
+        shape = variable.shape
+        if name in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name in ("beta", "moving_mean"):
+            value = rng.uniform(-0.3, 0.3, shape)
+        elif name == "mean":  # an input Normalization's statistics
+            value = rng.uniform(0.4, 0.5, shape)
+        elif name == "variance":
+            value = rng.uniform(0.04, 0.06, shape)
+        elif np.issubdtype(fresh.dtype, np.integer):  # a count
+            value = fresh + rng.integers(1, 1000, shape)
+        else:
+            scale = np.abs(fresh).mean() + 1e-2
+            value = fresh * rng.uniform(0.5, 1.5, shape)
+            value += rng.normal(0.0, 0.1 * scale, shape)
+        value = np.asarray(value).astype(fresh.dtype)
+        variable.assign(value)
+        assert not np.array_equal(
+            keras.ops.convert_to_numpy(variable), fresh
+        ), f"{variable.path} kept its fresh value"
+    # A Normalization computes with what it derived from its variables.
+    for layer in flatten_layers(model):
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
 
 
 def ported_outputs(

@@ -112,8 +112,8 @@ def test_new_head_loads_the_backbone_and_reports_the_rest(tmp_path, caplog):
     assert len(report.loaded) == len(model.weights) - 2
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
-        f"resnet50: loaded {len(report.loaded)} weights from {path}; "
-        "new (not loaded): predictions"
+        f"resnet50: loaded {len(report.loaded)} of {len(model.weights)} "
+        f"weights from {path}; new (not loaded): predictions"
     ]
     # The backbone equals the file's; the new head is fresh.
     reference = keras.applications.ResNet50(weights=path)
