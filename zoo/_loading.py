@@ -34,6 +34,7 @@ from kerasblocks._keras_compat import (
 )
 from kerasblocks.io import keras_weights
 from kerasblocks.io._specs import finalize_state
+from kerasblocks.io.report import copy_variables
 from zoo._weights_files import (
     canonical,
     is_legacy_layout,
@@ -197,30 +198,6 @@ def _classes_of(report: kb.io.LoadReport) -> int | None:
 # --- loading -------------------------------------------------------------
 
 
-def transfer_weights(
-    source: keras.Model, target: keras.Model
-) -> kb.io.LoadReport:
-    """Copies every variable of `source` into the variable of `target`
-    with the same path and shape; returns what was and was not loaded."""
-    sources = {v.path: v for v in kb.params.unique_variables(source)}
-    report = kb.io.LoadReport()
-    for variable in kb.params.unique_variables(target):
-        match = sources.pop(variable.path, None)
-        if match is None:
-            report.missing.append(variable.path)
-        elif tuple(match.shape) != tuple(variable.shape):
-            report.mismatched.append(
-                (variable.path, tuple(match.shape), tuple(variable.shape))
-            )
-        else:
-            variable.assign(match)
-            report.loaded.append(variable.path)
-    report.unexpected.extend(sources)
-    # A Normalization computes with what it derived from its variables.
-    finalize_state(target)
-    return report
-
-
 def _layers_of(paths) -> list[str]:
     return sorted({p.rsplit("/", 1)[0] for p in paths})
 
@@ -304,7 +281,7 @@ def load_pretrained(
         finalize_state(keras_model)
         ported = from_keras_applications(keras_model)
         target = build(**{**_architecture(ported), **args})
-        report = transfer_weights(ported, target)
+        report = copy_variables(ported, target)
         return _finish(name, "imagenet", target, report, strict)
     path = os.fspath(weights)
     if not os.path.exists(path):
@@ -324,7 +301,7 @@ def load_pretrained(
         ported = from_keras_applications(keras_model)
         args = _with_classes(args, classes)
         target = build(**{**_architecture(ported), **args})
-        report = transfer_weights(ported, target)
+        report = copy_variables(ported, target)
         return _finish(name, path, target, report, strict)
     if cfg is None and is_legacy_weights(path):
         raise PretrainedWeightsError(

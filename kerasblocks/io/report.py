@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kerasblocks.io._specs import relative_path
+from kerasblocks.io._specs import finalize_state, relative_path
 from kerasblocks.io.errors import WeightsMismatchError
 from kerasblocks.params import unique_variables
 
@@ -86,3 +86,28 @@ def refuse_mismatch(model, path: str, report: LoadReport, strict) -> None:
             "during loading. "
         )
     raise WeightsMismatchError(path, report, lead=lead)
+
+
+def copy_variables(source, target) -> LoadReport:
+    """Copies each variable of `source` into `target`'s variable of the
+    same path and shape, and reports what was and was not copied.
+
+    Layers that derive state from their variables (a Normalization's mean
+    and variance) take the copied values up, as Keras's loader does.
+    """
+    found = {v.path: v for v in unique_variables(source)}
+    report = LoadReport()
+    for variable in unique_variables(target):
+        match = found.pop(variable.path, None)
+        if match is None:
+            report.missing.append(variable.path)
+        elif tuple(match.shape) != tuple(variable.shape):
+            report.mismatched.append(
+                (variable.path, tuple(match.shape), tuple(variable.shape))
+            )
+        else:
+            variable.assign(match)
+            report.loaded.append(variable.path)
+    report.unexpected.extend(found)
+    finalize_state(target)
+    return report

@@ -22,10 +22,9 @@ from typing import Any
 
 import keras
 
-from kerasblocks import params
 from kerasblocks.data import dataset as data_lib
 from kerasblocks.io.image_serving import ImageServing
-from kerasblocks.io.weights import LoadReport
+from kerasblocks.io.report import LoadReport, copy_variables
 from kerasblocks.training import models
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
@@ -140,26 +139,6 @@ def adapted_line(model: keras.Model, cfg: dict[str, Any] | None) -> str:
     return f"adapted to the data: {'; '.join(parts)}" if parts else ""
 
 
-def copy_weights(source: keras.Model, target: keras.Model) -> LoadReport:
-    """Copies each variable of `source` into `target`'s variable of the
-    same path and shape."""
-    found = {v.path: v for v in params.unique_variables(source)}
-    report = LoadReport()
-    for variable in params.unique_variables(target):
-        match = found.pop(variable.path, None)
-        if match is None:
-            report.missing.append(variable.path)
-        elif tuple(match.shape) != tuple(variable.shape):
-            report.mismatched.append(
-                (variable.path, tuple(match.shape), tuple(variable.shape))
-            )
-        else:
-            variable.assign(match)
-            report.loaded.append(variable.path)
-    report.unexpected.extend(found)
-    return report
-
-
 def class_names(dataset) -> list[str] | None:
     """A data set's class names (strings), or None when it has none."""
     names = getattr(dataset, "class_names", None)
@@ -186,7 +165,7 @@ def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
         pixels = run_pixels(origin)
         start = {"include_preprocessing": True} if pixels == "raw" else {}
         model = models.create_model(config, dataset, **start)
-        report = copy_weights(_run_weights(origin), model)
+        report = copy_variables(_run_weights(origin), model)
         if not report.loaded:
             raise UserInputError(
                 f"--init_from={origin}: no weight of that run fits "
