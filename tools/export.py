@@ -135,7 +135,7 @@ def _export() -> int:
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks import io as kb_io
     from kerasblocks.data import dataset as data_lib
-    from kerasblocks.training import deploy, report, runs, transfer
+    from kerasblocks.training import deploy, runs, transfer
 
     serving, dataset, pixels, view = None, None, "unit", {}
     if FLAGS.run_dir:
@@ -171,7 +171,7 @@ def _export() -> int:
     )
     if FLAGS.model_path and not FLAGS.dataset:
         validation = None  # --calibration's data are not the model's
-    exports = report.export_all(
+    exports = deploy.export_checked(
         model,
         out_dir,
         FLAGS.formats,

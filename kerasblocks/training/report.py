@@ -150,20 +150,3 @@ def plot_confusion(matrix: np.ndarray, path: str, class_names=None) -> None:
     with kb_io._atomic.atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=110)
     plt.close(figure)
-
-
-def export_all(
-    model, out_dir: str, formats, image_serving=None, **checks
-) -> dict[str, str]:
-    """Exports `model` under out_dir/export in each format; returns paths.
-
-    With `image_serving` (a `kerasblocks.io.ImageServing`), the
-    SavedModel's `serving_default` takes uint8 images, `serving_bytes`
-    encoded ones, and `serving_float` the model's own input. The
-    SavedModel goes to `export/saved_model/<N>/` (TF Serving's layout);
-    `checks` (`validation`, `options`) are `deploy.export_checked`'s."""
-    from kerasblocks.training import deploy
-
-    return deploy.export_checked(
-        model, out_dir, formats, image_serving=image_serving, **checks
-    )
