@@ -46,6 +46,7 @@ from zoo._weights_files import (
 )
 from zoo.finetune import head_layer_names
 from zoo.pretrained import (
+    _IMAGENET_LAYOUT,
     _SHARED,
     _WIDTHS,
     PretrainedCfg,
@@ -280,7 +281,10 @@ def load_pretrained(
         keras_model = _keras_application(name, cfg, "imagenet", source_args)
         finalize_state(keras_model)
         ported = from_keras_applications(keras_model)
-        target = build(**{**_architecture(ported), **args})
+        # Keras adds EfficientNet's extra rescaling only when it loads
+        # the ImageNet file by name, not by path (zoo.pretrained).
+        layout = _IMAGENET_LAYOUT.get(cfg.keras_application, {})
+        target = build(**{**_architecture(ported), **layout, **args})
         report = copy_variables(ported, target)
         return _finish(name, "imagenet", target, report, strict)
     path = os.fspath(weights)
