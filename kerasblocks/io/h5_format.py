@@ -12,6 +12,7 @@ refuses).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -37,6 +38,28 @@ def _unique_layers(model) -> list:
             seen.add(id(layer))
             layers.append(layer)
     return layers
+
+
+@contextlib.contextmanager
+def _canonical_order(model):
+    """Every layer trainable while the weights are written or read.
+
+    Keras's legacy writer lists a layer's trainable weights before its
+    frozen ones, so a model saved with a frozen backbone (a fine-tuned
+    run) wrote its head first, and the model rebuilt from the file (all
+    trainable) read the head's kernel into its stem. With every layer
+    trainable the order is the order of creation on both sides; each
+    layer's own flag is put back afterwards (outer layers first, so an
+    inner layer's own setting wins)."""
+    layers = _keras_compat.flatten_layers(model)
+    flags = [(layer, layer.trainable) for layer in layers]
+    for layer in layers:
+        layer.trainable = True
+    try:
+        yield
+    finally:
+        for layer, trainable in flags:
+            layer.trainable = trainable
 
 
 def _weights_view(model):
@@ -73,9 +96,10 @@ def save(model, path: str, include_optimizer: bool, orders) -> None:
                     value = json.dumps(value, default=_json_default)
                 f.attrs[key] = value
             group = f.create_group("model_weights")
-            legacy_h5_format.save_weights_to_hdf5_group(
-                group, _weights_view(model)
-            )
+            with _canonical_order(model):
+                legacy_h5_format.save_weights_to_hdf5_group(
+                    group, _weights_view(model)
+                )
             if include_optimizer and getattr(model, "optimizer", None):
                 if model.optimizer.built:
                     legacy_h5_format.save_optimizer_weights_to_hdf5_group(
@@ -162,9 +186,10 @@ def load(
                 )
                 if not model.built and config.get("build_config"):
                     model.build_from_config(config["build_config"])
-                legacy_h5_format.load_weights_from_hdf5_group(
-                    group, _weights_view(model)
-                )
+                with _canonical_order(model):
+                    legacy_h5_format.load_weights_from_hdf5_group(
+                        group, _weights_view(model)
+                    )
         training = f.attrs.get("training_config")
         if compile and training is not None:
             if isinstance(training, bytes):

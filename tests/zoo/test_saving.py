@@ -146,3 +146,29 @@ def test_plain_tensorflow_serves_every_export(exports):
     assert result["imported"] == []
     for name, worst in result["worst"].items():
         assert worst <= 1e-4, (name, worst)
+
+
+def test_h5_of_a_wrapped_model_with_a_frozen_backbone_reloads(tmp_path):
+    """A fine-tuned run's export: a zoo model inside a wrapper, its
+    backbone frozen. Keras's legacy writer lists a layer's trainable
+    weights first, and the rebuilt model (every layer trainable) read
+    the head's kernel into the first convolution."""
+    inner = zoo.create_model("lenet_bn")
+    for layer in inner.layers[:-1]:
+        layer.trainable = False
+    x = keras.Input((28, 28, 1))
+    model = keras.Model(x, inner(x))
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        variable.assign(rng.uniform(0.5, 1.5, variable.shape))
+    path = str(tmp_path / "model.h5")
+    kb.io.save_model(model, path)
+    reloaded = kb.io.load_model(path, compile=False)
+    images = rng.uniform(0, 1, (2, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(model(images), reloaded(images))
+    # The model that was saved keeps its frozen layers.
+    assert [layer.trainable for layer in inner.layers[-3:]] == [
+        False,
+        False,
+        True,
+    ]
