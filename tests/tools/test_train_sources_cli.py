@@ -1,0 +1,108 @@
+"""The data-set flag of the tools before TensorFlow loads: source forms
+checked, --help listing the data sets and source forms, and the tools'
+copy of the names equal to the library's."""
+
+import pytest
+
+from tests.tools.test_train_sources import run_tool
+
+
+@pytest.fixture(scope="module")
+def no_tensorflow(tmp_path_factory):
+    root = tmp_path_factory.mktemp("no_tf")
+    (root / "tensorflow").mkdir()
+    (root / "tensorflow" / "__init__.py").write_text(
+        "raise SystemExit('tensorflow was imported')\n"
+    )
+    return {"PYTHONPATH": str(root)}
+
+
+@pytest.mark.parametrize(
+    "tool, args, message",
+    [
+        ("train", ["--dataset=folders:x"], "unknown source 'folders'"),
+        (
+            "train",
+            ["--dataset=folder:"],
+            "nothing after 'folder'; use folder:DIR",
+        ),
+        (
+            "train",
+            ["--dataset=tfrecord:,"],
+            "use tfrecord:TRAIN_GLOB[,VAL_GLOB]",
+        ),
+        ("train", ["--dataset=digit"], "Did you mean: digits?"),
+        (
+            "train",
+            ["--cache=memory"],
+            "--cache applies to the folder:, tfrecord:",
+        ),
+        (
+            "train",
+            ["--image_size=32", "--dataset=mnist"],
+            "--image_size applies to the folder:",
+        ),
+        (
+            "train",
+            ["--strict_data"],
+            "--strict_data applies to the folder:, tfrecord: and tfds: sources,"
+            " not --dataset=digits",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--image_size=0"],
+            "--image_size must",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--image_size=a,b"],
+            "--image_size must",
+        ),
+        (
+            "train",
+            ["--dataset=folder:x", "--data_dir=/tmp"],
+            "--data_dir does not apply to --dataset=folder:...",
+        ),
+        (
+            "evaluate",
+            ["--model_path=m.keras", "--dataset=tfds:"],
+            "nothing after 'tfds'; use tfds:NAME",
+        ),
+    ],
+)
+def test_source_forms_are_checked_before_tensorflow_loads(
+    tool, args, message, no_tensorflow, tmp_path
+):
+    done = run_tool(
+        tool, *args, f"--out_dir={tmp_path / 'x'}", env=no_tensorflow
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kb-{tool}: error:")
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "tool, flag",
+    [("train", "--help"), ("evaluate", "--help"), ("export", "--helpfull")],
+)
+def test_help_lists_data_sets_and_source_forms(tool, flag, no_tensorflow):
+    done = run_tool(tool, flag, env=no_tensorflow)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    text = " ".join(done.stdout.split())
+    for form in ("folder:DIR", "tfrecord:TRAIN_GLOB[,VAL_GLOB]", "tfds:NAME"):
+        assert form in text
+    assert "cifar10" in text and "sequence_reversal" in text
+
+
+def test_the_tools_copy_of_sources_matches_the_library():
+    from kerasblocks.data import dataset as data
+    from tools import _common, train
+
+    assert sorted(_common.SOURCES) == list(data.list_sources())
+    for kind, form in _common.SOURCES.items():
+        assert data.list_sources()[kind].startswith(form.split("[")[0])
+    assert train.DATASETS == _common.DATASETS
+    assert list(_common.DATASETS) == data.list_datasets()
