@@ -19,16 +19,11 @@ outcomes of every test (to update the lists).
 from __future__ import annotations
 
 import collections
-import json
 import os
-import subprocess
 import sys
-import tempfile
 
-import keras
+from tests.keras_test_files import KERAS_SRC, run_keras_tests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-KERAS_SRC = os.path.join(os.path.dirname(keras.__file__), "src")
 SUITES = (
     "saving/saving_lib_test.py",
     "saving/saving_api_test.py",
@@ -56,49 +51,10 @@ KNOWN_GAPS: dict[str, str] = {}
 
 def run_suites(route: bool, *selection: str) -> dict[str, dict]:
     """Runs the suites; returns {test id: {"outcome", "message"}}."""
-    with tempfile.TemporaryDirectory() as scratch:
-        report = os.path.join(scratch, "report.jsonl")
-        env = dict(
-            os.environ,
-            KB_SUITES_ROUTE="1" if route else "0",
-            KB_SUITES_REPORT=report,
-            TF_CPP_MIN_LOG_LEVEL="2",
-            CUDA_VISIBLE_DEVICES="",
-            KERAS_BACKEND="tensorflow",
-            TMPDIR=scratch,  # Keras's temporary files stay in here
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "tests.kerasblocks._keras_suites_plugin",
-                "-o",
-                "addopts=",
-                "--rootdir",
-                KERAS_SRC,
-                "--basetemp",
-                os.path.join(scratch, "tmp"),
-                *(os.path.join(KERAS_SRC, s) for s in SUITES),
-                *selection,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=1200,
-            check=False,
-        )
-        results = {}
-        with open(report) as f:
-            for line in f:
-                entry = json.loads(line)
-                results[entry.pop("test")] = entry
-    return results
+    return run_keras_tests(
+        [*(os.path.join(KERAS_SRC, s) for s in SUITES), *selection],
+        env={"KB_SUITES_ROUTE": "1" if route else "0"},
+    )
 
 
 def test_keras_suites_pass_through_kerasblocks_io():

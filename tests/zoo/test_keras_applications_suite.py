@@ -31,16 +31,12 @@ are skipped; before the twins took keras.applications' arguments
 from __future__ import annotations
 
 import collections
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-import keras
+from tests.keras_test_files import KERAS_SRC, run_keras_tests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-KERAS_SRC = os.path.join(os.path.dirname(keras.__file__), "src")
 SUITE = os.path.join(KERAS_SRC, "applications", "applications_test.py")
 NETWORK = "test_application_base"
 TESTS = (
@@ -104,53 +100,18 @@ def run_suite(route: bool, tests: list[str] | None = None) -> dict[str, dict]:
     """Runs `tests` (ids within the file; all but `NETWORK` when None);
     returns {test id: {"outcome", "message"}}."""
     targets = [SUITE] if tests is None else [f"{SUITE}::{t}" for t in tests]
-    with tempfile.TemporaryDirectory() as scratch:
-        report = os.path.join(scratch, "report.jsonl")
-        env = dict(
-            os.environ,
-            ZOO_APPS_ROUTE="1" if route else "0",
-            KB_SUITES_ROUTE="0",  # the saving plugin only reports here
-            KB_SUITES_REPORT=report,
-            TF_CPP_MIN_LOG_LEVEL="2",
-            CUDA_VISIBLE_DEVICES="",
-            KERAS_BACKEND="tensorflow",
-            KERAS_HOME=os.path.join(scratch, "keras"),
-            TMPDIR=scratch,
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "tests.kerasblocks._keras_suites_plugin",
-                "-p",
-                "tests.zoo._applications_suite_plugin",
-                "-o",
-                "addopts=",
-                "--rootdir",
-                KERAS_SRC,
-                "-k",
-                f"not {NETWORK}",
-                *targets,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    with tempfile.TemporaryDirectory() as home:
+        return run_keras_tests(
+            targets,
+            plugins=("tests.zoo._applications_suite_plugin",),
+            env={
+                "ZOO_APPS_ROUTE": "1" if route else "0",
+                "KB_SUITES_ROUTE": "0",  # the saving plugin only reports
+                "KERAS_HOME": home,
+            },
+            args=("-k", f"not {NETWORK}"),
             timeout=3000,
-            check=False,
         )
-        results = {}
-        if os.path.exists(report):
-            with open(report) as f:
-                for line in f:
-                    entry = json.loads(line)
-                    results[entry.pop("test")] = entry
-    return results
 
 
 SELECTED = 175
