@@ -23,6 +23,9 @@ from collections.abc import Callable
 from absl import app, flags
 from absl import logging as absl_logging
 
+from kerasblocks import choices
+from kerasblocks.training.errors import UserInputError
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
@@ -32,35 +35,10 @@ FLAGS = flags.FLAGS
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
 
 
-# kerasblocks.data.list_datasets() and list_sources(), repeated so that
-# --help and the --dataset checks need no TensorFlow (a test keeps them
-# equal to the library's).
-DATASETS = (
-    "addition",
-    "char_lm",
-    "cifar10",
-    "digits",
-    "fashion_mnist",
-    "mnist",
-    "sequence_copy",
-    "sequence_reversal",
-    "sine_wave",
-    "synthetic",
-)
-SOURCES = {
-    "folder": "folder:DIR",
-    "tfds": "tfds:NAME",
-    "tfrecord": "tfrecord:TRAIN_GLOB[,VAL_GLOB]",
-}
 DATASET_HELP = (
-    f"Data set: {', '.join(DATASETS)}; or your own files: "
-    f"{', '.join(SOURCES.values())}."
+    f"Data set: {', '.join(choices.DATASETS)}; or your own files: "
+    f"{', '.join(form for form, _ in choices.SOURCES.values())}."
 )
-# kerasblocks.data.streams.MAX_PIXELS (8192x8192), repeated so that --help
-# needs no TensorFlow (a test keeps them equal).
-MAX_IMAGE_PIXELS = 8192 * 8192
-
-
 MAX_IMAGE_PIXELS_HELP = (
     "Images of a folder:, tfrecord: or tfds: source whose header declares "
     "more pixels (height x width) are skipped, named, before they are "
@@ -74,7 +52,7 @@ def source_limits(name: str, recorded: int | None = None) -> dict:
     source takes it (a run's `recorded` limit when the flag is not
     given); a built-in data set refuses it when given."""
     kind, colon, _ = name.partition(":")
-    if colon and kind in SOURCES:
+    if colon and kind in choices.SOURCES:
         given = FLAGS["max_image_pixels"].present or recorded is None
         return {"max_pixels": FLAGS.max_image_pixels if given else recorded}
     if FLAGS["max_image_pixels"].present:
@@ -186,7 +164,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
         WeightsMismatchError,
     )
     from kerasblocks.training.checkpoints import NoUsableCheckpointError
-    from kerasblocks.training.errors import UserInputError
 
     return (
         UsageError,
@@ -216,7 +193,9 @@ def run_main(
             check()
         import_tensorflow()
         return body()
-    except UsageError as error:
+    except (UsageError, UserInputError) as error:
+        # Both before TensorFlow is imported (TrainConfig.validate is
+        # plain Python); user_errors() below imports the library.
         return fail(name, error)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
@@ -262,27 +241,9 @@ def create_zoo_model(name: str, overrides: dict):
 def check_dataset(name: str) -> None:
     """Refuses a --dataset that is neither a data set name nor a
     `KIND:WHERE` source form with a known KIND and a WHERE."""
-    kind, colon, where = name.partition(":")
-    if not colon:
-        if name not in DATASETS:
-            import difflib
-
-            close = difflib.get_close_matches(name, DATASETS, n=3)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise UsageError(
-                f"Unknown data set {name!r}.{hint} Known: "
-                f"{', '.join(DATASETS)}; or {', '.join(SOURCES.values())}"
-            )
-        return
-    if kind not in SOURCES:
-        raise UsageError(
-            f"--dataset={name}: unknown source {kind!r}; use "
-            f"{', '.join(SOURCES.values())}"
-        )
-    if not where.strip(", "):
-        raise UsageError(
-            f"--dataset={name}: nothing after {kind!r}; use {SOURCES[kind]}"
-        )
+    problem = choices.dataset_problem(name)
+    if problem:
+        raise UsageError(problem)
 
 
 def check_deploy_flags(values) -> None:

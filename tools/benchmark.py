@@ -34,6 +34,7 @@ import time
 
 from absl import flags
 
+from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
@@ -87,7 +88,7 @@ flags.DEFINE_string(
 flags.DEFINE_string("data_dir", None, "Where the --dataset's files are.")
 flags.DEFINE_integer(
     "max_image_pixels",
-    _common.MAX_IMAGE_PIXELS,
+    choices.MAX_IMAGE_PIXELS,
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
 )

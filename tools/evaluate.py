@@ -18,6 +18,7 @@ import os
 
 from absl import flags
 
+from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
@@ -45,7 +46,7 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_integer(
     "max_image_pixels",
-    _common.MAX_IMAGE_PIXELS,
+    choices.MAX_IMAGE_PIXELS,
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
 )

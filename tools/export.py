@@ -26,6 +26,7 @@ import os
 
 from absl import flags
 
+from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
@@ -59,19 +60,19 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer(
     "max_image_pixels",
-    _common.MAX_IMAGE_PIXELS,
+    choices.MAX_IMAGE_PIXELS,
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
 )
 flags.DEFINE_list(
     "formats",
     ["saved_model", "keras"],
-    "saved_model, keras, h5, litert, onnx (tflite: the old name of litert).",
+    f"{', '.join(choices.FORMATS)} (tflite: the old name of litert).",
 )
 flags.DEFINE_enum(
     "quantize",
     "none",
-    ["none", "float16", "dynamic_int8", "int8"],
+    choices.QUANTIZE,
     "The LiteRT file's quantization; int8 is full-integer, calibrated.",
 )
 flags.DEFINE_string(
@@ -96,19 +97,15 @@ flags.DEFINE_string(
 )
 
 
-# deploy.FORMATS and the old name tflite (a test keeps them equal).
-FORMATS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
-
-
 def _check() -> None:
     if bool(FLAGS.run_dir) == bool(FLAGS.model_path):
         raise _common.UsageError(
             "give exactly one of --run_dir and --model_path"
         )
-    unknown = sorted(set(FLAGS.formats) - set(FORMATS))
+    unknown = sorted(set(FLAGS.formats) - set(choices.EXPORTS))
     if unknown:
         raise _common.UsageError(
-            f"unknown --formats {unknown}; valid: {', '.join(FORMATS)}"
+            f"unknown --formats {unknown}; valid: {', '.join(choices.EXPORTS)}"
         )
     if FLAGS.model_path and not FLAGS.out_dir:
         raise _common.UsageError("--out_dir is required with --model_path")

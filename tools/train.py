@@ -22,20 +22,8 @@ import sys
 
 from absl import flags
 
+from kerasblocks import choices
 from tools import _common, _faults
-
-# The choices of kerasblocks.training.config, repeated here so that a bad
-# value is refused before TensorFlow is imported (a test keeps them equal).
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
-PRECISIONS = ("none", "float16", "bfloat16")
-JIT = ("auto", "true", "false")
-STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
-EXPORTS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
-QUANTIZE = ("none", "float16", "dynamic_int8", "int8")
-FREEZE = ("none", "backbone", "all_but_head")
-# kerasblocks.data.list_datasets(), for --help (a test keeps it equal).
-DATASETS = _common.DATASETS
 
 # Exit codes besides 0, 1 (a bug) and 2 (the user's input); a signal's
 # is 128 + its number (130 for SIGINT, 143 for SIGTERM).
@@ -63,10 +51,13 @@ flags.DEFINE_integer(
     "steps", None, "Total training steps (overrides --epochs).", lower_bound=1
 )
 flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
-flags.DEFINE_enum("optimizer", "adam", OPTIMIZERS, "Optimizer.")
+flags.DEFINE_enum("optimizer", "adam", choices.OPTIMIZERS, "Optimizer.")
 flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
 flags.DEFINE_enum(
-    "schedule", "constant", SCHEDULES, "Learning-rate schedule over the run."
+    "schedule",
+    "constant",
+    choices.SCHEDULES,
+    "Learning-rate schedule over the run.",
 )
 flags.DEFINE_float(
     "weight_decay", 0.0, "Decoupled weight decay (0: none).", lower_bound=0.0
@@ -92,7 +83,7 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "freeze",
     "none",
-    FREEZE,
+    choices.FREEZE,
     "Layers kept fixed: none, backbone (all but the top), all_but_head "
     "(all but the classifier). Frozen BatchNorm runs in inference mode.",
 )
@@ -112,19 +103,19 @@ flags.DEFINE_float(
 flags.DEFINE_enum(
     "mixed_precision",
     "none",
-    PRECISIONS,
+    choices.PRECISIONS,
     "Mixed precision compute dtype (variables stay float32).",
 )
 flags.DEFINE_enum(
     "jit_compile",
     "auto",
-    JIT,
+    choices.JIT,
     "XLA: auto picks graph or XLA (measured briefly, recorded in the run).",
 )
 flags.DEFINE_enum(
     "strategy",
     "default",
-    STRATEGIES,
+    choices.STRATEGIES,
     "tf.distribute strategy (multi_worker reads TF_CONFIG).",
 )
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
@@ -157,7 +148,7 @@ flags.DEFINE_bool(
 flags.DEFINE_list(
     "formats",
     None,
-    f"Export formats: {', '.join(EXPORTS[:-1])} (default "
+    f"Export formats: {', '.join(choices.FORMATS)} (default "
     "saved_model,keras). Each export is checked on the validation split "
     "(export/deploy_report.json).",
 )
@@ -169,7 +160,7 @@ flags.DEFINE_list(
 flags.DEFINE_enum(
     "quantize",
     "none",
-    QUANTIZE,
+    choices.QUANTIZE,
     "The LiteRT export's quantization; int8 is full-integer, calibrated.",
 )
 flags.DEFINE_string(
@@ -208,72 +199,38 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     "max_image_pixels",
-    _common.MAX_IMAGE_PIXELS,
+    choices.MAX_IMAGE_PIXELS,
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
 )
-flags.register_validator(
-    "learning_rate", lambda v: v > 0, "--learning_rate must be positive"
-)
-flags.register_validator(
-    "label_smoothing",
-    lambda v: 0 <= v < 1,
-    "--label_smoothing must be in [0, 1)",
-)
-flags.register_validator(
-    "export",
-    lambda kinds: all(k in EXPORTS for k in kinds),
-    f"--export takes {', '.join(EXPORTS)}",
-)
-flags.register_validator(
-    "formats",
-    lambda kinds: kinds is None or all(k in EXPORTS for k in kinds),
-    f"--formats takes {', '.join(EXPORTS[:-1])}",
-)
-flags.register_validator(
-    "min_agreement",
-    lambda v: 0 <= v <= 1,
-    "--min_agreement must be in [0, 1]",
-)
 
 
-def _overrides() -> dict:
+def _overrides():
     try:
-        overrides = json.loads(FLAGS.model_overrides)
+        return json.loads(FLAGS.model_overrides)
     except json.JSONDecodeError as error:
         raise _common.UsageError(
             f"--model_overrides is not JSON: {error}"
         ) from None
-    if not isinstance(overrides, dict):
-        raise _common.UsageError(
-            "--model_overrides must be a JSON object, e.g. "
-            "'{\"num_classes\": 3}'."
-        )
-    return overrides
 
 
-def _image_size() -> list[int] | None:
+def _image_size() -> int | list[int] | None:
+    """--image_size as `TrainConfig` takes it (and checks it)."""
     if FLAGS.image_size is None:
         return None
-    parts = FLAGS.image_size.split(",")
     try:
-        size = [int(p) for p in parts]
+        size = [int(part) for part in FLAGS.image_size.split(",")]
     except ValueError:
-        size = []
-    if len(parts) == 1:
-        size = size * 2
-    if len(size) != 2 or min(size) < 1:
         raise _common.UsageError(
             "--image_size must be SIZE or HEIGHT,WIDTH (positive integers). "
             f"Received: {FLAGS.image_size!r}"
-        )
-    return size
+        ) from None
+    return size[0] if len(size) == 1 else size
 
 
 def _check_data_flags() -> None:
     """The --dataset form and the flags that apply to it (no TensorFlow)."""
     _common.check_dataset(FLAGS.dataset)
-    _image_size()
     kind, colon, _ = FLAGS.dataset.partition(":")
     if colon:
         if FLAGS.data_dir and kind != "tfds":
@@ -291,27 +248,8 @@ def _check_data_flags() -> None:
             )
 
 
-def _check_transfer() -> None:
-    """The transfer flags' own checks (TrainConfig repeats them), before
-    TensorFlow is imported."""
-    source = FLAGS.init_from
-    if source and source != "imagenet" and not os.path.exists(source):
-        raise _common.UsageError(
-            f"--init_from={source}: no such file or directory; give "
-            "imagenet, a weights file or SavedModel, or a kb-train run "
-            "directory."
-        )
-    if FLAGS.unfreeze_at_epoch is not None and FLAGS.freeze == "none":
-        raise _common.UsageError(
-            "--unfreeze_at_epoch needs a frozen start; add "
-            "--freeze=backbone or --freeze=all_but_head."
-        )
-    if not FLAGS.finetune_lr_scale > 0:
-        raise _common.UsageError("--finetune_lr_scale must be positive")
-
-
 def config_from_flags():
-    """The run's settings from the flags."""
+    """The run's settings from the flags (`validate` checks them)."""
     from kerasblocks.training.config import TrainConfig
 
     return TrainConfig(
@@ -354,11 +292,10 @@ def config_from_flags():
     )
 
 
-def _train() -> int:
+def _train(config) -> int:
     import zoo  # noqa: F401  (registers the models with the trainer)
     from kerasblocks.training import trainer
 
-    config = config_from_flags()
     try:
         result = trainer.train(
             config,
@@ -401,19 +338,23 @@ def _train() -> int:
 
 
 def main(argv):
+    config = None
+
     def check():
+        # The checks that need no TensorFlow: the flags' own, then every
+        # setting's, once, in TrainConfig.validate.
+        nonlocal config
         if len(argv) > 1:
             raise _common.UsageError(f"unexpected arguments: {argv[1:]}")
-        _overrides()
         _check_data_flags()
-        _check_transfer()
         _common.check_deploy_flags(FLAGS)
         if FLAGS.formats is not None and FLAGS["export"].present:
             raise _common.UsageError(
                 "--export is the old name of --formats; give only --formats"
             )
+        config = config_from_flags().validate()
 
-    return _common.run_main("kb-train", _train, check)
+    return _common.run_main("kb-train", lambda: _train(config), check)
 
 
 def run():

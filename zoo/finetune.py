@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-FREEZE_MODES = ("none", "backbone", "all_but_head")
+from kerasblocks.choices import FREEZE as FREEZE_MODES
 
 
 def _image_model(model: keras.Model):

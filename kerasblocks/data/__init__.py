@@ -13,6 +13,8 @@ alone. Nothing here trains; `kerasblocks.training` builds the run on it.
 (10, (8, 8, 1))
 """
 
+from kerasblocks import choices as _choices
+
 # Importing the source modules registers their data sets and forms.
 from kerasblocks.data import builtin_sets as builtin_sets  # noqa: F401
 from kerasblocks.data import folders as folders  # noqa: F401
@@ -32,3 +34,12 @@ from kerasblocks.data.tfrecords import TFRecordSource as TFRecordSource
 from kerasblocks.data.tfrecords import (
     write_image_tfrecords as write_image_tfrecords,
 )
+
+# Every data set and source form that kerasblocks.choices names (the
+# tools offer those before this package is imported) has its loader.
+_unloaded = sorted(
+    {*_choices.DATASETS, *_choices.SOURCES}
+    - {*list_datasets(), *list_sources()}
+)
+if _unloaded:
+    raise ImportError(f"No loader is registered for {_unloaded}.")

@@ -23,11 +23,7 @@ from kerasblocks.data.dataset import (
 )
 
 
-@register_dataset(
-    "digits",
-    "scikit-learn's 1,797 bundled 8x8 handwritten digits",
-    reads_files=False,
-)
+@register_dataset("digits", reads_files=False)
 def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     from sklearn.datasets import load_digits
 
@@ -38,9 +34,7 @@ def _digits(data_dir=None, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x_train, y_train, x_val, y_val, num_classes=10)
 
 
-@register_dataset(
-    "synthetic", "random images and labels, for benchmarks", reads_files=False
-)
+@register_dataset("synthetic", reads_files=False)
 def _synthetic(
     data_dir=None,
     shape=(32, 32, 3),
@@ -127,7 +121,7 @@ def _idx_dataset(name: str, cache_dir: str, data_dir: str | None) -> Dataset:
     )
 
 
-@register_dataset("mnist", "MNIST from --data_dir or Keras's cache (IDX files)")
+@register_dataset("mnist")
 def _mnist(data_dir=None) -> Dataset:
     if data_dir is None:
         npz = _keras_cache("mnist.npz")
@@ -136,10 +130,7 @@ def _mnist(data_dir=None) -> Dataset:
     return _idx_dataset("mnist", "mnist", data_dir)
 
 
-@register_dataset(
-    "fashion_mnist",
-    "Fashion-MNIST from --data_dir or Keras's cache (IDX files)",
-)
+@register_dataset("fashion_mnist")
 def _fashion_mnist(data_dir=None) -> Dataset:
     return _idx_dataset("fashion_mnist", "fashion-mnist", data_dir)
 
@@ -195,9 +186,7 @@ def _load_cifar_batch(data: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
     return x.transpose(0, 2, 3, 1), y
 
 
-@register_dataset(
-    "cifar10", "CIFAR-10 from --data_dir or Keras's cache (python batches)"
-)
+@register_dataset("cifar10")
 def _cifar10(data_dir=None) -> Dataset:
     directories = (
         [data_dir]

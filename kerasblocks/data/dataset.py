@@ -19,13 +19,13 @@ shuffle that depends only on (seed, epoch), batching and prefetching.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks import choices
 from kerasblocks.io.image_serving import crop_and_resize
 
 TASKS = ("classification", "token_classification", "regression")
@@ -97,14 +97,24 @@ _GENERATED: set[str] = set()
 
 
 def register_dataset(
-    name: str, summary: str = "", *, reads_files: bool = True
+    name: str, summary: str | None = None, *, reads_files: bool = True
 ) -> Callable[[Loader], Loader]:
     """Registers `loader(data_dir=None, **options) -> Dataset` as `name`.
 
     Args:
+        summary: one line for `--help`; the built-in data sets' are in
+            `kerasblocks.choices.DATASETS` (which the tools list), so
+            they give none.
         reads_files: False for a data set made in memory, which ignores
             `data_dir` (so a `--data_dir` given for it is a mistake).
     """
+    if summary is None:
+        if name not in choices.DATASETS:
+            raise ValueError(
+                f"The data set {name!r} needs a summary (the built-in ones "
+                "are listed in kerasblocks.choices.DATASETS)."
+            )
+        summary = choices.DATASETS[name]
 
     def decorator(loader: Loader) -> Loader:
         if name in _DATASETS:
@@ -120,10 +130,18 @@ def register_dataset(
 
 
 def register_source(
-    kind: str, summary: str = ""
+    kind: str, summary: str | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `opener(where, data_dir=None, **options)` for the data set
-    names `KIND:WHERE`; the opener returns a streaming data set."""
+    names `KIND:WHERE`; the opener returns a streaming data set. The
+    built-in sources' summaries are in `kerasblocks.choices.SOURCES`."""
+    if summary is None:
+        if kind not in choices.SOURCES:
+            raise ValueError(
+                f"The source {kind!r} needs a summary (the built-in ones "
+                "are listed in kerasblocks.choices.SOURCES)."
+            )
+        summary = choices.source_summary(kind)
 
     def decorator(opener):
         if kind in _SOURCES:
@@ -156,18 +174,13 @@ def load_dataset(name: str, data_dir: str | None = None, **options) -> Dataset:
         DataError: unknown name, or the files are missing or unreadable
             (the message says where it looked and how to provide them).
     """
+    problem = choices.dataset_problem(name, _DATASETS, _SOURCES)
+    if problem:
+        raise DataError(problem)
     kind, colon, where = name.partition(":")
-    if colon and kind in _SOURCES:
+    if colon:
         opener, _ = _SOURCES[kind]
         return opener(where, data_dir=data_dir, **options)
-    if name not in _DATASETS:
-        close = difflib.get_close_matches(name, list(_DATASETS), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise DataError(
-            f"Unknown data set {name!r}.{hint} "
-            f"Known: {', '.join(list_datasets())}; or "
-            + ", ".join(f"{kind}:..." for kind in list_sources())
-        )
     loader, _ = _DATASETS[name]
     return loader(data_dir=data_dir, **options)
 

@@ -364,7 +364,7 @@ class FolderDataset(streams.ImageStream):
         )
 
 
-@register_source("folder", "folder:DIR, one subfolder of images per class")
+@register_source("folder")
 def open_folder(where: str, data_dir=None, **options) -> FolderDataset:
     """`folder:DIR`; a relative DIR is under `data_dir` when given."""
     directory = os.path.join(data_dir, where) if data_dir else where

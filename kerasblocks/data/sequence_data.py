@@ -43,11 +43,7 @@ def _positive(name: str, value) -> int:
     return positive_int(name, value, error=DataError)
 
 
-@register_dataset(
-    "sine_wave",
-    "the book's noisy sine wave, tau=4 (regression)",
-    reads_files=False,
-)
+@register_dataset("sine_wave", reads_files=False)
 def _sine_wave(
     data_dir=None,
     num_steps: int = 1000,
@@ -155,11 +151,7 @@ def _symbol_task(
     return _pack(sources, targets, vocabulary, name, val_fraction, seed)
 
 
-@register_dataset(
-    "sequence_reversal",
-    "reverse a random symbol sequence (seq2seq)",
-    reads_files=False,
-)
+@register_dataset("sequence_reversal", reads_files=False)
 def _sequence_reversal(
     data_dir=None,
     size: int = 5000,
@@ -181,11 +173,7 @@ def _sequence_reversal(
     )
 
 
-@register_dataset(
-    "sequence_copy",
-    "copy a random symbol sequence (seq2seq)",
-    reads_files=False,
-)
+@register_dataset("sequence_copy", reads_files=False)
 def _sequence_copy(
     data_dir=None,
     size: int = 5000,
@@ -207,11 +195,7 @@ def _sequence_copy(
     )
 
 
-@register_dataset(
-    "addition",
-    "'123+45' -> '168', character by character",
-    reads_files=False,
-)
+@register_dataset("addition", reads_files=False)
 def _addition(
     data_dir=None,
     size: int = 5000,
@@ -267,9 +251,7 @@ def _read_text(data_dir) -> tuple[str, list[str]]:
     return "".join(parts), files
 
 
-@register_dataset(
-    "char_lm", "character-level language modelling of a text file"
-)
+@register_dataset("char_lm")
 def _char_lm(
     data_dir=None,
     num_steps: int = 32,

@@ -165,9 +165,7 @@ class TFDSSource(streams.ImageStream):
         return data.skip(start)
 
 
-@register_source(
-    "tfds", "tfds:NAME, a data set prepared by tensorflow-datasets"
-)
+@register_source("tfds")
 def open_tfds(where: str, data_dir=None, **options) -> TFDSSource:
     """`tfds:NAME`, read from `data_dir` (never downloaded)."""
     return TFDSSource(where, data_dir, **options)

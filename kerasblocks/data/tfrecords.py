@@ -353,11 +353,7 @@ class TFRecordSource(streams.ImageStream):
         return data.skip(start).map(lambda record: _parse(record))
 
 
-@register_source(
-    "tfrecord",
-    "tfrecord:TRAIN_GLOB[,VAL_GLOB], tf.train.Example shards with "
-    "image/encoded and image/class/label",
-)
+@register_source("tfrecord")
 def open_tfrecords(where: str, data_dir=None, **options) -> TFRecordSource:
     """`tfrecord:TRAIN_GLOB[,VAL_GLOB]`; relative globs are under
     `data_dir` when given."""

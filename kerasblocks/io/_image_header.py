@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# 8192x8192: more than any phone (12-50 MP) or full-frame camera
-# (45-61 MP) writes. A decoded image of this size is 192 MiB as uint8, and
-# serving crops and resizes it before converting to float, so one image
-# costs at most ~2x that; a gigapixel header is refused.
-MAX_PIXELS = 8192 * 8192
+from kerasblocks import choices
+
+# Serving crops and resizes an image before converting it to float, so
+# one image costs at most ~2x its uint8 size (see the choices' comment).
+MAX_PIXELS = choices.MAX_IMAGE_PIXELS
 # Requests batch at most this many images: a batcher in front of a CPU
 # server gains nothing from bigger batches, while memory grows with them.
 MAX_BATCH = 32

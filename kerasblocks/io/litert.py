@@ -32,9 +32,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks import choices
 from kerasblocks.io._conversion import run_child
 
-QUANTIZE = (None, "float16", "dynamic_int8", "int8")
+# A run's quantizations, with None for a float file ("none" in a run).
+QUANTIZE = (None, *(q for q in choices.QUANTIZE if q != "none"))
 SIGNATURE = "serving_default"
 
 

@@ -146,11 +146,16 @@ def import_trusted_packages(config: Any) -> None:
     if named:
         for package in sorted(named & trusted_packages()):
             try:
-                importlib.import_module(package)
+                module = importlib.import_module(package)
             except ModuleNotFoundError as error:
                 if error.name != package:
                     raise
                 # Not installed: its classes stay unregistered (refused).
+                continue
+            # A package that loads its names on first use (kerasblocks
+            # does) registers its classes then: use them.
+            for name in getattr(module, "__all__", ()):
+                getattr(module, name)
 
 
 def caller_names(custom_objects: dict | None) -> frozenset[str]:

@@ -4,31 +4,88 @@ The trainer itself (`kerasblocks.training.trainer.train`) is imported on
 demand; the zoo announces its models with `register_model_source`. The
 data sources live in `kerasblocks.data`; the data names below were public
 here before that package existed and stay importable from here.
+
+The names below load on first use, so `kerasblocks.training.config` and
+`kerasblocks.training.errors` (plain Python) import no TensorFlow: a
+tool validates its flags with `TrainConfig.validate` before TensorFlow
+loads.
 """
 
-from kerasblocks.data import DataError as DataError
-from kerasblocks.data import Dataset as Dataset
-from kerasblocks.data import FolderDataset as FolderDataset
-from kerasblocks.data import TFRecordSource as TFRecordSource
-from kerasblocks.data import list_datasets as list_datasets
-from kerasblocks.data import list_sources as list_sources
-from kerasblocks.data import load_dataset as load_dataset
-from kerasblocks.data import make_pipeline as make_pipeline
-from kerasblocks.data import register_dataset as register_dataset
-from kerasblocks.data import register_source as register_source
-from kerasblocks.data import write_image_tfrecords as write_image_tfrecords
-from kerasblocks.training.config import TrainConfig as TrainConfig
-from kerasblocks.training.errors import DiskFullError as DiskFullError
-from kerasblocks.training.errors import UserInputError as UserInputError
-from kerasblocks.training.inference import Predictor as Predictor
-from kerasblocks.training.inference import open_model as open_model
-from kerasblocks.training.interrupts import Interrupted as Interrupted
-from kerasblocks.training.lock import RunLock as RunLock
-from kerasblocks.training.lock import RunLockedError as RunLockedError
-from kerasblocks.training.models import ModelSource as ModelSource
-from kerasblocks.training.models import (
-    model_from_config as model_from_config,
-)
-from kerasblocks.training.models import (
-    register_model_source as register_model_source,
-)
+# ruff: noqa: F401  (_load reads its imports back through locals())
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "DiskFullError",
+    "FolderDataset",
+    "Interrupted",
+    "ModelSource",
+    "Predictor",
+    "RunLock",
+    "RunLockedError",
+    "TFRecordSource",
+    "TrainConfig",
+    "UserInputError",
+    "list_datasets",
+    "list_sources",
+    "load_dataset",
+    "make_pipeline",
+    "model_from_config",
+    "open_model",
+    "register_dataset",
+    "register_model_source",
+    "register_source",
+    "write_image_tfrecords",
+]
+
+_loading = False
+
+
+def _load() -> None:
+    """Imports the public names."""
+    global _loading
+    _loading = True
+    try:
+        from kerasblocks.data import (
+            DataError,
+            Dataset,
+            FolderDataset,
+            TFRecordSource,
+            list_datasets,
+            list_sources,
+            load_dataset,
+            make_pipeline,
+            register_dataset,
+            register_source,
+            write_image_tfrecords,
+        )
+        from kerasblocks.training.config import TrainConfig
+        from kerasblocks.training.errors import DiskFullError, UserInputError
+        from kerasblocks.training.inference import Predictor, open_model
+        from kerasblocks.training.interrupts import Interrupted
+        from kerasblocks.training.lock import RunLock, RunLockedError
+        from kerasblocks.training.models import (
+            ModelSource,
+            model_from_config,
+            register_model_source,
+        )
+
+        loaded = locals()
+        globals().update({name: loaded[name] for name in __all__})
+    finally:
+        _loading = False
+
+
+def __getattr__(name: str):
+    # While loading, a submodule asked for by `from ... import X` is not
+    # an attribute yet; Python then takes it from sys.modules.
+    if name in __all__ and not _loading:
+        _load()
+        return globals()[name]
+    raise AttributeError(
+        f"module 'kerasblocks.training' has no attribute {name!r}"
+    )
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,17 +12,38 @@ import json
 import os
 from typing import Any
 
+from kerasblocks import choices
 from kerasblocks.training.errors import UserInputError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
-PRECISIONS = ("none", "float16", "bfloat16")
-JIT = ("auto", "true", "false")
-STRATEGIES = ("default", "mirrored", "multi_worker", "one_device", "tpu")
-# "tflite" is the old name of "litert", kept for one release.
-EXPORTS = ("saved_model", "keras", "h5", "litert", "onnx", "tflite")
-QUANTIZE = ("none", "float16", "dynamic_int8", "int8")
-FREEZE = ("none", "backbone", "all_but_head")
+# The fields that name a choice, and their choices.
+_CHOICES = {
+    "optimizer": choices.OPTIMIZERS,
+    "schedule": choices.SCHEDULES,
+    "mixed_precision": choices.PRECISIONS,
+    "jit_compile": choices.JIT,
+    "strategy": choices.STRATEGIES,
+    "freeze": choices.FREEZE,
+    "quantize": choices.QUANTIZE,
+}
+# The integer fields that must be positive, and those that may also be
+# None (not given).
+_COUNTS = (
+    "epochs",
+    "batch_size",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "max_image_pixels",
+    "calibration_examples",
+)
+_OPTIONAL_COUNTS = ("steps", "unfreeze_at_epoch")
+# The number fields: (field, whether a value is good, what it must be).
+_NUMBERS = (
+    ("learning_rate", lambda v: v > 0, "positive"),
+    ("finetune_lr_scale", lambda v: v > 0, "positive"),
+    ("weight_decay", lambda v: v >= 0, ">= 0"),
+    ("label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("min_agreement", lambda v: 0 <= v <= 1, "in [0, 1]"),
+)
 # How a resumed run may differ from the run it resumes (see
 # `TrainConfig.changes`):
 # - these only change what the run writes, never what it trains: a
@@ -93,8 +114,7 @@ class TrainConfig:
     image_size: list[int] | None = None
     cache: str | None = None
     strict_data: bool = False
-    # kerasblocks.data.streams.MAX_PIXELS; see its comment.
-    max_image_pixels: int = 8192 * 8192
+    max_image_pixels: int = choices.MAX_IMAGE_PIXELS
     quantize: str = "none"
     calibration: str | None = None
     calibration_examples: int = 256
@@ -102,98 +122,62 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Checks every field; raises `UserInputError` naming the first bad
-        one."""
-
-        def choice(name, options):
-            value = getattr(self, name)
-            if value not in options:
-                raise UserInputError(
-                    f"--{name} must be one of {', '.join(options)}. "
-                    f"Received: {value!r}"
-                )
-
-        def positive(name, allow_none=False):
-            value = getattr(self, name)
-            if allow_none and value is None:
-                return
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise UserInputError(
-                    f"--{name} must be a positive integer. Received: {value!r}"
-                )
-
+        one. Fills in the defaults that depend on other fields."""
         if not isinstance(self.model, str) or not self.model:
             raise UserInputError(
                 "--model must name a zoo model (see zoo.list_models())."
             )
-        if not isinstance(self.model_overrides, dict):
-            raise UserInputError(
-                "--model_overrides must be a JSON object. "
-                f"Received: {self.model_overrides!r}"
+        _require(
+            isinstance(self.model_overrides, dict),
+            "model_overrides",
+            self.model_overrides,
+            "a JSON object",
+        )
+        for name in (*_COUNTS, *_OPTIONAL_COUNTS):
+            value = getattr(self, name)
+            _require(
+                _is_count(value)
+                or (value is None and name in _OPTIONAL_COUNTS),
+                name,
+                value,
+                "a positive integer",
             )
-        positive("epochs")
-        positive("steps", allow_none=True)
-        positive("batch_size")
-        positive("checkpoint_every")
-        positive("keep_checkpoints")
-        positive("max_image_pixels")
-        choice("optimizer", OPTIMIZERS)
-        choice("schedule", SCHEDULES)
-        choice("mixed_precision", PRECISIONS)
-        choice("jit_compile", JIT)
-        choice("strategy", STRATEGIES)
-        self._validate_transfer(choice, positive)
-        if not self.learning_rate > 0:
-            raise UserInputError(
-                "--learning_rate must be positive. "
-                f"Received: {self.learning_rate!r}"
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            _require(
+                value in allowed, name, value, f"one of {', '.join(allowed)}"
             )
-        if self.weight_decay < 0:
-            raise UserInputError(
-                f"--weight_decay must be >= 0. Received: {self.weight_decay!r}"
-            )
-        if not 0 <= self.label_smoothing < 1:
-            raise UserInputError(
-                "--label_smoothing must be in [0, 1). "
-                f"Received: {self.label_smoothing!r}"
-            )
-        choice("quantize", QUANTIZE)
-        positive("calibration_examples")
-        if not 0 <= self.min_agreement <= 1:
-            raise UserInputError(
-                "--min_agreement must be in [0, 1]. "
-                f"Received: {self.min_agreement!r}"
-            )
+        for name, good, what in _NUMBERS:
+            value = getattr(self, name)
+            _require(_is_number(value) and good(value), name, value, what)
         self.export = tuple(self.export)
         for kind in self.export:
-            if kind not in EXPORTS:
+            if kind not in choices.EXPORTS:
                 raise UserInputError(
-                    f"--export takes {', '.join(EXPORTS)}. Received: {kind!r}"
+                    f"--formats takes {', '.join(choices.EXPORTS)}. "
+                    f"Received: {kind!r}"
                 )
-        if self.image_size is not None:
-            size = self.image_size
-            size = [size, size] if isinstance(size, int) else list(size)
-            if len(size) != 2 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0
-                for v in size
-            ):
-                raise UserInputError(
-                    "--image_size must be SIZE or HEIGHT,WIDTH (positive). "
-                    f"Received: {self.image_size!r}"
-                )
-            self.image_size = size
+        self._validate_transfer()
+        self._validate_image_size()
         if self.cache is not None and not self.cache:
             self.cache = None
         if not self.out_dir:
             self.out_dir = f"runs/{self.model}-{self.dataset}"
         return self
 
-    def _validate_transfer(self, choice, positive) -> None:
-        choice("freeze", FREEZE)
-        positive("unfreeze_at_epoch", allow_none=True)
+    def _validate_image_size(self) -> None:
+        if self.image_size is None:
+            return
+        size = self.image_size
+        size = [size, size] if isinstance(size, int) else list(size)
+        if len(size) != 2 or not all(_is_count(v) for v in size):
+            raise UserInputError(
+                "--image_size must be SIZE or HEIGHT,WIDTH (positive). "
+                f"Received: {self.image_size!r}"
+            )
+        self.image_size = size
+
+    def _validate_transfer(self) -> None:
         if self.unfreeze_at_epoch is not None and self.freeze == "none":
             raise UserInputError(
                 "--unfreeze_at_epoch needs a frozen start; add "
@@ -203,11 +187,6 @@ class TrainConfig:
             raise UserInputError(
                 "--unfreeze_at_epoch=1 unfreezes before training starts; "
                 "use --freeze=none, or an epoch >= 2."
-            )
-        if not self.finetune_lr_scale > 0:
-            raise UserInputError(
-                "--finetune_lr_scale must be positive. "
-                f"Received: {self.finetune_lr_scale!r}"
             )
         source = self.init_from
         if source is not None and not isinstance(source, str):
@@ -248,6 +227,20 @@ class TrainConfig:
         """Whether changing `field` on resume changes what is trained
         (a run length does not under a constant schedule)."""
         return field not in RUN_LENGTH or self.schedule != "constant"
+
+
+def _require(good: bool, name: str, value: Any, what: str) -> None:
+    if not good:
+        raise UserInputError(f"--{name} must be {what}. Received: {value!r}")
+
+
+def _is_count(value: Any) -> bool:
+    """A positive int (a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:

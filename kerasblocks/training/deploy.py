@@ -33,12 +33,11 @@ import tensorflow as tf
 
 from kerasblocks import io as kb_io
 from kerasblocks._keras_compat import flatten_layers
+from kerasblocks.choices import FORMAT_ALIASES as ALIASES
+from kerasblocks.choices import FORMATS, QUANTIZE
 from kerasblocks.io import _atomic, serving_warmup
 from kerasblocks.training.errors import UserInputError
 
-FORMATS = ("saved_model", "keras", "h5", "litert", "onnx")
-ALIASES = {"tflite": "litert"}  # the old name, kept for one release
-QUANTIZE = ("none", "float16", "dynamic_int8", "int8")
 FILE_NAMES = {
     "keras": "model.keras",
     "h5": "model.h5",

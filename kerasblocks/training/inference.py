@@ -20,13 +20,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from kerasblocks import choices
 from kerasblocks import io as kb_io
 from kerasblocks.data.dataset import DataError
 from kerasblocks.io.image_metadata import ImageMetadata, model_format
 from kerasblocks.training import transfer
 from kerasblocks.training.errors import UserInputError
 
-KINDS = ("run", "keras", "h5", "saved_model", "litert", "onnx")
+KINDS = ("run", *choices.FORMATS)
 
 
 @dataclasses.dataclass

@@ -15,11 +15,8 @@ from kerasblocks.data import (
     FolderDataset,
     TFRecordSource,
     make_pipeline,
-    streams,
     write_image_tfrecords,
 )
-from kerasblocks.training.config import TrainConfig
-from tools import _common
 
 
 def _png(size, channels=3, value=100):
@@ -57,15 +54,6 @@ def _folder(root, sizes):
         for i, (size, channels) in enumerate(images):
             (root / name / f"{i:03d}.png").write_bytes(_png(size, channels))
     return root
-
-
-def test_the_tools_default_is_the_librarys():
-    assert (
-        _common.MAX_IMAGE_PIXELS
-        == streams.MAX_PIXELS
-        == TrainConfig().max_image_pixels
-        == 8192 * 8192
-    )
 
 
 @pytest.mark.parametrize("verify", ["header", "decode"])

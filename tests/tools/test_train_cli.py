@@ -134,35 +134,6 @@ def test_help_lists_the_programs_own_flags_and_nothing_of_tensorflow(
         assert "sequence_reversal" in done.stdout  # data set names
 
 
-def test_train_flag_choices_match_the_library():
-    from kerasblocks.data import dataset as data
-    from kerasblocks.training import config
-    from tools import train
-
-    for name in ("OPTIMIZERS", "SCHEDULES", "PRECISIONS", "JIT"):
-        assert getattr(train, name) == getattr(config, name)
-    assert train.STRATEGIES == config.STRATEGIES
-    assert train.EXPORTS == config.EXPORTS
-    import ast
-
-    from kerasblocks.training import deploy
-
-    assert train.QUANTIZE == config.QUANTIZE == deploy.QUANTIZE
-    assert config.EXPORTS == (*deploy.FORMATS, *deploy.ALIASES)
-    # tools.export defines flags of the same names as tools.train's, so
-    # its choices are read from the source.
-    with open(os.path.join(REPO, "tools", "export.py")) as f:
-        tree = ast.parse(f.read())
-    (formats,) = [
-        ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and getattr(node.targets[0], "id", None) == "FORMATS"
-    ]
-    assert formats == config.EXPORTS
-    assert list(train.DATASETS) == data.list_datasets()
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -170,6 +141,12 @@ def test_train_flag_choices_match_the_library():
         (["--epochs=0"], "flag --epochs=0: 0 is not a positive integer"),
         (["--nosuchflag"], "Unknown command line flag 'nosuchflag'"),
         (["--learning_rate=-1"], "--learning_rate must be positive"),
+        # TrainConfig.validate's checks, run before TensorFlow too.
+        (["--label_smoothing=1"], "--label_smoothing must be in [0, 1)"),
+        (["--formats=h6"], "--formats takes saved_model, keras, h5,"),
+        (["--min_agreement=2"], "--min_agreement must be in [0, 1]"),
+        (["--unfreeze_at_epoch=3"], "--unfreeze_at_epoch needs a frozen"),
+        (["--model_overrides=[3]"], "must be a JSON object. Received: [3]"),
     ],
 )
 def test_a_bad_flag_value_is_refused_before_tensorflow_loads(

@@ -1,6 +1,5 @@
 """The data-set flag of the tools before TensorFlow loads: source forms
-checked, --help listing the data sets and source forms, and the tools'
-copy of the names equal to the library's."""
+checked, and --help listing the data sets and source forms."""
 
 import pytest
 
@@ -95,14 +94,3 @@ def test_help_lists_data_sets_and_source_forms(tool, flag, no_tensorflow):
     for form in ("folder:DIR", "tfrecord:TRAIN_GLOB[,VAL_GLOB]", "tfds:NAME"):
         assert form in text
     assert "cifar10" in text and "sequence_reversal" in text
-
-
-def test_the_tools_copy_of_sources_matches_the_library():
-    from kerasblocks.data import dataset as data
-    from tools import _common, train
-
-    assert sorted(_common.SOURCES) == list(data.list_sources())
-    for kind, form in _common.SOURCES.items():
-        assert data.list_sources()[kind].startswith(form.split("[")[0])
-    assert train.DATASETS == _common.DATASETS
-    assert list(_common.DATASETS) == data.list_datasets()
