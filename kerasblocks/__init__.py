@@ -15,6 +15,8 @@ registers every class with Keras, as importing the package did before.
 
 import os as _os
 
+from kerasblocks import _lazy
+
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
@@ -36,39 +38,21 @@ __all__ = [
     "repeat",
 ]
 
-_loading = False
 
-
-def _load() -> None:
+def _load() -> dict[str, object]:
     """Imports the public names (and so registers the classes)."""
-    global _loading
-    _loading = True
-    try:
-        from kerasblocks import devices, initializers, io, layers, params
-        from kerasblocks._registry import register, registered_objects
-        from kerasblocks.block import Block
-        from kerasblocks.composition import (
-            Parallel,
-            Residual,
-            SequentialBlock,
-            repeat,
-        )
-        from kerasblocks.deferred import NotBuiltError, materialize
+    from kerasblocks import devices, initializers, io, layers, params
+    from kerasblocks._registry import register, registered_objects
+    from kerasblocks.block import Block
+    from kerasblocks.composition import (
+        Parallel,
+        Residual,
+        SequentialBlock,
+        repeat,
+    )
+    from kerasblocks.deferred import NotBuiltError, materialize
 
-        loaded = locals()
-        globals().update({name: loaded[name] for name in __all__})
-    finally:
-        _loading = False
+    return locals()
 
 
-def __getattr__(name: str):
-    # While loading, a submodule asked for by `from kerasblocks import X`
-    # is not an attribute yet; Python then takes it from sys.modules.
-    if name in __all__ and not _loading:
-        _load()
-        return globals()[name]
-    raise AttributeError(f"module 'kerasblocks' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy.attach(__name__, __all__, _load)

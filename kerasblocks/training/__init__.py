@@ -13,6 +13,8 @@ loads.
 
 # ruff: noqa: F401  (_load reads its imports back through locals())
 
+from kerasblocks import _lazy
+
 __all__ = [
     "DataError",
     "Dataset",
@@ -38,54 +40,34 @@ __all__ = [
     "write_image_tfrecords",
 ]
 
-_loading = False
 
-
-def _load() -> None:
+def _load() -> dict[str, object]:
     """Imports the public names."""
-    global _loading
-    _loading = True
-    try:
-        from kerasblocks.data import (
-            DataError,
-            Dataset,
-            FolderDataset,
-            TFRecordSource,
-            list_datasets,
-            list_sources,
-            load_dataset,
-            make_pipeline,
-            register_dataset,
-            register_source,
-            write_image_tfrecords,
-        )
-        from kerasblocks.training.config import TrainConfig
-        from kerasblocks.training.errors import DiskFullError, UserInputError
-        from kerasblocks.training.inference import Predictor, open_model
-        from kerasblocks.training.interrupts import Interrupted
-        from kerasblocks.training.lock import RunLock, RunLockedError
-        from kerasblocks.training.models import (
-            ModelSource,
-            model_from_config,
-            register_model_source,
-        )
-
-        loaded = locals()
-        globals().update({name: loaded[name] for name in __all__})
-    finally:
-        _loading = False
-
-
-def __getattr__(name: str):
-    # While loading, a submodule asked for by `from ... import X` is not
-    # an attribute yet; Python then takes it from sys.modules.
-    if name in __all__ and not _loading:
-        _load()
-        return globals()[name]
-    raise AttributeError(
-        f"module 'kerasblocks.training' has no attribute {name!r}"
+    from kerasblocks.data import (
+        DataError,
+        Dataset,
+        FolderDataset,
+        TFRecordSource,
+        list_datasets,
+        list_sources,
+        load_dataset,
+        make_pipeline,
+        register_dataset,
+        register_source,
+        write_image_tfrecords,
+    )
+    from kerasblocks.training.config import TrainConfig
+    from kerasblocks.training.errors import DiskFullError, UserInputError
+    from kerasblocks.training.inference import Predictor, open_model
+    from kerasblocks.training.interrupts import Interrupted
+    from kerasblocks.training.lock import RunLock, RunLockedError
+    from kerasblocks.training.models import (
+        ModelSource,
+        model_from_config,
+        register_model_source,
     )
 
+    return locals()
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+
+__getattr__, __dir__ = _lazy.attach(__name__, __all__, _load)
