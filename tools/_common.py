@@ -224,6 +224,13 @@ def run_main(
     except Exception as error:
         if isinstance(error, user_errors()):
             return fail(name, error)
+        # An image the pipeline refused under --strict_data, met mid-run:
+        # tf.data raises it from deep inside a step.
+        from kerasblocks.data.streams import data_error
+
+        refused = data_error(error)
+        if refused is not None:
+            return fail(name, refused)
         raise
 
 

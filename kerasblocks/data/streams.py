@@ -11,7 +11,9 @@ whole in memory unless a memory cache is asked for.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 
 import numpy as np
@@ -113,14 +115,104 @@ def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     return image
 
 
+# The pipeline's own refusals of an image carry this mark, so that an
+# error raised mid-run (tf.data gives it as an InvalidArgumentError from
+# deep inside the step) can be told from a bug: see `data_error`.
+_REFUSED = "kerasblocks refused an image: "
+_REFUSED_LINE = re.compile(re.escape(_REFUSED) + r"(.*?)\]*$", re.MULTILINE)
+
+
+def checked_decode(
+    encoded: tf.Tensor,
+    *,
+    channels: int,
+    max_pixels: int,
+    name,
+    source: str,
+    strict: bool,
+) -> tf.Tensor:
+    """`decode_image` of an image whose header passed the checks.
+
+    An image over `max_pixels`, or not JPEG/PNG/GIF/BMP, is never
+    decoded: the op fails with a message naming the source and `name`
+    (a path, a record), which `data_error` turns into a `DataError`.
+    Unless `strict`, a line on stderr names it first (the pipeline then
+    drops the image with `ignore_errors`, which says nothing).
+    """
+    shape = _image_header.encoded_image_shape(encoded)
+    known = shape[0] >= 0
+    refused = tf.logical_or(
+        tf.logical_not(known), shape[0] * shape[1] > max_pixels
+    )
+    size = [tf.strings.as_string(d) for d in (shape[0], shape[1])]
+    pixels = tf.strings.as_string(shape[0] * shape[1])
+    why = tf.strings.join(
+        [name, " (", size[0], "x", size[1], " = ", pixels, " pixels, over "]
+        + [f"the limit max_image_pixels={max_pixels})"]
+    )
+    why = tf.where(
+        known,
+        why,
+        tf.strings.join([name, " (not a JPEG, PNG, BMP or GIF image)"]),
+    )
+
+    def warn():
+        # One string tensor: tf.print quotes the strings of a list.
+        line = tf.strings.join([f"warning: {source}: skipping ", why])
+        with tf.control_dependencies(
+            [tf.print(line, output_stream=sys.stderr)]
+        ):
+            return tf.constant(True)
+
+    warned = (
+        tf.constant(True)
+        if strict
+        else tf.cond(refused, warn, lambda: tf.constant(True))
+    )
+    with tf.control_dependencies([warned]):
+        checked = tf.debugging.Assert(
+            tf.logical_not(refused),
+            [tf.strings.join([f"{_REFUSED}{source}: ", why])],
+        )
+    with tf.control_dependencies([checked]):
+        return decode_image(encoded, channels)
+
+
+def data_error(error: BaseException) -> DataError | None:
+    """The `DataError` a pipeline's refusal of an image (see
+    `checked_decode`) means, when `error` is one, raised from deep inside
+    a run; else None.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> png = tf.io.encode_png(tf.zeros((50, 40, 3), tf.uint8))
+    >>> try:
+    ...     checked_decode(png, channels=3, max_pixels=100, name="a.png",
+    ...                    source="folder:x", strict=True)
+    ... except tf.errors.InvalidArgumentError as error:
+    ...     print(str(data_error(error))[:45])
+    folder:x: a.png (50x40 = 2000 pixels, over th
+    """
+    if not isinstance(error, tf.errors.OpError):
+        return None
+    match = _REFUSED_LINE.search(error.message or "")
+    if match is None:
+        return None
+    return DataError(
+        f"{match.group(1)}; drop --strict_data to skip such images"
+    )
+
+
 class ImageStream:
     """A classification data set of encoded images, decoded as it streams.
 
     Subclasses define `num_train`, `num_val` and `_encoded(split, seed,
     epoch, start)`: a `tf.data.Dataset` of `(encoded_bytes, label)` (or
-    `(path, label)` with `reads_files = True`) in the order of `epoch`,
-    starting at example `start`. Without a seed the order is the split's
-    own, fixed one.
+    `(path, label)` with `reads_files = True`), optionally with a third
+    item, a string naming the example (a refused image is named by it,
+    else by its path), in the order of `epoch`, starting at example
+    `start`. Without a seed the order is the split's own, fixed one.
 
     With a cache, an epoch permutes blocks of `SHUFFLE_BLOCK` examples of
     the cached split instead (a cache is read in order): its order, too,
@@ -198,13 +290,21 @@ class ImageStream:
     def _decoder(self, image_shape, pixels, crop_fraction, interpolation):
         height, width, channels = image_shape
         reads_files = self.reads_files
-        max_pixels = self.max_pixels
+        check = functools.partial(
+            checked_decode,
+            channels=channels,
+            max_pixels=self.max_pixels,
+            source=self.name,
+            strict=self.strict,
+        )
 
-        def decode(item, label):
+        def decode(item, label, name=None):
             encoded = tf.io.read_file(item) if reads_files else item
+            if name is None:
+                name = item if reads_files else tf.constant("an image")
             # Checked from the header before decoding: an image over the
             # limit fails here, unread, and is dropped with its label.
-            image = _image_header.decode_within(encoded, channels, max_pixels)
+            image = check(encoded, name=name)
             image = to_float_pixels(image, pixels)
             image = crop_and_resize(
                 image, (height, width), crop_fraction, interpolation

@@ -322,10 +322,19 @@ class TFRecordSource(streams.ImageStream):
             offsets = offsets[order]
 
         def read(path, compression, offset):
+            # `PATH record N` names a record the pipeline refuses.
             return (
                 tf.data.TFRecordDataset(path, compression)
                 .enumerate()
-                .map(lambda index, record: (index + offset, record))
+                .map(
+                    lambda index, record: (
+                        index + offset,
+                        record,
+                        tf.strings.join(
+                            [path, " record ", tf.strings.as_string(index)]
+                        ),
+                    )
+                )
             )
 
         cycle = 1 if seed is None else min(len(paths), _READ_PARALLEL)
@@ -344,13 +353,15 @@ class TFRecordSource(streams.ImageStream):
         )
         if split in self._keep:
             keep = tf.constant(self._keep[split])
-            data = data.filter(lambda index, _: tf.gather(keep, index))
-        data = data.map(lambda _, record: (record,))
+            data = data.filter(lambda index, *_: tf.gather(keep, index))
+        data = data.map(lambda _, record, name: (record, name))
         if seed is not None:
             data = streams.block_shuffle(
                 data, self.shuffle_block, streams.epoch_seed(seed, epoch)
             )
-        return data.skip(start).map(lambda record: _parse(record))
+        return data.skip(start).map(
+            lambda record, name: (*_parse(record), name)
+        )
 
 
 @register_source(

@@ -223,3 +223,67 @@ def test_a_sets_channels_are_the_majoritys(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert FolderDataset(str(gray)).example_shape == (8, 8, 1)
+
+
+def _refusal(pipeline):
+    """The one-line `DataError` a strict pipeline's refusal comes to."""
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        for _ in pipeline:
+            pass
+    error = streams.data_error(raised.value)
+    assert error is not None, raised.value.message
+    return str(error)
+
+
+def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
+    # The up-front checks pass; then a folder's image and a shard are
+    # replaced by ones over the limit. (tfds reads no header up front:
+    # tests/tools/test_train_limits.py.)
+    root = _folder(tmp_path / "f", {"a": [(8, 3)] * 3, "b": [(8, 3)] * 3})
+    train, val = tmp_path / "train.tfrecord", tmp_path / "val.tfrecord"
+    small = [(_png(8), i % 2, None) for i in range(4)]
+    sources = []
+    for strict in (False, True):
+        folder = FolderDataset(
+            str(root), val_fraction=0.34, max_pixels=100, strict=strict
+        )
+        _shard(train, small)
+        _shard(val, small)
+        records = TFRecordSource(
+            str(train), str(val), max_pixels=100, strict=strict
+        )
+        sources.append((folder, records))
+    bomb = sources[0][0]._splits["train"][0][2]
+    with open(bomb, "wb") as f:
+        f.write(_png(11))
+    _shard(train, small[:2] + [(testing.oversized_png(1000, 1000), 1, None)])
+    over = "(11x11 = 121 pixels, over the limit max_image_pixels=100)"
+    over_shard = (
+        f"{train} record 2 (1000x1000 = 1000000 pixels, over the limit "
+        "max_image_pixels=100)"
+    )
+    (folder, records), (strict_folder, strict_records) = sources
+    capfd.readouterr()
+    for data, kept in ((folder, 3), (records, 2)):
+        labels = [
+            y.numpy()
+            for _, y in make_pipeline(data, "train", 1, image_shape=(8, 8, 3))
+        ]
+        assert len(labels) == kept
+    assert capfd.readouterr().err.splitlines() == [
+        f"warning: folder:{root}: skipping {bomb} {over}",
+        f"warning: tfrecord:{train},{val}: skipping {over_shard}",
+    ]
+    strict = "; drop --strict_data to skip such images"
+    assert _refusal(
+        make_pipeline(strict_folder, "train", 2, image_shape=(8, 8, 3))
+    ) == (f"folder:{root}: {bomb} {over}{strict}")
+    assert _refusal(
+        make_pipeline(strict_records, "train", 2, image_shape=(8, 8, 3))
+    ) == (f"tfrecord:{train},{val}: {over_shard}{strict}")
+    # Another error of the same run is no refusal of the user's data.
+    assert (
+        streams.data_error(tf.errors.InvalidArgumentError(None, None, "x"))
+        is None
+    )
+    assert streams.data_error(ValueError(streams._REFUSED)) is None
