@@ -22,6 +22,7 @@ kb-export --model_path=model.keras --dataset=folder:photos --out_dir=out
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from absl import flags
@@ -29,6 +30,9 @@ from absl import flags
 from tools import _common
 
 FLAGS = flags.FLAGS
+# kerasblocks.io.ImageServing's default max_batch, repeated so that --help
+# needs no TensorFlow (a test keeps them equal).
+MAX_BATCH = 32
 flags.DEFINE_string(
     "run_dir",
     None,
@@ -60,7 +64,17 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "max_image_pixels",
     _common.MAX_IMAGE_PIXELS,
-    _common.MAX_IMAGE_PIXELS_HELP,
+    "The image signatures' limit (ImageServing's max_pixels): a request "
+    "image whose header declares more pixels (height x width) is refused "
+    "with InvalidArgument before it is decoded. "
+    + _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "max_batch",
+    MAX_BATCH,
+    "The image signatures' limit (ImageServing's max_batch): a request of "
+    "more images is refused with InvalidArgument.",
     lower_bound=1,
 )
 flags.DEFINE_list(
@@ -159,6 +173,12 @@ def _export() -> int:
             pixels = FLAGS.pixels
         elif FLAGS.calibration:
             dataset = data_lib.load_dataset(FLAGS.calibration)
+    if serving is not None:
+        serving = dataclasses.replace(
+            serving,
+            max_pixels=FLAGS.max_image_pixels,
+            max_batch=FLAGS.max_batch,
+        )
     validation, calibration = deploy.run_data(
         model,
         dataset,
