@@ -235,6 +235,9 @@ class ImageStream:
         channel_counts: how many images are grayscale and colour
             (`{1: n, 3: m}`), when the source knows; the set's channels
             are their majority, and a conversion is announced once.
+        channels: 1 or 3 decides the set's channels instead of the
+            majority (None); a pipeline for a model that takes the other
+            count is then a `DataError`.
     """
 
     task = "classification"
@@ -254,7 +257,10 @@ class ImageStream:
         strict: bool = False,
         max_pixels: int = MAX_PIXELS,
         channel_counts: dict[int, int] | None = None,
+        channels: int | None = None,
     ):
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3. Received: {channels!r}")
         self.name = name
         self.num_classes = num_classes
         self.class_names = class_names
@@ -264,6 +270,10 @@ class ImageStream:
         self.channel_counts = channel_counts
         if channel_counts:
             example_shape = (*example_shape[:2], set_channels(channel_counts))
+        self.channels = channels
+        self._stored_channels = example_shape[-1]
+        if channels:
+            example_shape = (*example_shape[:2], channels)
         if image_size is not None:
             height, width = _image_size(image_size)
             example_shape = (height, width, example_shape[-1])
@@ -285,7 +295,7 @@ class ImageStream:
         raise NotImplementedError
 
     def _source_channels(self) -> int:
-        return self.example_shape[-1]
+        return self._stored_channels
 
     def _decoder(self, image_shape, pixels, crop_fraction, interpolation):
         height, width, channels = image_shape
@@ -315,6 +325,14 @@ class ImageStream:
 
     def _announce_conversion(self, channels: int) -> None:
         """One notice, once, when images are converted to `channels`."""
+        if self.channels and channels != self.channels:
+            raise DataError(
+                f"{self.name}: channels={self.channels} (--channels), but "
+                f"the model takes {channels}; give --image_size so that the "
+                "model is built for the data, or drop --channels."
+            )
+        if self._told_channels:
+            return
         counts = self.channel_counts or {
             channel_kind(self._source_channels()): 1
         }
@@ -372,8 +390,7 @@ class ImageStream:
                 f"image_shape must be (height, width, channels). "
                 f"Received: {image_shape}"
             )
-        if not self._told_channels:
-            self._announce_conversion(image_shape[-1])
+        self._announce_conversion(image_shape[-1])
         start = start_batch * batch_size * workers
         decode = self._decoder(
             image_shape, pixels, crop_fraction, interpolation

@@ -60,7 +60,8 @@ class TFDSSource(streams.ImageStream):
             (`"cifar10"`, `"my_set/small:1.0.0"`).
         data_dir: where TFDS prepared it; TFDS's default when None.
         shuffle_block: examples permuted together in an epoch.
-        image_size, cache, strict, max_pixels: see `streams.ImageStream`
+        image_size, cache, strict, max_pixels, channels: see
+            `streams.ImageStream`
             (an image over `max_pixels` is dropped in the pipeline, where
             its header is read before decoding).
     """
@@ -75,6 +76,7 @@ class TFDSSource(streams.ImageStream):
         cache: str | None = None,
         strict: bool = False,
         max_pixels: int = streams.MAX_PIXELS,
+        channels: int | None = None,
     ):
         tfds = _tfds()
         label = f"tfds:{name}"
@@ -144,6 +146,7 @@ class TFDSSource(streams.ImageStream):
             cache=cache,
             strict=strict,
             max_pixels=max_pixels,
+            channels=channels,
         )
 
     @property

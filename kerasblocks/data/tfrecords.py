@@ -198,7 +198,8 @@ class TFRecordSource(streams.ImageStream):
             names (labels 0..K-1), else 0..the largest label, all of
             which must occur. A label outside them is a `DataError`.
         shuffle_block: records permuted together in an epoch.
-        image_size, cache, strict, max_pixels: see `streams.ImageStream`;
+        image_size, cache, strict, max_pixels, channels: see
+            `streams.ImageStream`;
             records over `max_pixels` are skipped up front, named.
     """
 
@@ -215,6 +216,7 @@ class TFRecordSource(streams.ImageStream):
         cache: str | None = None,
         strict: bool = False,
         max_pixels: int = streams.MAX_PIXELS,
+        channels: int | None = None,
     ):
         name = f"tfrecord:{train_glob}" + (f",{val_glob}" if val_glob else "")
         max_pixels = streams.check_max_pixels(max_pixels)
@@ -303,6 +305,7 @@ class TFRecordSource(streams.ImageStream):
             cache=cache,
             strict=strict,
             max_pixels=max_pixels,
+            channels=channels,
             channel_counts=counts,
         )
 

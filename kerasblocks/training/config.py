@@ -95,6 +95,7 @@ class TrainConfig:
     strict_data: bool = False
     # kerasblocks.data.streams.MAX_PIXELS; see its comment.
     max_image_pixels: int = 8192 * 8192
+    channels: int | None = None
     quantize: str = "none"
     calibration: str | None = None
     calibration_examples: int = 256
@@ -140,6 +141,10 @@ class TrainConfig:
         positive("checkpoint_every")
         positive("keep_checkpoints")
         positive("max_image_pixels")
+        if self.channels not in (None, 1, 3):
+            raise UserInputError(
+                f"--channels must be 1 or 3: {self.channels!r}"
+            )
         choice("optimizer", OPTIMIZERS)
         choice("schedule", SCHEDULES)
         choice("mixed_precision", PRECISIONS)

@@ -19,6 +19,7 @@ from kerasblocks.data import (
     write_image_tfrecords,
 )
 from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
 from tools import _common
 
 
@@ -287,3 +288,20 @@ def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
         is None
     )
     assert streams.data_error(ValueError(streams._REFUSED)) is None
+
+
+def test_channels_given_decide_instead_of_the_majority(tmp_path, capsys):
+    root = _folder(tmp_path, {"a": [(8, 1), (8, 3), (8, 3)], "b": [(8, 3)] * 3})
+    data = FolderDataset(str(root), val_fraction=0.34, channels=1)
+    assert data.example_shape == (8, 8, 1)
+    make_pipeline(data, "train", 2)
+    assert capsys.readouterr().err.splitlines() == [
+        f"notice: folder:{root}: 5 of 6 images have 3 channel(s); "
+        "converting to the model's 1."
+    ]
+    with pytest.raises(DataError, match="channels=1 \\(--channels\\), but the"):
+        make_pipeline(data, "train", 2, image_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        FolderDataset(str(root), channels=2)
+    with pytest.raises(UserInputError, match="--channels must be 1 or 3"):
+        TrainConfig(channels=4).validate()

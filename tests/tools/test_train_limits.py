@@ -240,6 +240,31 @@ def test_one_grayscale_image_first_does_not_make_the_set_grayscale(tmp_path):
     assert recorded["config"]["config"]["input_shape"] == [16, 16, 3]
 
 
+def test_channels_given_decide_for_the_set_and_the_model(tmp_path):
+    root = write_classes(tmp_path / "images", gray=(0,))
+    out = tmp_path / "run"
+    done = train(f"--dataset=folder:{root}", "--channels=1", f"--out_dir={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    notices = [line for line in done.stderr.splitlines() if "notice:" in line]
+    assert notices == [
+        f"notice: folder:{root}: 11 of 12 images have 3 channel(s); "
+        "converting to the model's 1."
+    ]
+    recorded = json.loads((out / "model_config.json").read_text())
+    assert recorded["config"]["config"]["input_shape"] == [16, 16, 1]
+    assert json.loads((out / "flags.json").read_text())["channels"] == 1
+    refused = subprocess.run(
+        [sys.executable, "-m", "tools.train", "--channels=3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert_one_line_error(
+        refused, tmp_path / "none", "--channels applies to the folder:"
+    )
+
+
 @pytest.fixture(scope="module")
 def tfds_with_a_large_image(tmp_path_factory):
     """A tfds: data set (read with no header check up front) whose
