@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
 EXIT_SIGINT = 130  # 128 + SIGINT, the shell's convention
+EXIT_DISK_FULL = 28  # errno ENOSPC
 FLAGS = flags.FLAGS
 # The Python loggers whose INFO lines are chatter for a user.
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
@@ -222,6 +223,11 @@ def run_main(
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_SIGINT
     except Exception as error:
+        # First: a converter's ConversionError may be a full disk.
+        full = disk_full(error)
+        if full is not None:
+            print(f"{name}: error: {full}", file=sys.stderr)
+            return EXIT_DISK_FULL
         if isinstance(error, user_errors()):
             return fail(name, error)
         # An image the pipeline refused under --strict_data, met mid-run:
@@ -232,6 +238,38 @@ def run_main(
         if refused is not None:
             return fail(name, refused)
         raise
+
+
+def disk_full(error: BaseException) -> str | None:
+    """The one line for `error` if it is a full disk (every tool's writes
+    are atomic, so nothing half-written is left), else None."""
+    from kerasblocks.training.errors import DiskFullError, disk_full_path
+
+    path = disk_full_path(error)
+    if path is None:
+        return None
+    if isinstance(error, DiskFullError):
+        return str(error)
+    path = os.path.abspath(path or ".")
+    free = free_bytes(path)
+    shown = "" if free is None else f", {free / 2**20:.1f} MB free there"
+    return (
+        f"disk full writing {path}{shown}; nothing half-written is left: "
+        "free space and rerun the same command."
+    )
+
+
+def free_bytes(path: str) -> int | None:
+    """The free space of the disk that holds `path` (or its nearest
+    existing parent)."""
+    import shutil
+
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def load_image_classification(name: str, data_dir=None, **options):
