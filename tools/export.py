@@ -8,7 +8,9 @@ For a run of an image classifier, the SavedModel's `serving_default`
 takes uint8 images `[batch, height, width, 3]` of any size and
 `serving_bytes` encoded JPEG/PNG strings (resized and preprocessed
 inside, as the run's model expects); `serving_float` keeps the model's
-own float input. The SavedModel goes to `export/saved_model/<N>/` (TF
+own float input. A request of more than --max_batch images, or an image
+over --max_image_pixels (read from its header), is refused with
+InvalidArgument. The SavedModel goes to `export/saved_model/<N>/` (TF
 Serving's layout, N one more than the run's last export) with TF
 Serving warm-up requests. Every format is run in its own runtime on the
 validation split and compared with the Keras model in
