@@ -232,7 +232,7 @@ def run_main(
             return fail(name, error)
         # An image the pipeline refused under --strict_data, met mid-run:
         # tf.data raises it from deep inside a step.
-        from kerasblocks.data.streams import data_error
+        from kerasblocks.data._refusals import data_error
 
         refused = data_error(error)
         if refused is not None:

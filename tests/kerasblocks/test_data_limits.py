@@ -14,6 +14,7 @@ from kerasblocks.data import (
     DataError,
     FolderDataset,
     TFRecordSource,
+    _refusals,
     make_pipeline,
     streams,
     write_image_tfrecords,
@@ -231,7 +232,7 @@ def _refusal(pipeline):
     with pytest.raises(tf.errors.InvalidArgumentError) as raised:
         for _ in pipeline:
             pass
-    error = streams.data_error(raised.value)
+    error = _refusals.data_error(raised.value)
     assert error is not None, raised.value.message
     return str(error)
 
@@ -284,10 +285,10 @@ def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
     ) == (f"tfrecord:{train},{val}: {over_shard}{strict}")
     # Another error of the same run is no refusal of the user's data.
     assert (
-        streams.data_error(tf.errors.InvalidArgumentError(None, None, "x"))
+        _refusals.data_error(tf.errors.InvalidArgumentError(None, None, "x"))
         is None
     )
-    assert streams.data_error(ValueError(streams._REFUSED)) is None
+    assert _refusals.data_error(ValueError(_refusals._REFUSED)) is None
 
 
 def test_channels_given_decide_instead_of_the_majority(tmp_path, capsys):
