@@ -8,6 +8,9 @@ A program defines its flags, then calls `run_app(main, name)`:
   are the user's (a missing or corrupt file, an unknown name,
   incompatible shapes, a data set too small); anything else is a bug or
   an outage: its traceback is shown and the exit code is 1;
+- a full disk is one line naming the file and exit 28 (every write is
+  atomic, so nothing half-written is left); an image a data pipeline
+  refused mid-run under --strict_data is one line and exit 2;
 - Ctrl-C is one line and exit 130;
 - TensorFlow's INFO chatter is hidden unless `--verbosity` asks for it.
 """
