@@ -8,6 +8,9 @@ A program defines its flags, then calls `run_app(main, name)`:
   are the user's (a missing or corrupt file, an unknown name,
   incompatible shapes, a data set too small); anything else is a bug or
   an outage: its traceback is shown and the exit code is 1;
+- a full disk is one line naming the file and exit 28 (every write is
+  atomic, so nothing half-written is left); an image a data pipeline
+  refused mid-run under --strict_data is one line and exit 2;
 - Ctrl-C is one line and exit 130;
 - TensorFlow's INFO chatter is hidden unless `--verbosity` asks for it.
 """
@@ -30,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
 EXIT_SIGINT = 130  # 128 + SIGINT, the shell's convention
+EXIT_DISK_FULL = 28  # errno ENOSPC
 FLAGS = flags.FLAGS
 # The Python loggers whose INFO lines are chatter for a user.
 _CHATTY = ("tensorflow", "keras", "kerasblocks", "absl", "h5py", "jax")
@@ -201,9 +205,53 @@ def run_main(
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_SIGINT
     except Exception as error:
+        # First: a converter's ConversionError may be a full disk.
+        full = disk_full(error)
+        if full is not None:
+            print(f"{name}: error: {full}", file=sys.stderr)
+            return EXIT_DISK_FULL
         if isinstance(error, user_errors()):
             return fail(name, error)
+        # An image the pipeline refused under --strict_data, met mid-run:
+        # tf.data raises it from deep inside a step.
+        from kerasblocks.data._refusals import data_error
+
+        refused = data_error(error)
+        if refused is not None:
+            return fail(name, refused)
         raise
+
+
+def disk_full(error: BaseException) -> str | None:
+    """The one line for `error` if it is a full disk (every tool's writes
+    are atomic, so nothing half-written is left), else None."""
+    from kerasblocks.training.errors import DiskFullError, disk_full_path
+
+    path = disk_full_path(error)
+    if path is None:
+        return None
+    if isinstance(error, DiskFullError):
+        return str(error)
+    path = os.path.abspath(path or ".")
+    free = free_bytes(path)
+    shown = "" if free is None else f", {free / 2**20:.1f} MB free there"
+    return (
+        f"disk full writing {path}{shown}; nothing half-written is left: "
+        "free space and rerun the same command."
+    )
+
+
+def free_bytes(path: str) -> int | None:
+    """The free space of the disk that holds `path` (or its nearest
+    existing parent)."""
+    import shutil
+
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def load_image_classification(name: str, data_dir=None, **options):

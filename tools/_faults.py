@@ -16,6 +16,8 @@ def fault_hooks(environ=os.environ):
     step N the process creates FILE and waits (at most a minute) until
     FILE is removed or a signal asks the run to stop, so that a test can
     fill the disk or send a signal at a known step.
+    KB_FAULT_PAUSE_BEFORE_EXPORT=FILE: the same pause once training is
+    done (its last checkpoint written), before the exports.
     KB_FINAL_WEIGHTS_DIR=D: every worker
     writes its final weights to D/<task>-<index>.weights, so a test (or a
     user) can check that all workers ended identical.
@@ -40,18 +42,13 @@ def fault_hooks(environ=os.environ):
         at, _, marker = pause.partition(":")
 
         def after_step(step):
-            if step != int(at):
-                return
-            open(marker, "w").close()
-            deadline = time.monotonic() + 60
-            while (
-                os.path.exists(marker)
-                and not interrupts.pending()
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.02)
+            if step == int(at):
+                _pause(marker, interrupts.pending)
 
         hooks.after_step = after_step
+    before_export = environ.get("KB_FAULT_PAUSE_BEFORE_EXPORT")
+    if before_export:
+        hooks.on_finish = lambda model, strategy: _pause(before_export)
     directory = environ.get("KB_FINAL_WEIGHTS_DIR")
     if directory:
 
@@ -64,3 +61,12 @@ def fault_hooks(environ=os.environ):
 
         hooks.on_finish = on_finish
     return hooks
+
+
+def _pause(marker: str, stop=lambda: False) -> None:
+    """Creates `marker` and waits (at most a minute) until it is removed
+    or `stop()`."""
+    open(marker, "w").close()
+    deadline = time.monotonic() + 60
+    while os.path.exists(marker) and not stop() and time.monotonic() < deadline:
+        time.sleep(0.02)

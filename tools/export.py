@@ -8,7 +8,9 @@ For a run of an image classifier, the SavedModel's `serving_default`
 takes uint8 images `[batch, height, width, 3]` of any size and
 `serving_bytes` encoded JPEG/PNG strings (resized and preprocessed
 inside, as the run's model expects); `serving_float` keeps the model's
-own float input. The SavedModel goes to `export/saved_model/<N>/` (TF
+own float input. A request of more than --max_batch images, or an image
+over --max_image_pixels (read from its header), is refused with
+InvalidArgument. The SavedModel goes to `export/saved_model/<N>/` (TF
 Serving's layout, N one more than the run's last export) with TF
 Serving warm-up requests. Every format is run in its own runtime on the
 validation split and compared with the Keras model in
@@ -22,6 +24,7 @@ kb-export --model_path=model.keras --dataset=folder:photos --out_dir=out
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from absl import flags
@@ -30,6 +33,9 @@ from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
+# kerasblocks.io.ImageServing's default max_batch, repeated so that --help
+# needs no TensorFlow (a test keeps them equal).
+MAX_BATCH = 32
 flags.DEFINE_string(
     "run_dir",
     None,
@@ -61,7 +67,17 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "max_image_pixels",
     choices.MAX_IMAGE_PIXELS,
-    _common.MAX_IMAGE_PIXELS_HELP,
+    "The image signatures' limit (ImageServing's max_pixels): a request "
+    "image whose header declares more pixels (height x width) is refused "
+    "with InvalidArgument before it is decoded. "
+    + _common.MAX_IMAGE_PIXELS_HELP,
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "max_batch",
+    MAX_BATCH,
+    "The image signatures' limit (ImageServing's max_batch): a request of "
+    "more images is refused with InvalidArgument.",
     lower_bound=1,
 )
 flags.DEFINE_list(
@@ -156,6 +172,12 @@ def _export() -> int:
             pixels = FLAGS.pixels
         elif FLAGS.calibration:
             dataset = data_lib.load_dataset(FLAGS.calibration)
+    if serving is not None:
+        serving = dataclasses.replace(
+            serving,
+            max_pixels=FLAGS.max_image_pixels,
+            max_batch=FLAGS.max_batch,
+        )
     validation, calibration = deploy.run_data(
         model,
         dataset,

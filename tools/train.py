@@ -203,6 +203,16 @@ flags.DEFINE_integer(
     _common.MAX_IMAGE_PIXELS_HELP,
     lower_bound=1,
 )
+flags.DEFINE_enum(
+    "channels",
+    None,
+    ["1", "3"],
+    "The channels of a folder:, tfrecord: or tfds: source's images: 1 "
+    "(grayscale) or 3 (RGB); images of the other kind are converted, with "
+    "one notice. Default: the majority of the images (read from their "
+    "headers). With --image_size the model is built for them; a model "
+    "whose input is given (--model_overrides, --init_from) must match.",
+)
 
 
 def _overrides():
@@ -240,7 +250,7 @@ def _check_data_flags() -> None:
             )
         return
     _common.source_limits(FLAGS.dataset)
-    for flag in ("image_size", "cache", "strict_data"):
+    for flag in ("image_size", "cache", "strict_data", "channels"):
         if FLAGS[flag].value:
             raise _common.UsageError(
                 f"--{flag} applies to the folder:, tfrecord: and tfds: "
@@ -289,6 +299,7 @@ def config_from_flags():
         cache=FLAGS.cache or None,
         strict_data=FLAGS.strict_data,
         max_image_pixels=FLAGS.max_image_pixels,
+        channels=int(FLAGS.channels) if FLAGS.channels else None,
     )
 
 

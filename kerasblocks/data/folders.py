@@ -292,6 +292,7 @@ class FolderDataset(streams.ImageStream):
         strict: bool = False,
         verify: str = "decode",
         max_pixels: int = streams.MAX_PIXELS,
+        channels: int | None = None,
     ):
         if verify not in ("header", "decode"):
             raise ValueError(
@@ -341,6 +342,7 @@ class FolderDataset(streams.ImageStream):
             cache=cache,
             strict=strict,
             max_pixels=max_pixels,
+            channels=channels,
             channel_counts=counts,
         )
 

@@ -11,12 +11,14 @@ whole in memory unless a memory cache is asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks.data._refusals import checked_decode
 from kerasblocks.data.dataset import DataError, _augment, to_float_pixels
 from kerasblocks.io import _image_header
 from kerasblocks.io.image_serving import crop_and_resize
@@ -118,9 +120,10 @@ class ImageStream:
 
     Subclasses define `num_train`, `num_val` and `_encoded(split, seed,
     epoch, start)`: a `tf.data.Dataset` of `(encoded_bytes, label)` (or
-    `(path, label)` with `reads_files = True`) in the order of `epoch`,
-    starting at example `start`. Without a seed the order is the split's
-    own, fixed one.
+    `(path, label)` with `reads_files = True`), optionally with a third
+    item, a string naming the example (a refused image is named by it,
+    else by its path), in the order of `epoch`, starting at example
+    `start`. Without a seed the order is the split's own, fixed one.
 
     With a cache, an epoch permutes blocks of `SHUFFLE_BLOCK` examples of
     the cached split instead (a cache is read in order): its order, too,
@@ -143,6 +146,9 @@ class ImageStream:
         channel_counts: how many images are grayscale and colour
             (`{1: n, 3: m}`), when the source knows; the set's channels
             are their majority, and a conversion is announced once.
+        channels: 1 or 3 decides the set's channels instead of the
+            majority (None); a pipeline for a model that takes the other
+            count is then a `DataError`.
     """
 
     task = "classification"
@@ -162,7 +168,10 @@ class ImageStream:
         strict: bool = False,
         max_pixels: int = MAX_PIXELS,
         channel_counts: dict[int, int] | None = None,
+        channels: int | None = None,
     ):
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3. Received: {channels!r}")
         self.name = name
         self.num_classes = num_classes
         self.class_names = class_names
@@ -172,6 +181,10 @@ class ImageStream:
         self.channel_counts = channel_counts
         if channel_counts:
             example_shape = (*example_shape[:2], set_channels(channel_counts))
+        self.channels = channels
+        self._stored_channels = example_shape[-1]
+        if channels:
+            example_shape = (*example_shape[:2], channels)
         if image_size is not None:
             height, width = _image_size(image_size)
             example_shape = (height, width, example_shape[-1])
@@ -193,18 +206,26 @@ class ImageStream:
         raise NotImplementedError
 
     def _source_channels(self) -> int:
-        return self.example_shape[-1]
+        return self._stored_channels
 
     def _decoder(self, image_shape, pixels, crop_fraction, interpolation):
         height, width, channels = image_shape
         reads_files = self.reads_files
-        max_pixels = self.max_pixels
+        check = functools.partial(
+            checked_decode,
+            channels=channels,
+            max_pixels=self.max_pixels,
+            source=self.name,
+            strict=self.strict,
+        )
 
-        def decode(item, label):
+        def decode(item, label, name=None):
             encoded = tf.io.read_file(item) if reads_files else item
+            if name is None:
+                name = item if reads_files else tf.constant("an image")
             # Checked from the header before decoding: an image over the
             # limit fails here, unread, and is dropped with its label.
-            image = _image_header.decode_within(encoded, channels, max_pixels)
+            image = check(encoded, name=name)
             image = to_float_pixels(image, pixels)
             image = crop_and_resize(
                 image, (height, width), crop_fraction, interpolation
@@ -215,6 +236,14 @@ class ImageStream:
 
     def _announce_conversion(self, channels: int) -> None:
         """One notice, once, when images are converted to `channels`."""
+        if self.channels and channels != self.channels:
+            raise DataError(
+                f"{self.name}: channels={self.channels} (--channels), but "
+                f"the model takes {channels}; give --image_size so that the "
+                "model is built for the data, or drop --channels."
+            )
+        if self._told_channels:
+            return
         counts = self.channel_counts or {
             channel_kind(self._source_channels()): 1
         }
@@ -272,8 +301,7 @@ class ImageStream:
                 f"image_shape must be (height, width, channels). "
                 f"Received: {image_shape}"
             )
-        if not self._told_channels:
-            self._announce_conversion(image_shape[-1])
+        self._announce_conversion(image_shape[-1])
         start = start_batch * batch_size * workers
         decode = self._decoder(
             image_shape, pixels, crop_fraction, interpolation

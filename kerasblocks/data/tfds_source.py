@@ -15,6 +15,8 @@ by it, and a resumed epoch skips encoded examples, never decoding them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 
 import tensorflow as tf
@@ -24,6 +26,19 @@ from kerasblocks.data.dataset import DataError, register_source
 from kerasblocks.io import _image_header
 
 _VAL_SPLITS = ("validation", "test")
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """TFDS's reader uses a tf.data op TensorFlow has deprecated; its
+    notice (three lines on stderr) is for TFDS's authors, not users."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _tfds():
@@ -45,7 +60,8 @@ class TFDSSource(streams.ImageStream):
             (`"cifar10"`, `"my_set/small:1.0.0"`).
         data_dir: where TFDS prepared it; TFDS's default when None.
         shuffle_block: examples permuted together in an epoch.
-        image_size, cache, strict, max_pixels: see `streams.ImageStream`
+        image_size, cache, strict, max_pixels, channels: see
+            `streams.ImageStream`
             (an image over `max_pixels` is dropped in the pipeline, where
             its header is read before decoding).
     """
@@ -60,6 +76,7 @@ class TFDSSource(streams.ImageStream):
         cache: str | None = None,
         strict: bool = False,
         max_pixels: int = streams.MAX_PIXELS,
+        channels: int | None = None,
     ):
         tfds = _tfds()
         label = f"tfds:{name}"
@@ -129,6 +146,7 @@ class TFDSSource(streams.ImageStream):
             cache=cache,
             strict=strict,
             max_pixels=max_pixels,
+            channels=channels,
         )
 
     @property
@@ -144,20 +162,24 @@ class TFDSSource(streams.ImageStream):
         image_key, label_key = self._keys
         shuffled = seed is not None
         order_seed = streams.epoch_seed(seed, epoch) if shuffled else None
-        data = self._builder.as_dataset(
-            split=self._split_names[split],
-            shuffle_files=shuffled,
-            decoders={image_key: tfds.decode.SkipDecoding()},
-            read_config=tfds.ReadConfig(
-                shuffle_seed=order_seed,
-                interleave_cycle_length=4 if shuffled else 1,
-                try_autocache=False,
-            ),
-        )
+        with _quiet_tensorflow():
+            data = self._builder.as_dataset(
+                split=self._split_names[split],
+                shuffle_files=shuffled,
+                decoders={image_key: tfds.decode.SkipDecoding()},
+                read_config=tfds.ReadConfig(
+                    shuffle_seed=order_seed,
+                    interleave_cycle_length=4 if shuffled else 1,
+                    try_autocache=False,
+                    # Names an image the pipeline refuses (its shard, index).
+                    add_tfds_id=True,
+                ),
+            )
         data = data.map(
             lambda example: (
                 example[image_key],
                 tf.cast(example[label_key], tf.int32),
+                example["tfds_id"],
             )
         )
         if shuffled:

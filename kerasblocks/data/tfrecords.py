@@ -198,7 +198,8 @@ class TFRecordSource(streams.ImageStream):
             names (labels 0..K-1), else 0..the largest label, all of
             which must occur. A label outside them is a `DataError`.
         shuffle_block: records permuted together in an epoch.
-        image_size, cache, strict, max_pixels: see `streams.ImageStream`;
+        image_size, cache, strict, max_pixels, channels: see
+            `streams.ImageStream`;
             records over `max_pixels` are skipped up front, named.
     """
 
@@ -215,6 +216,7 @@ class TFRecordSource(streams.ImageStream):
         cache: str | None = None,
         strict: bool = False,
         max_pixels: int = streams.MAX_PIXELS,
+        channels: int | None = None,
     ):
         name = f"tfrecord:{train_glob}" + (f",{val_glob}" if val_glob else "")
         max_pixels = streams.check_max_pixels(max_pixels)
@@ -303,6 +305,7 @@ class TFRecordSource(streams.ImageStream):
             cache=cache,
             strict=strict,
             max_pixels=max_pixels,
+            channels=channels,
             channel_counts=counts,
         )
 
@@ -322,10 +325,19 @@ class TFRecordSource(streams.ImageStream):
             offsets = offsets[order]
 
         def read(path, compression, offset):
+            # `PATH record N` names a record the pipeline refuses.
             return (
                 tf.data.TFRecordDataset(path, compression)
                 .enumerate()
-                .map(lambda index, record: (index + offset, record))
+                .map(
+                    lambda index, record: (
+                        index + offset,
+                        record,
+                        tf.strings.join(
+                            [path, " record ", tf.strings.as_string(index)]
+                        ),
+                    )
+                )
             )
 
         cycle = 1 if seed is None else min(len(paths), _READ_PARALLEL)
@@ -344,13 +356,15 @@ class TFRecordSource(streams.ImageStream):
         )
         if split in self._keep:
             keep = tf.constant(self._keep[split])
-            data = data.filter(lambda index, _: tf.gather(keep, index))
-        data = data.map(lambda _, record: (record,))
+            data = data.filter(lambda index, *_: tf.gather(keep, index))
+        data = data.map(lambda _, record, name: (record, name))
         if seed is not None:
             data = streams.block_shuffle(
                 data, self.shuffle_block, streams.epoch_seed(seed, epoch)
             )
-        return data.skip(start).map(lambda record: _parse(record))
+        return data.skip(start).map(
+            lambda record, name: (*_parse(record), name)
+        )
 
 
 @register_source("tfrecord")

@@ -8,6 +8,7 @@ killed process is removed by the next write to the same path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -121,6 +122,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         # The rename itself: only the parent's entries, never its other
         # files (a run directory holds checkpoints others may be writing).
         fsync_one(directory)
+    except OSError as error:
+        _remove(temporary)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and not error.filename:
+            # Writers (zip, HDF5, json) say the disk is full but not
+            # where; the user needs the file they asked for.
+            raise OSError(error.errno, os.strerror(error.errno), path) from None
+        raise
     except BaseException:
         _remove(temporary)
         raise

@@ -250,7 +250,11 @@ def export_saved_model(
             layer.save_assets(where)
         if warmup:
             serving_warmup.write_warmup_requests(
-                temporary, serving_warmup.warmup_inputs(default_specs)
+                temporary,
+                serving_warmup.warmup_inputs(
+                    default_specs,
+                    max_pixels=getattr(image_serving, "max_pixels", None),
+                ),
             )
         _integrity.seal_directory(
             temporary,

@@ -10,6 +10,7 @@ that package the file is skipped with one line.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -46,15 +47,19 @@ def next_version(base: str | os.PathLike) -> int:
     return max(numbers, default=0) + 1
 
 
-def warmup_inputs(specs: dict[str, tf.TensorSpec]) -> dict[str, np.ndarray]:
+def warmup_inputs(
+    specs: dict[str, tf.TensorSpec], max_pixels: int | None = None
+) -> dict[str, np.ndarray]:
     """One request's inputs for a signature: batch 1, every unknown
     dimension 1 (images 1 pixel would be resized; a uint8 image signature
-    gets a mid-grey 32x32 image instead)."""
+    gets a mid-grey 32x32 image instead, smaller when the signature's
+    `max_pixels` would refuse that)."""
+    side = min(32, math.isqrt(max_pixels)) if max_pixels else 32
     inputs = {}
     for name, spec in specs.items():
         shape = [1 if d is None else d for d in spec.shape.as_list()]
         if spec.dtype == tf.uint8 and len(shape) == 4:
-            shape = [1, *(32 if d is None else d for d in spec.shape[1:3])]
+            shape = [1, *(side if d is None else d for d in spec.shape[1:3])]
             shape.append(spec.shape[3] or 3)
             inputs[name] = np.full(shape, 128, np.uint8)
         else:

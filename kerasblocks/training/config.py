@@ -72,6 +72,7 @@ FIXED = (
     "freeze",
     "unfreeze_at_epoch",
     "image_size",
+    "channels",
 )
 # - anything else changes what is trained: --allow_flag_changes, and
 #   the change is recorded in flags.json with the step it took effect.
@@ -115,6 +116,7 @@ class TrainConfig:
     cache: str | None = None
     strict_data: bool = False
     max_image_pixels: int = choices.MAX_IMAGE_PIXELS
+    channels: int | None = None
     quantize: str = "none"
     calibration: str | None = None
     calibration_examples: int = 256
@@ -147,6 +149,9 @@ class TrainConfig:
             _require(
                 value in allowed, name, value, f"one of {', '.join(allowed)}"
             )
+        _require(
+            self.channels in (None, 1, 3), "channels", self.channels, "1 or 3"
+        )
         for name, good, what in _NUMBERS:
             value = getattr(self, name)
             _require(_is_number(value) and good(value), name, value, what)

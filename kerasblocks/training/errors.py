@@ -79,7 +79,11 @@ def disk_full_path(error: BaseException) -> str | None:
         )
         text = str(error)
         if full or _NO_SPACE in text:
-            path = getattr(error, "filename", None)
+            # An OSError's file, or the file a converter child could
+            # not write (ConversionError.path).
+            path = getattr(error, "filename", None) or getattr(
+                error, "path", None
+            )
             if not path:
                 match = _NO_SPACE_PATH.search(text)
                 path = match.group(1) if match else ""

@@ -22,7 +22,9 @@ import numpy as np
 
 from kerasblocks import choices
 from kerasblocks import io as kb_io
+from kerasblocks.data import streams
 from kerasblocks.data.dataset import DataError
+from kerasblocks.io import _image_header
 from kerasblocks.io.image_metadata import ImageMetadata, model_format
 from kerasblocks.training import transfer
 from kerasblocks.training.errors import UserInputError
@@ -128,6 +130,11 @@ def _check_image(path: str, data: bytes) -> None:
     }
     if not any(data.startswith(magic) for magic in kinds):
         raise DataError(f"{path}: not an image (JPEG, PNG, BMP or GIF)")
+    # From the header, before decoding: a 1.5 MB file can declare 1.6 GB.
+    height, width, _ = _image_header.encoded_image_shape(data).numpy()
+    why = streams.over_limit(int(height), int(width), streams.MAX_PIXELS)
+    if why:
+        raise DataError(f"{path}: {why}")
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError:

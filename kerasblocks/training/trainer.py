@@ -98,6 +98,7 @@ def source_options(config: TrainConfig) -> dict:
             ("cache", config.cache),
             ("strict_data", config.strict_data),
             ("max_image_pixels", limit != TrainConfig.max_image_pixels),
+            ("channels", config.channels),
         ):
             if value:
                 raise UserInputError(
@@ -119,6 +120,7 @@ def source_options(config: TrainConfig) -> dict:
     options = {
         "strict": config.strict_data,
         "max_pixels": config.max_image_pixels,
+        "channels": config.channels,
     }
     classes = config.model_overrides.get("num_classes")
     if kind == "tfrecord" and isinstance(classes, int):

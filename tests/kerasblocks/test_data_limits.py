@@ -14,9 +14,13 @@ from kerasblocks.data import (
     DataError,
     FolderDataset,
     TFRecordSource,
+    _refusals,
     make_pipeline,
     write_image_tfrecords,
 )
+from kerasblocks.training.config import TrainConfig
+from kerasblocks.training.errors import UserInputError
+from tools import _common
 
 
 def _png(size, channels=3, value=100):
@@ -211,3 +215,84 @@ def test_a_sets_channels_are_the_majoritys(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert FolderDataset(str(gray)).example_shape == (8, 8, 1)
+
+
+def _refusal(pipeline):
+    """The one-line `DataError` a strict pipeline's refusal comes to."""
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        for _ in pipeline:
+            pass
+    error = _refusals.data_error(raised.value)
+    assert error is not None, raised.value.message
+    return str(error)
+
+
+def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
+    # The up-front checks pass; then a folder's image and a shard are
+    # replaced by ones over the limit. (tfds reads no header up front:
+    # tests/tools/test_train_limits.py.)
+    root = _folder(tmp_path / "f", {"a": [(8, 3)] * 3, "b": [(8, 3)] * 3})
+    train, val = tmp_path / "train.tfrecord", tmp_path / "val.tfrecord"
+    small = [(_png(8), i % 2, None) for i in range(4)]
+    sources = []
+    for strict in (False, True):
+        folder = FolderDataset(
+            str(root), val_fraction=0.34, max_pixels=100, strict=strict
+        )
+        _shard(train, small)
+        _shard(val, small)
+        records = TFRecordSource(
+            str(train), str(val), max_pixels=100, strict=strict
+        )
+        sources.append((folder, records))
+    bomb = sources[0][0]._splits["train"][0][2]
+    with open(bomb, "wb") as f:
+        f.write(_png(11))
+    _shard(train, small[:2] + [(testing.oversized_png(1000, 1000), 1, None)])
+    over = "(11x11 = 121 pixels, over the limit max_image_pixels=100)"
+    over_shard = (
+        f"{train} record 2 (1000x1000 = 1000000 pixels, over the limit "
+        "max_image_pixels=100)"
+    )
+    (folder, records), (strict_folder, strict_records) = sources
+    capfd.readouterr()
+    for data, kept in ((folder, 3), (records, 2)):
+        labels = [
+            y.numpy()
+            for _, y in make_pipeline(data, "train", 1, image_shape=(8, 8, 3))
+        ]
+        assert len(labels) == kept
+    assert capfd.readouterr().err.splitlines() == [
+        f"warning: folder:{root}: skipping {bomb} {over}",
+        f"warning: tfrecord:{train},{val}: skipping {over_shard}",
+    ]
+    strict = "; drop --strict_data to skip such images"
+    assert _refusal(
+        make_pipeline(strict_folder, "train", 2, image_shape=(8, 8, 3))
+    ) == (f"folder:{root}: {bomb} {over}{strict}")
+    assert _refusal(
+        make_pipeline(strict_records, "train", 2, image_shape=(8, 8, 3))
+    ) == (f"tfrecord:{train},{val}: {over_shard}{strict}")
+    # Another error of the same run is no refusal of the user's data.
+    assert (
+        _refusals.data_error(tf.errors.InvalidArgumentError(None, None, "x"))
+        is None
+    )
+    assert _refusals.data_error(ValueError(_refusals._REFUSED)) is None
+
+
+def test_channels_given_decide_instead_of_the_majority(tmp_path, capsys):
+    root = _folder(tmp_path, {"a": [(8, 1), (8, 3), (8, 3)], "b": [(8, 3)] * 3})
+    data = FolderDataset(str(root), val_fraction=0.34, channels=1)
+    assert data.example_shape == (8, 8, 1)
+    make_pipeline(data, "train", 2)
+    assert capsys.readouterr().err.splitlines() == [
+        f"notice: folder:{root}: 5 of 6 images have 3 channel(s); "
+        "converting to the model's 1."
+    ]
+    with pytest.raises(DataError, match="channels=1 \\(--channels\\), but the"):
+        make_pipeline(data, "train", 2, image_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        FolderDataset(str(root), channels=2)
+    with pytest.raises(UserInputError, match="--channels must be 1 or 3"):
+        TrainConfig(channels=4).validate()

@@ -77,3 +77,29 @@ def test_versions_count_up_and_old_layout_is_refused(tmp_path):
         deploy.export_checked(
             _depthwise_model(), str(tmp_path), ["saved_model"]
         )
+
+
+@pytest.mark.parametrize(
+    "formats, written",
+    [
+        (["saved_model"], "saved_model/1"),
+        (["keras"], "model.keras"),
+        (["h5"], "model.h5"),
+        (["litert"], "model.tflite"),  # written by a converter child
+        ([], deploy.REPORT_FILE),
+    ],
+)
+def test_a_full_disk_names_the_file_and_leaves_nothing(
+    tmp_path, formats, written
+):
+    from kerasblocks.training.errors import disk_full_path
+    from tests.tools.test_run_safety import _files, _fill, _tmpfs
+
+    with _tmpfs(tmp_path / "disk", "1m") as disk:
+        _fill(disk / "filler")
+        out = disk / "out"
+        with pytest.raises(Exception) as raised:
+            deploy.export_checked(_depthwise_model(), str(out), formats)
+        path = disk_full_path(raised.value)
+        assert path == os.path.join(out, "export", written)
+        assert _files(out) == []

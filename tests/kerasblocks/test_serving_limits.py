@@ -178,7 +178,9 @@ def test_the_process_survives_bounded_and_answers_normally(served):
 def test_limits_set_at_export_are_the_served_ones(tmp_path):
     model = zoo.create_model("lenet", input_shape=(16, 16, 3), num_classes=3)
     serving = kb.io.ImageServing((16, 16), max_pixels=600, max_batch=2)
-    kb.io.export_saved_model(model, str(tmp_path), image_serving=serving)
+    kb.io.export_saved_model(
+        model, str(tmp_path), image_serving=serving, warmup=True
+    )
     encoded = tf.saved_model.load(str(tmp_path)).signatures["serving_bytes"]
     fits = tf.io.encode_png(np.zeros((20, 30, 3), np.uint8))
     assert encoded(images=tf.stack([fits, fits]))["probabilities"].shape == (
@@ -190,6 +192,17 @@ def test_limits_set_at_export_are_the_served_ones(tmp_path):
         encoded(images=tf.stack([fits, over]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_batch=2"):
         encoded(images=tf.stack([fits] * 3))
+    # TF Serving replays the warm-up request before it serves: it must
+    # be one the limits let through (24x24, not the usual 32x32).
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    warmup = tmp_path / "assets.extra" / "tf_serving_warmup_requests"
+    (record,) = tf.data.TFRecordDataset(str(warmup)).as_numpy_iterator()
+    request = prediction_log_pb2.PredictionLog.FromString(record)
+    images = tf.make_ndarray(request.predict_log.request.inputs["images"])
+    assert images.shape == (1, 24, 24, 3)
+    pixels = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    assert pixels(images=images)["probabilities"].shape == (1, 3)
     manifest = os.path.join(
         str(tmp_path), "assets", "kerasblocks", "serving.json"
     )

@@ -149,3 +149,36 @@ def test_int8_below_min_agreement_writes_no_model(run, tmp_path):
     report = json.loads((export / "deploy_report.json").read_text())
     assert report["formats"]["litert"]["top1_agreement"] < 0.5
     assert "refused" in report["formats"]["litert"]
+
+
+def test_export_sets_the_serving_limits(run, tmp_path):
+    import kerasblocks as kb
+    from tools import export
+
+    assert export.MAX_BATCH == kb.io.ImageServing((8, 8)).max_batch == 32
+    out, _ = run
+    exported = run_tool(
+        "export",
+        f"--run_dir={out}",
+        "--formats=saved_model",
+        "--max_image_pixels=2000",
+        "--max_batch=2",
+        f"--out_dir={tmp_path}",
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    path = tmp_path / "export" / "saved_model" / "1"
+    served = tf.saved_model.load(str(path)).signatures
+    fits = tf.io.encode_png(np.zeros((40, 50, 1), np.uint8))
+    over = tf.io.encode_png(np.zeros((40, 51, 1), np.uint8))
+    answer = served["serving_bytes"](images=tf.stack([fits, fits]))
+    assert answer["probabilities"].shape == (2, 10)
+    for signature, images, limit in (
+        ("serving_bytes", tf.stack([fits, over]), "max_pixels=2000"),
+        ("serving_bytes", tf.stack([fits] * 3), "max_batch=2"),
+        ("serving_default", tf.zeros((1, 40, 51, 3), tf.uint8), "=2000"),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=limit):
+            served[signature](images=images)
+    manifest = path / "assets" / "kerasblocks" / "serving.json"
+    recorded = json.loads(manifest.read_text())["image_serving"]
+    assert (recorded["max_pixels"], recorded["max_batch"]) == (2000, 2)

@@ -380,3 +380,42 @@ def test_a_damaged_image_is_one_line(run, tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (
         f"kb-predict: error: {broken}: damaged image, cannot be decoded"
     )
+
+
+def test_an_image_declaring_a_huge_size_is_refused_in_capped_memory(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    import kerasblocks as kb
+    import zoo
+    from kerasblocks import testing
+    from tests.tools.test_transfer import REPO
+
+    model = zoo.create_model("lenet", input_shape=(16, 16, 3), num_classes=3)
+    kb.io.save_model(model, tmp_path / "model.keras")
+    bomb = tmp_path / "huge.png"
+    bomb.write_bytes(testing.oversized_png(40000, 40000))
+    # kb-predict's address space: ~2.5 GB for TensorFlow and Keras; the
+    # image decoded as RGB would need 4.8 GB more.
+    cap = 4 << 30
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.predict",
+            f"--model_path={tmp_path / 'model.keras'}",
+            str(bomb),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)),
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    # The notice that the file records no image convention, then:
+    assert done.stderr.strip().splitlines()[1:] == [
+        f"kb-predict: error: {bomb}: 40000x40000 = 1600000000 pixels, over "
+        "the limit max_image_pixels=67108864"
+    ]

@@ -50,6 +50,16 @@ def _train(out, *extra, env=None):
     )
 
 
+def _tool(name, *args):
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{name}", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+
+
 def _paused(out, step, marker, *extra):
     """A kb-train child that stops after `step` until `marker` is removed
     or a signal comes (tools/train.py's KB_FAULT_PAUSE_AT_STEP)."""
@@ -215,13 +225,32 @@ def _tmpfs(path, size):
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
-def _fill(path):
-    """Writes zeros to `path` until the disk is full."""
+def _fill(path, leave=0):
+    """Writes zeros to `path` until the disk is full, then frees `leave`
+    bytes (whole pages: tmpfs allocates by the page)."""
     with open(path, "wb", buffering=0) as f:
         with pytest.raises(OSError) as full:
             while True:
                 f.write(b"\0" * 4096)
     assert full.value.errno == 28
+    if leave:
+        os.truncate(path, os.path.getsize(path) - leave)
+
+
+def _one_line(done, code=28):
+    assert done.returncode == code, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _files(path):
+    """Every file under `path` (directories left out)."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), path)
+        for root, _, names in os.walk(path)
+        for name in names
+    )
 
 
 def test_a_full_disk_is_one_line_and_a_rerun_resumes(whole, tmp_path):
@@ -257,4 +286,72 @@ def test_a_full_disk_is_one_line_and_a_rerun_resumes(whole, tmp_path):
         resumed = _train(out)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "resuming from ckpt-000000011 (step 11)" in resumed.stdout
+        _assert_same_weights(whole, out)
+
+
+def test_a_full_disk_at_the_start_leaves_nothing(tmp_path):
+    with _tmpfs(tmp_path / "disk", "1m") as disk:
+        # One page free: the lock file takes it, flags.json finds none.
+        _fill(disk / "filler", leave=4096)
+        out = disk / "run"
+        line = _one_line(_train(out))
+        assert line.startswith(
+            f"kb-train: error: disk full writing {out}/flags.json: it needs "
+            "about 0."
+        ), line
+        assert _files(out) == []
+
+
+def test_a_full_disk_at_the_exports_then_kb_export(whole, tmp_path):
+    with _tmpfs(tmp_path / "disk", "4m") as disk:
+        out = disk / "run"
+        marker = tmp_path / "paused"
+        child = subprocess.Popen(
+            _command(out),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "KB_FAULT_PAUSE_BEFORE_EXPORT": str(marker)},
+        )
+        _wait_for(lambda: os.path.exists(marker), child)
+        _fill(disk / "filler")
+        os.remove(marker)
+        _, stderr = child.communicate(timeout=300)
+        assert child.returncode == 28, stderr[-3000:]
+        (line,) = stderr.strip().splitlines()
+        assert line.startswith(
+            f"kb-train: error: disk full writing {out}/export/model.keras: "
+            "it needs about 0."
+        ), line
+        assert line.endswith(
+            " MB, 0.0 MB free there. The checkpoints "
+            "written before are intact: free space and rerun the same "
+            "command to resume."
+        )
+        # Every checkpoint is whole; no export, no temporary left.
+        assert _checkpoints(out)[-1] == "ckpt-000000030"
+        from kerasblocks.io import _integrity
+
+        for name in _checkpoints(out):
+            assert _integrity.verify_directory(str(out / "checkpoints" / name))
+        assert not any(
+            name.startswith("export/") or ".kbtmp-" in name
+            for name in _files(out)
+        ), _files(out)
+        assert not (out / "COMPLETED").exists()
+        # kb-export into the full disk: one line, nothing written.
+        target = disk / "exports"
+        line = _one_line(
+            _tool("export", f"--run_dir={whole}", f"--out_dir={target}")
+        )
+        assert line.startswith(
+            f"kb-export: error: disk full writing {target}/export/"
+            "saved_model/1, 0.0 MB free there; nothing half-written is left"
+        ), line
+        assert _files(target) == []
+        os.remove(disk / "filler")
+        resumed = _train(out)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "resuming from ckpt-000000030 (step 30)" in resumed.stdout
         _assert_same_weights(whole, out)

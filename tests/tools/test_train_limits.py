@@ -3,8 +3,10 @@ whose header declares 40000x40000 pixels (1.5 MB on disk, 1.6 GB
 decoded) under a memory cap, labels outside the classes, symlink loops,
 a folder with only val/, and a set whose first image is grayscale."""
 
+import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -236,6 +238,105 @@ def test_one_grayscale_image_first_does_not_make_the_set_grayscale(tmp_path):
     ]
     recorded = json.loads((out / "model_config.json").read_text())
     assert recorded["config"]["config"]["input_shape"] == [16, 16, 3]
+
+
+def test_channels_given_decide_for_the_set_and_the_model(tmp_path):
+    root = write_classes(tmp_path / "images", gray=(0,))
+    out = tmp_path / "run"
+    done = train(f"--dataset=folder:{root}", "--channels=1", f"--out_dir={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    notices = [line for line in done.stderr.splitlines() if "notice:" in line]
+    assert notices == [
+        f"notice: folder:{root}: 11 of 12 images have 3 channel(s); "
+        "converting to the model's 1."
+    ]
+    recorded = json.loads((out / "model_config.json").read_text())
+    assert recorded["config"]["config"]["input_shape"] == [16, 16, 1]
+    assert json.loads((out / "flags.json").read_text())["channels"] == 1
+    refused = subprocess.run(
+        [sys.executable, "-m", "tools.train", "--channels=3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert_one_line_error(
+        refused, tmp_path / "none", "--channels applies to the folder:"
+    )
+
+
+@pytest.fixture(scope="module")
+def tfds_with_a_large_image(tmp_path_factory):
+    """A tfds: data set (read with no header check up front) whose
+    training split holds one 40x40 image among 12x12 ones."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def examples(count, large):
+        for i in range(count):
+            size = 40 if i == large else 12
+            image = np.full((size, size, 3), 40 + 150 * (i % 2), np.uint8)
+            encoded = io.BytesIO(tf.io.encode_png(image).numpy())
+            yield i, {"image": encoded, "label": i % 2}
+
+    class KbOneLarge(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=(None, None, 3)),
+                        "label": tfds.features.ClassLabel(names=["a", "b"]),
+                    }
+                ),
+                supervised_keys=("image", "label"),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": examples(12, 5), "test": examples(4, None)}
+
+        def _generate_examples(self):
+            raise NotImplementedError  # the splits are made above
+
+    where = tmp_path_factory.mktemp("tfds")
+    KbOneLarge(data_dir=str(where)).download_and_prepare(
+        download_dir=str(where / "downloads")
+    )
+    return where
+
+
+def test_a_streamed_image_over_the_limit_is_named_mid_run(
+    tfds_with_a_large_image, tmp_path
+):
+    source = [
+        "--dataset=tfds:kb_one_large",
+        f"--data_dir={tfds_with_a_large_image}",
+        "--max_image_pixels=1000",
+        "--steps=3",
+    ]
+    over = "(40x40 = 1600 pixels, over the limit max_image_pixels=1000)"
+    out = tmp_path / "strict"
+    done = train(*source, "--strict_data", f"--out_dir={out}")
+    assert_one_line_error(done, out, "kb-train: error: tfds:kb_one_large: ")
+    line = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        "kb-train: error: tfds:kb_one_large: "
+        r"kb_one_large-train\.tfrecord-00000-of-00001__\d+ "
+        + re.escape(f"{over}; drop --strict_data to skip such images"),
+        line,
+    ), line
+    out = tmp_path / "run"
+    done = train(*source, f"--out_dir={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = line.split(": ")[3].split(" ")[0]
+    # Named once: the one epoch (3 batches of 4 planned) reads it once,
+    # then ends a batch short.
+    assert [
+        line for line in done.stderr.splitlines() if "skipping" in line
+    ] == [f"warning: tfds:kb_one_large: skipping {name} {over}"]
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert history[-1]["step"] == 3
 
 
 @pytest.mark.parametrize("tool", ["train", "evaluate", "export", "benchmark"])
