@@ -20,7 +20,6 @@ from kerasblocks.data import (
 )
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
-from tools import _common
 
 
 def _png(size, channels=3, value=100):
