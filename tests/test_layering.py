@@ -7,17 +7,31 @@
 - no two modules import each other, directly or around a longer circle,
   not even through imports inside functions;
 - no module, test modules included, grows past the house limit of
-  ~450 lines.
+  ~450 lines;
+- no function, test functions included, has more than 80 lines of code
+  (its signature counted; its docstring, comments and blank lines not).
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import pathlib
+import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("kerasblocks", "zoo", "tools")
 MAX_LINES = 460
+MAX_FUNCTION_LINES = 80
+# Tokens that are not code: a line holding only these does not count.
+_NOT_CODE = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENDMARKER,
+}
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -193,3 +207,60 @@ def test_no_module_past_the_house_limit():
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     )
     assert long == []
+
+
+def _code_lines(source: str) -> set[int]:
+    """Line numbers holding a code token (a string spanning several
+    lines counts on every one)."""
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in _NOT_CODE:
+            lines.update(range(token.start[0], token.end[0] + 1))
+    return lines
+
+
+def _function_sizes(source: str) -> dict[str, int]:
+    """{"name:line": lines of code} of every function in `source`,
+    nested ones included; a function's docstring does not count."""
+    code = _code_lines(source)
+    sizes = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        lines = set(range(node.lineno, node.end_lineno + 1)) & code
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(
+            getattr(first.value, "value", None), str
+        ):
+            lines -= set(range(first.lineno, first.end_lineno + 1))
+        sizes[f"{node.name}:{node.lineno}"] = len(lines)
+    return sizes
+
+
+def test_the_function_counter_counts_code_only():
+    source = (
+        "def f(\n"
+        "    a,\n"
+        "):\n"
+        '    """Doc.\n'
+        "\n"
+        '    More doc."""\n'
+        "    # a comment\n"
+        "\n"
+        "    def g():\n"
+        "        return '''two\n"
+        "lines'''\n"
+        "    return a\n"
+    )
+    assert _function_sizes(source) == {"f:1": 7, "g:9": 3}
+
+
+def test_no_function_past_the_house_limit():
+    paths = [*MODULES.values(), *sorted((ROOT / "tests").rglob("*.py"))]
+    long = sorted(
+        f"{path.relative_to(ROOT)}:{function}: {n} lines of code"
+        for path in paths
+        for function, n in _function_sizes(path.read_text()).items()
+        if n > MAX_FUNCTION_LINES
+    )
+    assert long == [], "over the limit:\n" + "\n".join(long)

@@ -168,7 +168,6 @@ def _reference(input_shape):
 
 def _data_benchmark(batch_size: int, mode: str) -> int:
     """Pipeline alone, step alone and end to end on --dataset."""
-    import json
     import os
 
     import keras
@@ -185,30 +184,8 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
             f"--dataset measures one compiled step: --modes=graph or xla, "
             f"not {mode}"
         )
-    kind, colon, _ = FLAGS.dataset.partition(":")
-    options = {}
-    is_source = bool(colon) and kind in data_lib.list_sources()
-    if is_source:
-        if FLAGS.input_size:
-            options["image_size"] = FLAGS.input_size
-        if FLAGS.cache:
-            options["cache"] = FLAGS.cache
-    options.update(_common.source_limits(FLAGS.dataset))
-    opened = time.perf_counter()
-    dataset = _common.load_image_classification(
-        FLAGS.dataset, FLAGS.data_dir, **options
-    )
-    opened = time.perf_counter() - opened
-    overrides = {"num_classes": dataset.num_classes}
-    overrides.update(dataset.info.get("model_overrides", {}))
-    if FLAGS.input_size and "input_shape" not in overrides:
-        channels = _common.create_zoo_model(FLAGS.model, {}).input_shape[-1]
-        overrides["input_shape"] = (
-            FLAGS.input_size,
-            FLAGS.input_size,
-            channels,
-        )
-    model = _common.create_zoo_model(FLAGS.model, overrides)
+    dataset, opened, is_source = _open_dataset(data_lib)
+    model = _data_model(dataset)
     shape = models.image_shape(model, dataset)
     step = compile_train_step(
         model,
@@ -255,16 +232,54 @@ def _data_benchmark(batch_size: int, mode: str) -> int:
         f"{mode}; images/s (load average {os.getloadavg()[0]:.1f}):"
     )
     print(throughput.format_throughput(report))
+    _write_out(report)
+    return 0
+
+
+def _open_dataset(data_lib):
+    """--dataset opened with the flags' options: (the data set, seconds
+    the opening took, whether it is the user's files)."""
+    kind, colon, _ = FLAGS.dataset.partition(":")
+    options = {}
+    is_source = bool(colon) and kind in data_lib.list_sources()
+    if is_source:
+        if FLAGS.input_size:
+            options["image_size"] = FLAGS.input_size
+        if FLAGS.cache:
+            options["cache"] = FLAGS.cache
+    options.update(_common.source_limits(FLAGS.dataset))
+    opened = time.perf_counter()
+    dataset = _common.load_image_classification(
+        FLAGS.dataset, FLAGS.data_dir, **options
+    )
+    return dataset, time.perf_counter() - opened, is_source
+
+
+def _data_model(dataset):
+    """--model for `dataset`'s classes and images (at --input_size)."""
+    overrides = {"num_classes": dataset.num_classes}
+    overrides.update(dataset.info.get("model_overrides", {}))
+    if FLAGS.input_size and "input_shape" not in overrides:
+        channels = _common.create_zoo_model(FLAGS.model, {}).input_shape[-1]
+        overrides["input_shape"] = (
+            FLAGS.input_size,
+            FLAGS.input_size,
+            channels,
+        )
+    return _common.create_zoo_model(FLAGS.model, overrides)
+
+
+def _write_out(report: dict) -> None:
+    """Writes `report` as JSON to --out, if given."""
+    import json
+
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:
             json.dump(report, f, indent=1)
         print(f"wrote {FLAGS.out}")
-    return 0
 
 
 def _runtimes_benchmark(batch_sizes: list[int]) -> int:
-    import json
-
     from tools import _benchmark_runtimes as runtimes
 
     chosen = list(dict.fromkeys(["tf", *FLAGS.runtimes]))
@@ -285,10 +300,7 @@ def _runtimes_benchmark(batch_sizes: list[int]) -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(runtimes.format_runtimes(report))
-    if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {FLAGS.out}")
+    _write_out(report)
     return 0
 
 

@@ -160,6 +160,48 @@ def run_benchmark(
         A JSON-able dict: machine facts, matmul peak, FLOPs per example,
         one entry per configuration, and speed ratios.
     """
+    _check_grid(tasks, modes, batch_sizes, precisions)
+    say = progress or (lambda line: None)
+    runner = Runner(make_model, input_shape)
+    runners = {
+        p: Runner(under_policy(make_model, p), input_shape)
+        for p in precisions
+        if p != "float32"
+    }
+    say("measuring the matmul peak" if measure_peak else "skipping matmul peak")
+    peak = measure_matmul_peak() if measure_peak else None
+    flops = forward_flops(make_model(), tuple(input_shape))
+    labels = [m for m in modes if "float32" in precisions]
+    labels += [f"{m}@{p}" for p in runners for m in modes]
+    configs = [(t, m, b) for t in tasks for m in labels for b in batch_sizes]
+    other = None
+    if reference is not None:
+        label, factory = reference
+        other = Runner(factory, input_shape)
+        configs += [
+            (t, f"keras:{label}", b) for t in tasks for b in batch_sizes
+        ]
+
+    def build(task, mode, batch):
+        if mode.startswith("keras:"):
+            return other.build(task, "keras", batch)
+        if "@" in mode:
+            base, precision = mode.split("@")
+            return runners[precision].build(task, base, batch)
+        return runner.build(task, mode, batch)
+
+    results, built = _warm_up(configs, build, say)
+    calls = {key: _calls(step, min_seconds) for key, (step, _) in built.items()}
+    for round_index in range(rounds):
+        _measure_round(built, calls, results)
+        say(f"round {round_index + 1}/{rounds} done")
+    for key, (_, compiled) in built.items():
+        if compiled is not None:
+            results[key].traces = compiled.trace_count
+    return _report(results, input_shape, rounds, flops, peak)
+
+
+def _check_grid(tasks, modes, batch_sizes, precisions) -> None:
     for mode in modes:
         if mode not in MODES:
             raise ValueError(
@@ -179,77 +221,62 @@ def run_benchmark(
                 f"Unknown precision {precision!r}. Valid: "
                 f"{', '.join(PRECISIONS)}"
             )
-    say = progress or (lambda line: None)
-    runner = Runner(make_model, input_shape)
-    runners = {
-        p: Runner(under_policy(make_model, p), input_shape)
-        for p in precisions
-        if p != "float32"
-    }
-    say("measuring the matmul peak" if measure_peak else "skipping matmul peak")
-    peak = measure_matmul_peak() if measure_peak else None
-    flops = forward_flops(make_model(), tuple(input_shape))
-    labels = [m for m in modes if "float32" in precisions]
-    labels += [f"{m}@{p}" for p in runners for m in modes]
-    configs = [(t, m, b) for t in tasks for m in labels for b in batch_sizes]
-    if reference is not None:
-        label, factory = reference
-        other = Runner(factory, input_shape)
-        configs += [
-            (t, f"keras:{label}", b) for t in tasks for b in batch_sizes
-        ]
+
+
+def _warm_up(configs, build, say) -> tuple[dict, dict]:
+    """Builds each configuration's step (its first call is the warm-up);
+    returns {configuration: `Measurement`} and {configuration: (step,
+    compiled function or None)} of those that built."""
     built, results = {}, {}
     for index, (task, mode, batch) in enumerate(configs, 1):
         result = Measurement(task, mode, batch)
         results[(task, mode, batch)] = result
+        where = f"[{index}/{len(configs)}]"
         try:
-            if mode.startswith("keras:"):
-                step, first, info = other.build(task, "keras", batch)
-            elif "@" in mode:
-                base, precision = mode.split("@")
-                step, first, info = runners[precision].build(task, base, batch)
-            else:
-                step, first, info = runner.build(task, mode, batch)
+            step, first, info = build(task, mode, batch)
         except Exception as error:  # reported, not fatal to the others
             result.error = f"{type(error).__name__}: {error}"[:300]
-            where = f"[{index}/{len(configs)}] {task} {mode} b{batch}"
-            say(f"{where}: {result.error}")
+            say(f"{where} {task} {mode} b{batch}: {result.error}")
             continue
         result.first_call_s = first
         compiled = info.get("compiled")
         if compiled is not None:
             result.chosen = compiled.mode or ""
         built[(task, mode, batch)] = (step, compiled)
-        say(
-            f"[{index}/{len(configs)}] warm-up {task} {mode} b{batch}: "
-            f"{first:.2f} s"
-        )
-    calls = {}
-    for key, (step, _) in built.items():
+        say(f"{where} warm-up {task} {mode} b{batch}: {first:.2f} s")
+    return results, built
+
+
+def _calls(step, min_seconds: float) -> int:
+    """Steps per timed sample, so that one lasts about `min_seconds`."""
+    start = time.perf_counter()
+    _sync(step(1))
+    once = max(time.perf_counter() - start, 1e-6)
+    if once < min_seconds:  # per-call overheads: calibrate on more steps
+        probe = max(2, min(50, int(min_seconds / once)))
         start = time.perf_counter()
-        _sync(step(1))
-        once = max(time.perf_counter() - start, 1e-6)
-        if once < min_seconds:  # per-call overheads: calibrate on more steps
-            probe = max(2, min(50, int(min_seconds / once)))
-            start = time.perf_counter()
-            _sync(step(probe))
-            once = max((time.perf_counter() - start) / probe, 1e-6)
-        calls[key] = max(1, int(min_seconds / once))
-    for round_index in range(rounds):
-        for key, (step, _) in built.items():
-            n = calls[key]
-            result = results[key]
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            with _RssSampler() as sampler:
-                _sync(step(n))
-            wall = time.perf_counter() - wall0
-            result.peak_rss_mb = max(result.peak_rss_mb, sampler.peak_mb)
-            result.step_ms.append(wall / n * 1e3)
-            result.cpu_ratio.append((time.process_time() - cpu0) / wall)
-        say(f"round {round_index + 1}/{rounds} done")
-    for key, (_, compiled) in built.items():
-        if compiled is not None:
-            results[key].traces = compiled.trace_count
+        _sync(step(probe))
+        once = max((time.perf_counter() - start) / probe, 1e-6)
+    return max(1, int(min_seconds / once))
+
+
+def _measure_round(built, calls, results) -> None:
+    """One timed sample of every built configuration: wall time per
+    step, CPU/wall ratio and peak memory, added to its `Measurement`."""
+    for key, (step, _) in built.items():
+        n = calls[key]
+        result = results[key]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        with _RssSampler() as sampler:
+            _sync(step(n))
+        wall = time.perf_counter() - wall0
+        result.peak_rss_mb = max(result.peak_rss_mb, sampler.peak_mb)
+        result.step_ms.append(wall / n * 1e3)
+        result.cpu_ratio.append((time.process_time() - cpu0) / wall)
+
+
+def _report(results, input_shape, rounds, flops, peak) -> dict[str, Any]:
+    """`run_benchmark`'s JSON-able report."""
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     entries = [r.as_dict(flops, peak) for r in results.values()]
     return {

@@ -1,7 +1,8 @@
 """What the zoo's Transformers (`zoo.transformer`) share: the size
 checks, the book's token input (embedding scaled by `sqrt(hidden_dim)`
 plus the sinusoidal encoding), stacks of blocks named `{prefix}block_i`
-and the optional final layer norm of pre-norm stacks.
+and the optional final layer norm of pre-norm stacks, put together by
+`stack_layers`.
 
 Layers are built into a dict by name, then called by name, so that a
 model and its incremental decoder use the same layers.
@@ -80,3 +81,46 @@ def norm_layer(name, norm_first, epsilon=1e-5):
     if not norm_first:
         return {}
     return {name: keras.layers.LayerNormalization(epsilon=epsilon, name=name)}
+
+
+def stack_layers(
+    block,
+    prefix,
+    *,
+    check,
+    mask,
+    norm,
+    vocab_size,
+    max_length,
+    hidden_dim,
+    num_heads,
+    mlp_dim,
+    num_layers,
+    pad_id,
+    dropout_rate,
+    norm_first,
+    **block_options,
+):
+    """The layers of one stack over token ids, in the order they run:
+    the id check and padding mask (named `check` and `mask`), the
+    `embedding_layers` of `prefix`, `num_layers` `block`s (taking
+    `block_options`) and, pre-norm, the final norm `norm`."""
+    return {
+        check: L.CheckTokenIds(vocab_size, max_length=max_length, name=check),
+        mask: L.PaddingMask(pad_id, name=mask),
+        **embedding_layers(
+            prefix, vocab_size, max_length, hidden_dim, dropout_rate
+        ),
+        **blocks(
+            block,
+            prefix,
+            num_layers,
+            hidden_dim,
+            num_heads,
+            mlp_dim,
+            dropout_rate=dropout_rate,
+            norm_first=norm_first,
+            **block_options,
+        ),
+        **norm_layer(norm, norm_first),
+    }

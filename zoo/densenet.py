@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 import kerasblocks as kb
+from kerasblocks._validation import positive_int
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._porting import register_porter
 from zoo._porting_names import gather_sources
@@ -26,13 +27,6 @@ LAYOUTS = ("book", "applications")
 # keras.applications' batch-norm epsilon (the original Torch models').
 _APPLICATIONS_EPSILON = 1.001e-5
 _KERAS_EPSILON = 1e-3
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int. Received: {name}={value!r}"
-        )
 
 
 @kb.register(package="zoo")
@@ -90,23 +84,7 @@ class DenseNet(ImageModel):
         name: str = "densenet",
         **kwargs,
     ):
-        if not isinstance(blocks, (list, tuple)) or not blocks:
-            raise ValueError(
-                f"blocks must be a non-empty sequence of positive ints. "
-                f"Received: {blocks=}"
-            )
-        for count in blocks:
-            _check_positive_int("blocks entries", count)
-        _check_positive_int("growth_rate", growth_rate)
-        _check_positive_int("stem_filters", stem_filters)
-        if isinstance(reduction, bool) or not 0 < reduction <= 1:
-            raise ValueError(
-                f"reduction must be in (0, 1]. Received: {reduction=}"
-            )
-        if layout not in LAYOUTS:
-            raise ValueError(
-                f"layout must be one of {LAYOUTS}. Received: {layout=}"
-            )
+        _check_arguments(blocks, growth_rate, stem_filters, reduction, layout)
         head = ImageHead(
             "DenseNet",
             input_shape=input_shape,
@@ -121,50 +99,82 @@ class DenseNet(ImageModel):
         book = layout == "book"
         epsilon = _KERAS_EPSILON if book else _APPLICATIONS_EPSILON
         inputs = head.inputs()
-        x = inputs
-        if not book:
-            x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-        x = keras.layers.Conv2D(
-            stem_filters,
-            7,
-            strides=2,
-            padding="same" if book else "valid",
-            use_bias=book,
-            name="conv1_conv",
-        )(x)
-        x = keras.layers.BatchNormalization(epsilon=epsilon, name="conv1_bn")(x)
-        x = keras.layers.Activation("relu", name="conv1_relu")(x)
+        x = _stem(inputs, stem_filters, book, epsilon)
         stages = [Stage("conv1", x, 2)]
         if not book:
             x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
         x = keras.layers.MaxPooling2D(
             3, strides=2, padding="same" if book else "valid", name="pool1"
         )(x)
-        stride = 4
-        for index, count in enumerate(blocks):
-            if index:
-                x = kb.layers.TransitionBlock(
-                    int(x.shape[-1] * reduction),
-                    use_bias=book,
-                    epsilon=epsilon,
-                    name=f"pool{index + 1}",
-                )(x)
-                stride *= 2
-            x = kb.layers.DenseBlock(
-                count,
-                growth_rate,
-                bottleneck=not book,
-                use_bias=book,
-                epsilon=epsilon,
-                name=f"conv{index + 2}",
-            )(x)
-            if index < len(blocks) - 1:
-                stages.append(Stage(f"conv{index + 2}", x, stride))
+        x, stride = _dense_stages(
+            x, blocks, growth_rate, reduction, book, epsilon, stages
+        )
         x = keras.layers.BatchNormalization(epsilon=epsilon, name="bn")(x)
         x = keras.layers.Activation("relu", name="relu")(x)
         stages.append(Stage(f"conv{len(blocks) + 1}", x, stride))
         outputs = head.outputs(stages)
         self._finish(head, inputs, outputs, name, kwargs)
+
+
+def _check_arguments(blocks, growth_rate, stem_filters, reduction, layout):
+    if not isinstance(blocks, (list, tuple)) or not blocks:
+        raise ValueError(
+            f"blocks must be a non-empty sequence of positive ints. "
+            f"Received: {blocks=}"
+        )
+    for count in blocks:
+        positive_int("blocks entries", count)
+    positive_int("growth_rate", growth_rate)
+    positive_int("stem_filters", stem_filters)
+    if isinstance(reduction, bool) or not 0 < reduction <= 1:
+        raise ValueError(f"reduction must be in (0, 1]. Received: {reduction=}")
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"layout must be one of {LAYOUTS}. Received: {layout=}"
+        )
+
+
+def _stem(x, stem_filters, book, epsilon):
+    """The 7x7/2 convolution, batch norm and ReLU (stage "conv1")."""
+    if not book:
+        x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = keras.layers.Conv2D(
+        stem_filters,
+        7,
+        strides=2,
+        padding="same" if book else "valid",
+        use_bias=book,
+        name="conv1_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(epsilon=epsilon, name="conv1_bn")(x)
+    return keras.layers.Activation("relu", name="conv1_relu")(x)
+
+
+def _dense_stages(x, blocks, growth_rate, reduction, book, epsilon, stages):
+    """The dense blocks, each but the first after a transition, on the
+    stem's pooled output (stride 4); appends every block but the last
+    to `stages` and returns the last one's output and stride."""
+    stride = 4
+    for index, count in enumerate(blocks):
+        if index:
+            x = kb.layers.TransitionBlock(
+                int(x.shape[-1] * reduction),
+                use_bias=book,
+                epsilon=epsilon,
+                name=f"pool{index + 1}",
+            )(x)
+            stride *= 2
+        x = kb.layers.DenseBlock(
+            count,
+            growth_rate,
+            bottleneck=not book,
+            use_bias=book,
+            epsilon=epsilon,
+            name=f"conv{index + 2}",
+        )(x)
+        if index < len(blocks) - 1:
+            stages.append(Stage(f"conv{index + 2}", x, stride))
+    return x, stride
 
 
 # 64x64 leaves a 2x2 final feature map: at 1x1, the final batch norm of a

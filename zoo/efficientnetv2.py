@@ -196,17 +196,7 @@ class EfficientNetV2(ImageModel):
         inputs = head.inputs()
         x = inputs
         if include_preprocessing:
-            if stages == "b" and head.input_shape[-1] == 3:
-                x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
-                x = keras.layers.Normalization(
-                    mean=list(_MEAN),
-                    variance=list(_VARIANCE),
-                    name="normalization",
-                )(x)
-            else:
-                x = keras.layers.Rescaling(
-                    1.0 / 128.0, offset=-1.0, name="rescaling"
-                )(x)
+            x = _preprocessing(x, imagenet_statistics=stages == "b")
         x = conv_bn_act(
             x,
             round_filters(stem_filters, width_coefficient),
@@ -215,22 +205,9 @@ class EfficientNetV2(ImageModel):
             strides=2,
             momentum=_MOMENTUM,
         )
-        blocks = [
-            (
-                _BLOCKS[kind],
-                math.ceil(depth_coefficient * repeats),
-                strides,
-                {
-                    "filters": round_filters(filters, width_coefficient),
-                    "expansion": expansion,
-                    "se_ratio": se,
-                },
-            )
-            for kind, repeats, filters, expansion, strides, se in table
-        ]
         outputs = blocks_and_top(
             x,
-            blocks,
+            _stage_blocks(table, width_coefficient, depth_coefficient),
             rate=rate,
             # keras.applications divides by the unscaled number of
             # blocks, so the deeper B1 ... B3 end above `rate`.
@@ -240,6 +217,36 @@ class EfficientNetV2(ImageModel):
             momentum=_MOMENTUM,
         )
         finish(self, head, inputs, outputs, dropout_rate, name, kwargs)
+
+
+def _preprocessing(x, imagenet_statistics):
+    """keras.applications' input scaling: RGB inputs of the "b" table
+    normalized with ImageNet's statistics, anything else to [-1, 1]."""
+    if imagenet_statistics and x.shape[-1] == 3:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+        return keras.layers.Normalization(
+            mean=list(_MEAN),
+            variance=list(_VARIANCE),
+            name="normalization",
+        )(x)
+    return keras.layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
+
+
+def _stage_blocks(table, width_coefficient, depth_coefficient):
+    """`blocks_and_top`'s stages from a `STAGES` table, scaled."""
+    return [
+        (
+            _BLOCKS[kind],
+            math.ceil(depth_coefficient * repeats),
+            strides,
+            {
+                "filters": round_filters(filters, width_coefficient),
+                "expansion": expansion,
+                "se_ratio": se,
+            },
+        )
+        for kind, repeats, filters, expansion, strides, se in table
+    ]
 
 
 def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:

@@ -148,50 +148,10 @@ class MobileNetV3(ImageModel):
         activation = "relu" if minimalistic else _HS
         head_filters, blocks = MOBILENETV3_SPECS[model_type]
         inputs = head.inputs()
-        x = inputs
-        if include_preprocessing:
-            x = keras.layers.Rescaling(
-                1.0 / 127.5, offset=-1.0, name="preprocessing"
-            )(x)
+        x = _stem(inputs, include_preprocessing, activation)
+        x, stages, stride = _blocks(x, blocks, alpha, minimalistic)
         x = keras.layers.Conv2D(
-            _STEM_FILTERS,
-            3,
-            strides=2,
-            padding="same",
-            use_bias=False,
-            name="stem_conv",
-        )(x)
-        x = keras.layers.BatchNormalization(**_BN, name="stem_bn")(x)
-        x = keras.layers.Activation(activation, name="stem_act")(x)
-        stages, stride, last = [], 2, "stem_act"
-        channels = _STEM_FILTERS
-        for index, block in enumerate(blocks):
-            expansion, filters, kernel_size, strides, se, act = block
-            if minimalistic:
-                kernel_size, se, act = 3, False, "relu"
-            if strides == 2:
-                stages.append(Stage(last, x, stride))
-                stride *= 2
-            expanded = None
-            if expansion != 1:
-                expanded = round_channels(channels * expansion)
-            squeeze = None
-            if se:
-                squeeze = round_channels((expanded or channels) * _SE_RATIO)
-            channels = round_channels(filters * alpha)
-            last = f"block_{index}"
-            x = kb.layers.MobileNetV3Block(
-                channels,
-                expanded_filters=expanded,
-                kernel_size=kernel_size,
-                strides=strides,
-                squeeze_filters=squeeze,
-                activation=act,
-                **_BN,
-                name=last,
-            )(x)
-        x = keras.layers.Conv2D(
-            round_channels(channels * 6), 1, use_bias=False, name="top_conv"
+            round_channels(x.shape[-1] * 6), 1, use_bias=False, name="top_conv"
         )(x)
         x = keras.layers.BatchNormalization(**_BN, name="top_bn")(x)
         x = keras.layers.Activation(activation, name="top_act")(x)
@@ -211,6 +171,58 @@ class MobileNetV3(ImageModel):
         outputs = head.outputs(stages, top, dense_classifier=False)
         name = f"mobilenetv3_{model_type}" if name is None else name
         self._finish(head, inputs, outputs, name, kwargs)
+
+
+def _stem(x, include_preprocessing, activation):
+    """The optional rescaling to [-1, 1], then a 3x3/2 convolution."""
+    if include_preprocessing:
+        x = keras.layers.Rescaling(
+            1.0 / 127.5, offset=-1.0, name="preprocessing"
+        )(x)
+    x = keras.layers.Conv2D(
+        _STEM_FILTERS,
+        3,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        name="stem_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(**_BN, name="stem_bn")(x)
+    return keras.layers.Activation(activation, name="stem_act")(x)
+
+
+def _blocks(x, blocks, alpha, minimalistic):
+    """The bneck blocks of a `MOBILENETV3_SPECS` row on the stem's
+    output; returns the last block's output, the stages before each
+    downsampling and the output's stride."""
+    stages, stride, last = [], 2, "stem_act"
+    channels = _STEM_FILTERS
+    for index, block in enumerate(blocks):
+        expansion, filters, kernel_size, strides, se, act = block
+        if minimalistic:
+            kernel_size, se, act = 3, False, "relu"
+        if strides == 2:
+            stages.append(Stage(last, x, stride))
+            stride *= 2
+        expanded = None
+        if expansion != 1:
+            expanded = round_channels(channels * expansion)
+        squeeze = None
+        if se:
+            squeeze = round_channels((expanded or channels) * _SE_RATIO)
+        channels = round_channels(filters * alpha)
+        last = f"block_{index}"
+        x = kb.layers.MobileNetV3Block(
+            channels,
+            expanded_filters=expanded,
+            kernel_size=kernel_size,
+            strides=strides,
+            squeeze_filters=squeeze,
+            activation=act,
+            **_BN,
+            name=last,
+        )(x)
+    return x, stages, stride
 
 
 # A linear bottleneck's per-channel shift (project_bn's beta) reaches the

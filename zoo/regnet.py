@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 import kerasblocks as kb
+from kerasblocks._validation import positive_int
 from kerasblocks.layers.regularization import linear_drop_path_rates
 from zoo._image import ImageHead, ImageModel, Stage
 from zoo._registry import register_model
@@ -150,15 +151,7 @@ class RegNet(ImageModel):
             )
         for index, stage in enumerate(stages):
             _check_stage(index, stage)
-        if (
-            isinstance(stem_filters, bool)
-            or not isinstance(stem_filters, int)
-            or stem_filters < 1
-        ):
-            raise ValueError(
-                f"stem_filters must be a positive int. Received: "
-                f"{stem_filters=}"
-            )
+        positive_int("stem_filters", stem_filters)
         head = ImageHead(
             "RegNet",
             input_shape=input_shape,
@@ -170,6 +163,7 @@ class RegNet(ImageModel):
             # Stride 2 in the stem and in each stage.
             min_input_size=2 ** (len(stages) + 1),
         )
+        batch_norm = {"epsilon": bn_epsilon, "momentum": bn_momentum}
         inputs = head.inputs()
         x = keras.layers.Conv2D(
             stem_filters,
@@ -179,36 +173,44 @@ class RegNet(ImageModel):
             use_bias=use_bias,
             name="stem_conv",
         )(inputs)
-        x = keras.layers.BatchNormalization(
-            epsilon=bn_epsilon, momentum=bn_momentum, name="stem_bn"
-        )(x)
+        x = keras.layers.BatchNormalization(**batch_norm, name="stem_bn")(x)
         x = keras.layers.Activation("relu", name="stem_relu")(x)
         feature_maps = [Stage("stem", x, 2)]
-        stride = 2
-        rates = iter(
-            linear_drop_path_rates(drop_path_rate, sum(s[0] for s in stages))
+        feature_maps += _stages(
+            x,
+            stages,
+            linear_drop_path_rates(drop_path_rate, sum(s[0] for s in stages)),
+            use_bias=use_bias,
+            zero_init_last=zero_init_last,
+            **batch_norm,
         )
-        for i, stage in enumerate(stages, start=1):
-            depth, width, group_width, bottleneck_ratio, se_ratio = stage
-            stride *= 2
-            for j in range(1, depth + 1):
-                x = kb.layers.ResNeXtBlock(
-                    width,
-                    group_width,
-                    bottleneck_ratio,
-                    strides=2 if j == 1 else 1,
-                    use_projection=j == 1,
-                    se_ratio=se_ratio,
-                    use_bias=use_bias,
-                    epsilon=bn_epsilon,
-                    momentum=bn_momentum,
-                    drop_path_rate=next(rates),
-                    zero_init_last=zero_init_last,
-                    name=f"stage{i}_block{j}",
-                )(x)
-            feature_maps.append(Stage(f"stage{i}", x, stride))
         outputs = head.outputs(feature_maps)
         self._finish(head, inputs, outputs, name, kwargs)
+
+
+def _stages(x, stages, drop_path_rates, **block_options):
+    """The stages of ResNeXt blocks on the stem's output `x` (stride
+    2), each starting with a stride-2 projection block; the blocks take
+    `block_options` and the next of `drop_path_rates`."""
+    rates = iter(drop_path_rates)
+    feature_maps, stride = [], 2
+    for i, stage in enumerate(stages, start=1):
+        depth, width, group_width, bottleneck_ratio, se_ratio = stage
+        stride *= 2
+        for j in range(1, depth + 1):
+            x = kb.layers.ResNeXtBlock(
+                width,
+                group_width,
+                bottleneck_ratio,
+                strides=2 if j == 1 else 1,
+                use_projection=j == 1,
+                se_ratio=se_ratio,
+                drop_path_rate=next(rates),
+                name=f"stage{i}_block{j}",
+                **block_options,
+            )(x)
+        feature_maps.append(Stage(f"stage{i}", x, stride))
+    return feature_maps
 
 
 def _regnet(name: str, overrides) -> RegNet:

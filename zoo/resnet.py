@@ -139,34 +139,9 @@ class ResNet(ImageModel):
         name: str = "resnet",
         **kwargs,
     ):
-        if depth is not None and depth not in RESNET_SPECS:
-            raise ValueError(
-                f"depth must be one of {sorted(RESNET_SPECS)} or None. "
-                f"Received: {depth=}"
-            )
-        if depth is None and (block_type is None or depths is None):
-            raise ValueError(
-                "Without a depth, give block_type and depths. Received: "
-                f"{block_type=}, {depths=}"
-            )
-        spec_type, spec_depths = RESNET_SPECS.get(depth, (None, None))
-        block_type = block_type or spec_type
-        depths = tuple(spec_depths if depths is None else depths)
-        if block_type not in BLOCK_TYPES:
-            raise ValueError(
-                f"block_type must be one of {BLOCK_TYPES}. Received: "
-                f"{block_type=}"
-            )
-        _check_depths(depths, widths)
-        if stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}. Received: {stem=}")
-        if not isinstance(preact, bool):
-            raise ValueError(f"preact must be a bool. Received: {preact=}")
-        if preact and block_type != "bottleneck":
-            raise ValueError(
-                "preact (ResNetV2) needs bottleneck blocks. Received: "
-                f"{block_type=}"
-            )
+        block_type, depths = _resolve_blocks(
+            depth, block_type, depths, widths, stem, preact
+        )
         head = ImageHead(
             "ResNet",
             input_shape=input_shape,
@@ -177,55 +152,116 @@ class ResNet(ImageModel):
             features_only=features_only,
             min_input_size=_MIN_INPUT_SIZE,
         )
-
-        rates = iter(linear_drop_path_rates(drop_path_rate, sum(depths)))
-
-        def make_block(width, strides, projection, block_name):
-            options = {
-                "strides": strides,
-                "use_projection": projection,
-                "drop_path_rate": next(rates),
-                "zero_init_last": zero_init_last,
-                "name": block_name,
-            }
-            if block_type == "basic":
-                return kb.layers.BasicBlock(width, **options)
-            if block_type == "resnext":
-                return kb.layers.ResNeXtBlock(
-                    width, group_width, bottleneck_ratio, **options
-                )
-            return kb.layers.BottleneckBlock(width, preact=preact, **options)
-
+        make_block = _block_maker(
+            block_type,
+            preact=preact,
+            group_width=group_width,
+            bottleneck_ratio=bottleneck_ratio,
+            zero_init_last=zero_init_last,
+            drop_path_rates=linear_drop_path_rates(drop_path_rate, sum(depths)),
+        )
         inputs = head.inputs()
         x = _stem(inputs, stem, preact)
-        stride, stages = 4, []
-        last_stage = len(depths) - 1
-        for i, (count, width) in enumerate(zip(depths, widths, strict=True)):
-            out_channels = 4 * width if block_type == "bottleneck" else width
-            for j in range(count):
-                if preact:
-                    # keras.applications' ResNetV2: the first block
-                    # projects, the last one downsamples.
-                    down = j == count - 1 and i != last_stage
-                    projection = j == 0
-                else:
-                    down = j == 0 and i > 0
-                    projection = down or x.shape[-1] != out_channels
-                x = make_block(
-                    width,
-                    2 if down else 1,
-                    projection,
-                    f"conv{i + 2}_block{j + 1}",
-                )(x)
-                stride *= 2 if down else 1
-            if preact and i == last_stage:
-                x = keras.layers.BatchNormalization(
-                    epsilon=IMAGENET_EPSILON, name="post_bn"
-                )(x)
-                x = keras.layers.Activation("relu", name="post_relu")(x)
-            stages.append(Stage(f"conv{i + 2}", x, stride))
+        stages = _stages(x, depths, widths, block_type, preact, make_block)
         outputs = head.outputs(stages)
         self._finish(head, inputs, outputs, name, kwargs)
+
+
+def _resolve_blocks(depth, block_type, depths, widths, stem, preact):
+    """The block type and blocks per stage, from `depth`'s row of
+    `RESNET_SPECS` and what the caller gave; checks the architecture's
+    arguments."""
+    if depth is not None and depth not in RESNET_SPECS:
+        raise ValueError(
+            f"depth must be one of {sorted(RESNET_SPECS)} or None. "
+            f"Received: {depth=}"
+        )
+    if depth is None and (block_type is None or depths is None):
+        raise ValueError(
+            "Without a depth, give block_type and depths. Received: "
+            f"{block_type=}, {depths=}"
+        )
+    spec_type, spec_depths = RESNET_SPECS.get(depth, (None, None))
+    block_type = block_type or spec_type
+    depths = tuple(spec_depths if depths is None else depths)
+    if block_type not in BLOCK_TYPES:
+        raise ValueError(
+            f"block_type must be one of {BLOCK_TYPES}. Received: {block_type=}"
+        )
+    _check_depths(depths, widths)
+    if stem not in STEMS:
+        raise ValueError(f"stem must be one of {STEMS}. Received: {stem=}")
+    if not isinstance(preact, bool):
+        raise ValueError(f"preact must be a bool. Received: {preact=}")
+    if preact and block_type != "bottleneck":
+        raise ValueError(
+            "preact (ResNetV2) needs bottleneck blocks. Received: "
+            f"{block_type=}"
+        )
+    return block_type, depths
+
+
+def _block_maker(
+    block_type,
+    *,
+    preact,
+    group_width,
+    bottleneck_ratio,
+    zero_init_last,
+    drop_path_rates,
+):
+    """`make_block(width, strides, projection, name)`: the next block of
+    the network, with the next of `drop_path_rates`."""
+    rates = iter(drop_path_rates)
+
+    def make_block(width, strides, projection, block_name):
+        options = {
+            "strides": strides,
+            "use_projection": projection,
+            "drop_path_rate": next(rates),
+            "zero_init_last": zero_init_last,
+            "name": block_name,
+        }
+        if block_type == "basic":
+            return kb.layers.BasicBlock(width, **options)
+        if block_type == "resnext":
+            return kb.layers.ResNeXtBlock(
+                width, group_width, bottleneck_ratio, **options
+            )
+        return kb.layers.BottleneckBlock(width, preact=preact, **options)
+
+    return make_block
+
+
+def _stages(x, depths, widths, block_type, preact, make_block):
+    """The residual stages on the stem's output `x` (stride 4)."""
+    stride, stages = 4, []
+    last_stage = len(depths) - 1
+    for i, (count, width) in enumerate(zip(depths, widths, strict=True)):
+        out_channels = 4 * width if block_type == "bottleneck" else width
+        for j in range(count):
+            if preact:
+                # keras.applications' ResNetV2: the first block
+                # projects, the last one downsamples.
+                down = j == count - 1 and i != last_stage
+                projection = j == 0
+            else:
+                down = j == 0 and i > 0
+                projection = down or x.shape[-1] != out_channels
+            x = make_block(
+                width,
+                2 if down else 1,
+                projection,
+                f"conv{i + 2}_block{j + 1}",
+            )(x)
+            stride *= 2 if down else 1
+        if preact and i == last_stage:
+            x = keras.layers.BatchNormalization(
+                epsilon=IMAGENET_EPSILON, name="post_bn"
+            )(x)
+            x = keras.layers.Activation("relu", name="post_relu")(x)
+        stages.append(Stage(f"conv{i + 2}", x, stride))
+    return stages
 
 
 def _stem(x, stem, preact):

@@ -26,12 +26,10 @@ from zoo._sequence import (
     token_input,
 )
 from zoo._transformer import L as L
-from zoo._transformer import blocks as _blocks
 from zoo._transformer import check_sizes as _check_sizes
 from zoo._transformer import embed as _embed
-from zoo._transformer import embedding_layers as _embedding_layers
 from zoo._transformer import final_norm as _final_norm
-from zoo._transformer import norm_layer as _norm_layer
+from zoo._transformer import stack_layers as _stack_layers
 from zoo.transformer_classifier import (
     TransformerEncoderClassifier as TransformerEncoderClassifier,
 )
@@ -106,60 +104,42 @@ class Transformer(SequenceModel):
         for key, value in (("pad_id", pad_id), ("bos_id", bos_id)):
             token_id(key, value, min(vocab_size, target_vocab))
         token_id("eos_id", eos_id, target_vocab)
-        sizes = (hidden_dim, num_heads, mlp_dim)
-        options = {
+        stack = {
+            "max_length": max_length,
+            "hidden_dim": hidden_dim,
+            "num_heads": num_heads,
+            "mlp_dim": mlp_dim,
+            "num_layers": num_layers,
+            "pad_id": pad_id,
             "dropout_rate": dropout_rate,
             "norm_first": norm_first,
             "activation": activation,
         }
         layers = {
-            "source_check": L.CheckTokenIds(
-                vocab_size, max_length=max_length, name="source_check"
-            ),
-            "source_mask": L.PaddingMask(pad_id, name="source_mask"),
-            **_embedding_layers(
-                "encoder_", vocab_size, max_length, hidden_dim, dropout_rate
-            ),
-            **_blocks(
+            **_stack_layers(
                 L.TransformerEncoderBlock,
                 "encoder_",
-                num_layers,
-                *sizes,
-                **options,
+                check="source_check",
+                mask="source_mask",
+                norm="encoder_norm",
+                vocab_size=vocab_size,
+                **stack,
             ),
-            **_norm_layer("encoder_norm", norm_first),
-            "target_check": L.CheckTokenIds(
-                target_vocab, max_length=max_length, name="target_check"
-            ),
-            "target_mask": L.PaddingMask(pad_id, name="target_mask"),
-            **_embedding_layers(
-                "decoder_", target_vocab, max_length, hidden_dim, dropout_rate
-            ),
-            **_blocks(
+            **_stack_layers(
                 L.TransformerDecoderBlock,
                 "decoder_",
-                num_layers,
-                *sizes,
-                **options,
+                check="target_check",
+                mask="target_mask",
+                norm="decoder_norm",
+                vocab_size=target_vocab,
+                **stack,
             ),
-            **_norm_layer("decoder_norm", norm_first),
             "logits": keras.layers.Dense(target_vocab, name="logits"),
         }
         source = token_input("source_ids")
         target = token_input("target_ids")
         memory, source_mask = _encode(layers, source, num_layers)
-        ids = layers["target_check"](target)
-        target_mask = layers["target_mask"](ids)
-        y = _embed(layers, "decoder_", ids)
-        for index in range(num_layers):
-            y = layers[f"decoder_block_{index}"](
-                y,
-                memory,
-                padding_mask=target_mask,
-                encoder_mask=source_mask,
-            )
-        y = _final_norm(layers, "decoder_norm", y)
-        outputs = layers["logits"](y)
+        outputs = _decode(layers, target, memory, source_mask, num_layers)
         self._finish([source, target], outputs, name, kwargs)
 
     def start_decoding(self, prompt, total_length):
@@ -238,3 +218,16 @@ def transformer_encoder_classifier(**overrides) -> TransformerEncoderClassifier:
     """A BERT-style encoder (the book's small BERT sizes) with a
     classification head."""
     return TransformerEncoderClassifier(**overrides)
+
+
+def _decode(layers, target, memory, source_mask, num_layers):
+    """The logits for `target` (teacher forcing), attending to the
+    encoder's `memory`."""
+    ids = layers["target_check"](target)
+    mask = layers["target_mask"](ids)
+    y = _embed(layers, "decoder_", ids)
+    for index in range(num_layers):
+        y = layers[f"decoder_block_{index}"](
+            y, memory, padding_mask=mask, encoder_mask=source_mask
+        )
+    return layers["logits"](_final_norm(layers, "decoder_norm", y))

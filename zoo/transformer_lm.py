@@ -10,15 +10,7 @@ import keras
 
 import kerasblocks as kb
 from zoo._sequence import PAD_ID, SequenceModel, rate, token_id, token_input
-from zoo._transformer import (
-    L,
-    blocks,
-    check_sizes,
-    embed,
-    embedding_layers,
-    final_norm,
-    norm_layer,
-)
+from zoo._transformer import L, check_sizes, embed, final_norm, stack_layers
 
 
 @kb.register(package="zoo")
@@ -76,26 +68,24 @@ class TransformerLM(SequenceModel):
         rate("dropout_rate", dropout_rate)
         token_id("pad_id", pad_id, vocab_size)
         layers = {
-            "token_check": L.CheckTokenIds(
-                vocab_size, max_length=max_length, name="token_check"
-            ),
-            "padding_mask": L.PaddingMask(pad_id, name="padding_mask"),
-            **embedding_layers(
-                "", vocab_size, max_length, hidden_dim, dropout_rate
-            ),
-            **blocks(
+            **stack_layers(
                 L.TransformerDecoderBlock,
                 "",
-                num_layers,
-                hidden_dim,
-                num_heads,
-                mlp_dim,
+                check="token_check",
+                mask="padding_mask",
+                norm="final_norm",
+                vocab_size=vocab_size,
+                max_length=max_length,
+                hidden_dim=hidden_dim,
+                num_heads=num_heads,
+                mlp_dim=mlp_dim,
+                num_layers=num_layers,
+                pad_id=pad_id,
                 dropout_rate=dropout_rate,
                 norm_first=norm_first,
                 activation=activation,
                 use_cross_attention=False,
             ),
-            **norm_layer("final_norm", norm_first),
             "logits": keras.layers.Dense(vocab_size, name="logits"),
         }
         inputs = token_input("token_ids")

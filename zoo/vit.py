@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasblocks as kb
+from kerasblocks._validation import positive_int
 from kerasblocks.layers.regularization import linear_drop_path_rates
 from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
@@ -117,14 +118,7 @@ class VisionTransformer(ImageModel):
             ("num_heads", num_heads),
             ("mlp_dim", mlp_dim),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{key} must be a positive int. Received: {key}={value!r}"
-                )
+            positive_int(key, value)
         if pooling not in _POOLINGS:
             raise ValueError(
                 f"VisionTransformer: pooling must be one of {_POOLINGS}. "
@@ -140,43 +134,21 @@ class VisionTransformer(ImageModel):
             features_only=features_only,
             min_input_size=patch_size,
         )
-        height, width = head.input_shape[:2]
-        if height is None or width is None:
-            raise ValueError(
-                "VisionTransformer: the position embedding needs a static "
-                f"height and width. Received: input_shape={head.input_shape}"
-            )
-        grid = (height // patch_size, width // patch_size)
+        grid = _patch_grid(head.input_shape, patch_size)
         inputs = head.inputs()
-        x = kb.layers.PatchEmbedding(
-            patch_size, hidden_dim, name="patch_embedding"
-        )(inputs)
-        x = kb.layers.ClassToken(name="class_token")(x)
-        x = kb.layers.LearnedPositionEmbedding(
-            grid[0] * grid[1] + 1, name="position_embedding"
-        )(x)
-        if dropout_rate:
-            x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
-        ends = feature_blocks(num_layers)
-        rates = linear_drop_path_rates(drop_path_rate, num_layers)
-        stages = []
-        for index in range(num_layers):
-            x = kb.layers.TransformerEncoderBlock(
-                hidden_dim,
-                num_heads,
-                mlp_dim,
-                dropout_rate=dropout_rate,
-                norm_first=True,
-                activation="gelu",
-                use_bias=True,
-                epsilon=_EPSILON,
-                drop_path_rate=rates[index],
-                zero_init_last=zero_init_last,
-                name=f"block_{index}",
-            )(x)
-            if features_only and index in ends:
-                tensor = kb.layers.PatchGrid(*grid, name=f"grid_{index}")(x)
-                stages.append(Stage(f"block_{index}", tensor, patch_size))
+        x = _embed(inputs, grid, patch_size, hidden_dim, dropout_rate)
+        x, stages = _encoder(
+            x,
+            grid,
+            patch_size,
+            features_only,
+            linear_drop_path_rates(drop_path_rate, num_layers),
+            hidden_dim=hidden_dim,
+            num_heads=num_heads,
+            mlp_dim=mlp_dim,
+            dropout_rate=dropout_rate,
+            zero_init_last=zero_init_last,
+        )
         tokens = keras.layers.LayerNormalization(
             epsilon=_EPSILON, name="final_norm"
         )(x)
@@ -194,6 +166,58 @@ class VisionTransformer(ImageModel):
 
             outputs = head.outputs(stages, top)
         self._finish(head, inputs, outputs, name, kwargs)
+
+
+def _patch_grid(input_shape, patch_size) -> tuple[int, int]:
+    """(rows, columns) of patches of a `(height, width, channels)`
+    image; the position embedding needs them static."""
+    height, width = input_shape[:2]
+    if height is None or width is None:
+        raise ValueError(
+            "VisionTransformer: the position embedding needs a static "
+            f"height and width. Received: input_shape={input_shape}"
+        )
+    return (height // patch_size, width // patch_size)
+
+
+def _embed(inputs, grid, patch_size, hidden_dim, dropout_rate):
+    """Patch tokens, the class token and the learned positions."""
+    x = kb.layers.PatchEmbedding(
+        patch_size, hidden_dim, name="patch_embedding"
+    )(inputs)
+    x = kb.layers.ClassToken(name="class_token")(x)
+    x = kb.layers.LearnedPositionEmbedding(
+        grid[0] * grid[1] + 1, name="position_embedding"
+    )(x)
+    if dropout_rate:
+        x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
+    return x
+
+
+def _encoder(
+    x, grid, patch_size, features_only, drop_path_rates, **block_options
+):
+    """The pre-norm Transformer blocks on the tokens `x`, one per rate
+    of `drop_path_rates` (`block_options`: the blocks' sizes); returns
+    their output and, with `features_only`, the stages `feature_blocks`
+    picks, on the patch grid."""
+    num_layers = len(drop_path_rates)
+    ends = feature_blocks(num_layers)
+    stages = []
+    for index in range(num_layers):
+        x = kb.layers.TransformerEncoderBlock(
+            **block_options,
+            norm_first=True,
+            activation="gelu",
+            use_bias=True,
+            epsilon=_EPSILON,
+            drop_path_rate=drop_path_rates[index],
+            name=f"block_{index}",
+        )(x)
+        if features_only and index in ends:
+            tensor = kb.layers.PatchGrid(*grid, name=f"grid_{index}")(x)
+            stages.append(Stage(f"block_{index}", tensor, patch_size))
+    return x, stages
 
 
 def resize_position_embedding(

@@ -300,18 +300,7 @@ def make_pipeline(
     fraction of each image kept, then resized by that method, so an
     evaluation sees the pixels serving does.
     """
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive. Received: {batch_size}")
-    if start_batch < 0:
-        raise ValueError(f"start_batch must be >= 0. Received: {start_batch}")
-    if shard is not None and not 0 <= shard[1] < shard[0]:
-        raise ValueError(
-            f"shard must be (num_shards, index) with 0 <= index < "
-            f"num_shards. Received: {shard}"
-        )
-    check_pixels(pixels)
+    _check_pipeline_arguments(split, batch_size, start_batch, shard, pixels)
     if not isinstance(dataset, Dataset):
         return dataset.pipeline(
             split,
@@ -330,21 +319,11 @@ def make_pipeline(
         )
     x = dataset.x_train if split == "train" else dataset.x_val
     y = dataset.y_train if split == "train" else dataset.y_val
-    size = len(y)
-    workers = shard[0] if shard else 1
-    if drop_remainder and batch_size * workers > size:
-        raise DataError(
-            f"{dataset.name}: batch size {batch_size * workers} is larger "
-            f"than the {split} split ({size} examples); lower --batch_size."
-        )
+    check_batch_fits(
+        dataset.name, split, len(y), batch_size, shard, drop_remainder
+    )
     if shuffle_seed is not None:
-        order = np.random.default_rng([shuffle_seed, epoch]).permutation(size)
-        x = (
-            {k: v[order] for k, v in x.items()}
-            if isinstance(x, dict)
-            else x[order]
-        )
-        y = y[order]
+        x, y = _shuffled(x, y, shuffle_seed, epoch)
     data = tf.data.Dataset.from_tensor_slices((x, y))
     if shard is not None:
         data = data.shard(*shard)
@@ -352,21 +331,13 @@ def make_pipeline(
         data = data.repeat()
     data = data.batch(batch_size, drop_remainder=drop_remainder)
     if dataset.is_image and image_shape is not None:
-        seed_base = tf.constant([shuffle_seed or 0, epoch], tf.int64)
-
-        def prepare(index, batch):
-            images, labels = batch
-            images = _prepare_images(
-                images, image_shape, pixels, crop_fraction, interpolation
-            )
-            if augment:
-                images = _augment(
-                    images,
-                    tf.cast(seed_base, tf.int32) * 7919
-                    + tf.cast(index, tf.int32),
-                )
-            return images, labels
-
+        prepare = _batch_preparer(
+            image_shape,
+            pixels,
+            crop_fraction,
+            interpolation,
+            augment_seed=(shuffle_seed, epoch) if augment else None,
+        )
         data = (
             data.enumerate()
             .skip(start_batch)
@@ -382,3 +353,69 @@ def make_pipeline(
     options.deterministic = True
     data = data.with_options(options)
     return data.prefetch(2)
+
+
+def _shuffled(x, y, shuffle_seed: int, epoch: int):
+    """`(x, y)` in the order of (shuffle_seed, epoch) alone."""
+    order = np.random.default_rng([shuffle_seed, epoch]).permutation(len(y))
+    x = {k: v[order] for k, v in x.items()} if isinstance(x, dict) else x[order]
+    return x, y[order]
+
+
+def _check_pipeline_arguments(split, batch_size, start_batch, shard, pixels):
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val'. Received: {split!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive. Received: {batch_size}")
+    if start_batch < 0:
+        raise ValueError(f"start_batch must be >= 0. Received: {start_batch}")
+    if shard is not None and not 0 <= shard[1] < shard[0]:
+        raise ValueError(
+            f"shard must be (num_shards, index) with 0 <= index < "
+            f"num_shards. Received: {shard}"
+        )
+    check_pixels(pixels)
+
+
+def check_batch_fits(
+    name: str,
+    split: str,
+    size: int,
+    batch_size: int,
+    shard: tuple[int, int] | None,
+    drop_remainder: bool,
+) -> None:
+    """Dropping the remainder of a split smaller than one global batch
+    (`batch_size` on each worker of `shard`) would leave no batch: a
+    `DataError` naming the source."""
+    workers = shard[0] if shard else 1
+    if drop_remainder and batch_size * workers > size:
+        raise DataError(
+            f"{name}: batch size {batch_size * workers} is larger than the "
+            f"{split} split ({size} examples); lower --batch_size."
+        )
+
+
+def _batch_preparer(
+    image_shape, pixels, crop_fraction, interpolation, augment_seed
+):
+    """`prepare(index, (images, labels))` for batch `index`: images made
+    `image_shape` and, unless `augment_seed` is None, augmented with a
+    seed of (shuffle_seed, epoch) and the batch's index."""
+    if augment_seed is not None:
+        shuffle_seed, epoch = augment_seed
+        seed_base = tf.constant([shuffle_seed or 0, epoch], tf.int64)
+
+    def prepare(index, batch):
+        images, labels = batch
+        images = _prepare_images(
+            images, image_shape, pixels, crop_fraction, interpolation
+        )
+        if augment_seed is not None:
+            images = _augment(
+                images,
+                tf.cast(seed_base, tf.int32) * 7919 + tf.cast(index, tf.int32),
+            )
+        return images, labels
+
+    return prepare

@@ -19,7 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks.data._refusals import checked_decode
-from kerasblocks.data.dataset import DataError, _augment, to_float_pixels
+from kerasblocks.data.dataset import (
+    DataError,
+    _augment,
+    check_batch_fits,
+    to_float_pixels,
+)
 from kerasblocks.io import _image_header
 from kerasblocks.io.image_serving import crop_and_resize
 
@@ -288,13 +293,9 @@ class ImageStream:
     ) -> tf.data.Dataset:
         """Batches of `(images, labels)`; see `data.make_pipeline`."""
         size = self.num_train if split == "train" else self.num_val
-        workers = shard[0] if shard else 1
-        if drop_remainder and batch_size * workers > size:
-            raise DataError(
-                f"{self.name}: batch size {batch_size * workers} is larger "
-                f"than the {split} split ({size} examples); lower "
-                "--batch_size."
-            )
+        check_batch_fits(
+            self.name, split, size, batch_size, shard, drop_remainder
+        )
         image_shape = tuple(image_shape or self.example_shape)
         if len(image_shape) != 3:
             raise ValueError(
@@ -302,6 +303,7 @@ class ImageStream:
                 f"Received: {image_shape}"
             )
         self._announce_conversion(image_shape[-1])
+        workers = shard[0] if shard else 1
         start = start_batch * batch_size * workers
         decode = self._decoder(
             image_shape, pixels, crop_fraction, interpolation
@@ -318,30 +320,7 @@ class ImageStream:
                 )
             )
         else:
-            # A cache holds the split decoded once, in a fixed order; each
-            # epoch then reorders it, block by block, by (seed, epoch).
-            # The training split goes in mixed by a seed of its own, not
-            # in its listing order: a folder lists its files class by
-            # class, and blocks of that would be batches of one class.
-            # The mix is the same for every run seed, so a cache file
-            # serves any run.
-            path = "" if self.cache == "memory" else f"{self.cache}-{split}"
-            if path and shard:
-                path += f"-worker{shard[1]}"
-            if path:
-                _prepare_cache_file(path)
-            fill_seed = CACHE_ORDER_SEED if split == "train" else None
-            data = self._encoded(split, fill_seed, 0, 0).map(
-                decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
-            )
-            # Skipped before the cache, which then holds good images only;
-            # past it, an error of the cache's own files (which would
-            # recur on every retry) is raised, not skipped forever.
-            data = self._skip_undecodable(data).cache(path)
-            if shuffle_seed is not None:
-                data = block_shuffle(
-                    data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
-                )
+            data = self._cached(split, decode, shuffle_seed, epoch, shard)
             data = data.skip(start)
             if shard:
                 data = data.shard(*shard)
@@ -359,6 +338,38 @@ class ImageStream:
             data = data.enumerate(start=start_batch).map(
                 augment_batch, num_parallel_calls=2, deterministic=True
             )
+        return data.with_options(self._options(shard)).prefetch(2)
+
+    def _cached(self, split, decode, shuffle_seed, epoch, shard):
+        """The decoded examples of `split` through the cache, in the
+        order of (shuffle_seed, epoch)."""
+        # A cache holds the split decoded once, in a fixed order; each
+        # epoch then reorders it, block by block, by (seed, epoch).
+        # The training split goes in mixed by a seed of its own, not
+        # in its listing order: a folder lists its files class by
+        # class, and blocks of that would be batches of one class.
+        # The mix is the same for every run seed, so a cache file
+        # serves any run.
+        path = "" if self.cache == "memory" else f"{self.cache}-{split}"
+        if path and shard:
+            path += f"-worker{shard[1]}"
+        if path:
+            _prepare_cache_file(path)
+        fill_seed = CACHE_ORDER_SEED if split == "train" else None
+        data = self._encoded(split, fill_seed, 0, 0).map(
+            decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True
+        )
+        # Skipped before the cache, which then holds good images only;
+        # past it, an error of the cache's own files (which would
+        # recur on every retry) is raised, not skipped forever.
+        data = self._skip_undecodable(data).cache(path)
+        if shuffle_seed is not None:
+            data = block_shuffle(
+                data, SHUFFLE_BLOCK, epoch_seed(shuffle_seed, epoch)
+            )
+        return data
+
+    def _options(self, shard) -> tf.data.Options:
         options = tf.data.Options()
         options.deterministic = True
         # tf.distribute's AUTO policy would shard TFRecord files by worker,
@@ -375,7 +386,7 @@ class ImageStream:
             # Cached inputs are also where autotune's one-core-idle mode
             # was seen (DESIGN.md); the parallelism here is fixed anyway.
             options.autotune.enabled = False
-        return data.with_options(options).prefetch(2)
+        return options
 
 
 def _prepare_cache_file(path: str) -> None:

@@ -185,6 +185,52 @@ def _parse(record):
     return features[ENCODED], tf.cast(features[LABEL], tf.int32)
 
 
+def _scan_shards(globs: dict) -> tuple[dict, dict]:
+    """{split: [(path, compression, labels, shapes), ...]} of the shards
+    each split's glob matches (a None glob: no entry), and {label: its
+    `image/class/text` names}."""
+    scans, texts = {}, {}
+    for split, pattern in globs.items():
+        if pattern is None:
+            continue
+        for path in _match(pattern):
+            compression = _compression(path)
+            labels, shapes, found = scan(path, compression)
+            scans.setdefault(split, []).append(
+                (path, compression, labels, shapes)
+            )
+            for label, names in found.items():
+                texts.setdefault(label, set()).update(names)
+    return scans, texts
+
+
+def _file_table(files) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The paths, compressions and first record index of `files`."""
+    counts = np.asarray([len(s[2]) for s in files], np.int64)
+    return (
+        np.asarray([s[0] for s in files]),
+        np.asarray([s[1] for s in files]),
+        np.concatenate([[0], np.cumsum(counts)[:-1]]),
+    )
+
+
+def _seeded_split(ok, val_fraction: float, seed: int) -> dict:
+    """The records each split keeps when one glob is split by `seed`:
+    {"train": mask, "val": mask} over its records, `ok` the readable
+    ones."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(
+            f"val_fraction must be in (0, 1). Received: {val_fraction}"
+        )
+    # Drawn over every record, so skipping some leaves the others in
+    # their split.
+    total = len(ok)
+    is_val = np.zeros(total, bool)
+    cut = max(1, int(round(total * val_fraction))) if total else 0
+    is_val[np.random.default_rng(seed).permutation(total)[:cut]] = True
+    return {"train": ~is_val & ok, "val": is_val & ok}
+
+
 class TFRecordSource(streams.ImageStream):
     """Image classification TFRecord shards, streamed.
 
@@ -221,51 +267,20 @@ class TFRecordSource(streams.ImageStream):
         name = f"tfrecord:{train_glob}" + (f",{val_glob}" if val_glob else "")
         max_pixels = streams.check_max_pixels(max_pixels)
         self.shuffle_block = positive_int("shuffle_block", shuffle_block)
-        globs = {"train": train_glob, "val": val_glob}
-        scans, texts = {}, {}
-        for split, pattern in globs.items():
-            if pattern is None:
-                continue
-            for path in _match(pattern):
-                compression = _compression(path)
-                labels, shapes, found = scan(path, compression)
-                scans.setdefault(split, []).append(
-                    (path, compression, labels, shapes)
-                )
-                for label, names in found.items():
-                    texts.setdefault(label, set()).update(names)
+        scans, texts = _scan_shards({"train": train_glob, "val": val_glob})
         every = [s for files in scans.values() for s in files]
         num_classes = class_count(name, every, texts, num_classes)
         self._files = {}
-        self._keep = {}
         ok = {}
         for split, files in scans.items():
-            counts = np.asarray([len(s[2]) for s in files], np.int64)
-            self._files[split] = (
-                np.asarray([s[0] for s in files]),
-                np.asarray([s[1] for s in files]),
-                np.concatenate([[0], np.cumsum(counts)[:-1]]),
-            )
+            self._files[split] = _file_table(files)
             ok[split] = np.concatenate(
                 within_limits(name, files, max_pixels, strict)
             )
-        total = sum(len(s[2]) for s in scans["train"])
         if val_glob is None:
-            if not 0.0 < val_fraction < 1.0:
-                raise ValueError(
-                    f"val_fraction must be in (0, 1). Received: {val_fraction}"
-                )
-            # Drawn over every record, so skipping some leaves the others
-            # in their split.
-            is_val = np.zeros(total, bool)
-            cut = max(1, int(round(total * val_fraction))) if total else 0
-            is_val[np.random.default_rng(seed).permutation(total)[:cut]] = True
             self._files["val"] = self._files["train"]
+            self._keep = _seeded_split(ok["train"], val_fraction, seed)
             ok["val"] = ok["train"]
-            self._keep = {
-                "train": ~is_val & ok["train"],
-                "val": is_val & ok["train"],
-            }
         else:
             self._keep = {
                 split: keep for split, keep in ok.items() if not keep.all()

@@ -213,12 +213,10 @@ def _batch_checks(size: tf.Tensor, max_batch: int) -> list:
     ]
 
 
-def image_endpoints(
-    model: keras.Model, serving: ImageServing
-) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
-    """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
-    images) functions of `model` with their input signatures, for
-    Keras's `ExportArchive.add_endpoint`; see the module docstring."""
+def _answer_function(model: keras.Model, serving: ImageServing) -> Callable:
+    """`answer(x)`: the model's probabilities for a prepared batch `x`
+    and their top `serving.top_k` (indices, scores and, with class
+    names, classes); checks that the model is a classifier."""
     outputs = model.output_shape
     if not isinstance(outputs, tuple) or len(outputs) != 2:
         raise ValueError(
@@ -248,31 +246,46 @@ def image_endpoints(
             result["top_k_classes"] = tf.gather(names, top.indices)
         return result
 
+    return answer
+
+
+def _pixel_checks(shape, serving: ImageServing) -> list:
+    """The limits a batch of uint8 images of `shape` must be within."""
+    return _batch_checks(shape[0], serving.max_batch) + [
+        tf.debugging.Assert(
+            tf.equal(shape[3], 3),
+            [
+                tf.strings.format(
+                    "images must be RGB: [batch, height, width, 3] "
+                    "uint8; received {} channel(s)",
+                    [shape[3]],
+                )
+            ],
+        ),
+        tf.debugging.Assert(
+            shape[1] * shape[2] <= serving.max_pixels,
+            [
+                tf.strings.format(
+                    "images of {}x{} ({} pixels) are over the limit "
+                    f"max_pixels={serving.max_pixels}",
+                    [shape[1], shape[2], shape[1] * shape[2]],
+                )
+            ],
+        ),
+    ]
+
+
+def image_endpoints(
+    model: keras.Model, serving: ImageServing
+) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
+    """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
+    images) functions of `model` with their input signatures, for
+    Keras's `ExportArchive.add_endpoint`; see the module docstring."""
+    answer = _answer_function(model, serving)
+
     def serve_pixels(images):
         shape = tf.shape(images, out_type=tf.int64)
-        checks = _batch_checks(shape[0], serving.max_batch) + [
-            tf.debugging.Assert(
-                tf.equal(shape[3], 3),
-                [
-                    tf.strings.format(
-                        "images must be RGB: [batch, height, width, 3] "
-                        "uint8; received {} channel(s)",
-                        [shape[3]],
-                    )
-                ],
-            ),
-            tf.debugging.Assert(
-                shape[1] * shape[2] <= serving.max_pixels,
-                [
-                    tf.strings.format(
-                        "images of {}x{} ({} pixels) are over the limit "
-                        f"max_pixels={serving.max_pixels}",
-                        [shape[1], shape[2], shape[1] * shape[2]],
-                    )
-                ],
-            ),
-        ]
-        with tf.control_dependencies(checks):
+        with tf.control_dependencies(_pixel_checks(shape, serving)):
             images = tf.ensure_shape(tf.identity(images), [None, None, None, 3])
         return answer(serving.prepare(images))
 

@@ -166,12 +166,74 @@ def export_saved_model(
     signature = _keras_signature(model, input_spec, input_signature)
     specs, names = _named_specs(model, signature)
     output_names: list[str] = []
+    archive = export_lib.ExportArchive()
+    default_specs = _add_endpoints(
+        archive,
+        model,
+        signature,
+        specs,
+        names,
+        output_names,
+        image_serving,
+        kwargs,
+    )
+    variables = unique_variables(model)
+    archive.add_variable_collection(
+        "kb_variables", [v.value for v in variables]
+    )
+    optimizer = getattr(model, "optimizer", None)
+    slots = list(optimizer.variables) if optimizer and optimizer.built else []
+    if slots:
+        archive.add_variable_collection(
+            "kb_optimizer_variables", [v.value for v in slots]
+        )
+    config, no_config = _keras_config(model)
+    with atomic_path(directory) as temporary:
+        archive.write_out(temporary, verbose=bool(verbose))
+        # `output_names` is filled in when `serve` is traced.
+        serving = _serving_record(
+            model, names, specs, output_names, no_config, image_serving
+        )
+        contents = [
+            (WEIGHT_MAP_FILE, _weight_map(model, variables)),
+            (SERVING_FILE, serving),
+        ]
+        if slots:
+            contents.append((OPTIMIZER_MAP_FILE, _optimizer_map(slots)))
+        if config is not None:
+            contents.append((CONFIG_FILE, config))
+        _write_assets(temporary, model, contents)
+        if warmup:
+            serving_warmup.write_warmup_requests(
+                temporary,
+                serving_warmup.warmup_inputs(
+                    default_specs,
+                    max_pixels=getattr(image_serving, "max_pixels", None),
+                ),
+            )
+        _integrity.seal_directory(
+            temporary,
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "keras_version": keras.__version__,
+                "tensorflow_version": tf.__version__,
+            },
+        )
+
+
+def _add_endpoints(
+    archive, model, signature, specs, names, output_names, image_serving, kw
+) -> dict:
+    """Adds Keras's `serve` endpoint, our named serving signature, the
+    `validate` signature and, with `image_serving`, the image
+    endpoints to `archive`; returns the specs `serving_default` takes,
+    by input name."""
     serve, validate = serving_functions(
         model, signature, specs, names, output_names
     )
-    archive = export_lib.ExportArchive()
     archive.track_and_add_endpoint(
-        export_lib.DEFAULT_ENDPOINT_NAME, model, signature, **kwargs
+        export_lib.DEFAULT_ENDPOINT_NAME, model, signature, **kw
     )
     archive.add_endpoint(
         "serving_default" if image_serving is None else "serving_float",
@@ -195,18 +257,12 @@ def export_saved_model(
             archive.add_endpoint(name, fn, spec)
             if name == "serving_default":
                 default_specs = {s.name: s for s in spec}
-    variables = unique_variables(model)
-    archive.add_variable_collection(
-        "kb_variables", [v.value for v in variables]
-    )
-    optimizer = getattr(model, "optimizer", None)
-    slots = list(optimizer.variables) if optimizer and optimizer.built else []
-    if slots:
-        archive.add_variable_collection(
-            "kb_optimizer_variables", [v.value for v in slots]
-        )
-    config, no_config = _keras_config(model)
-    weight_map = [
+    return default_specs
+
+
+def _weight_map(model, variables) -> list[dict]:
+    """Where each of the model's variables is in the checkpoint."""
+    return [
         {
             "path": relative_path(model, v),
             "shape": list(v.shape),
@@ -215,56 +271,49 @@ def export_saved_model(
         }
         for i, v in enumerate(variables)
     ]
-    with atomic_path(directory) as temporary:
-        archive.write_out(temporary, verbose=bool(verbose))
-        serving = {
-            "inputs": [
-                {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
-                for n, s in zip(names, specs, strict=True)
-            ],
-            "outputs": output_names,
-        }
-        if no_config:
-            serving["no_keras_config"] = no_config
-        if image_serving is not None:
-            serving["image_serving"] = dataclasses.asdict(image_serving)
-            serving["image_outputs"] = output_kind(model)
-        assets = os.path.join(temporary, ASSETS)
-        os.makedirs(assets, exist_ok=True)
-        contents = [(WEIGHT_MAP_FILE, weight_map), (SERVING_FILE, serving)]
-        if slots:
-            optimizer_map = [
-                {"path": v.path, "shape": list(v.shape), "key": key}
-                for i, v in enumerate(slots)
-                for key in [_OPTIMIZER_KEY.format(i)]
-            ]
-            contents.append((OPTIMIZER_MAP_FILE, optimizer_map))
-        if config is not None:
-            contents.append((CONFIG_FILE, config))
-        for name, content in contents:
-            with open(os.path.join(assets, name), "w") as f:
-                json.dump(content, f, default=_json_default)
-        for index, layer in enumerate(asset_layers(model)):
-            where = os.path.join(assets, LAYER_ASSETS, f"{index:04d}")
-            os.makedirs(where)
-            layer.save_assets(where)
-        if warmup:
-            serving_warmup.write_warmup_requests(
-                temporary,
-                serving_warmup.warmup_inputs(
-                    default_specs,
-                    max_pixels=getattr(image_serving, "max_pixels", None),
-                ),
-            )
-        _integrity.seal_directory(
-            temporary,
-            {
-                "format": FORMAT,
-                "version": VERSION,
-                "keras_version": keras.__version__,
-                "tensorflow_version": tf.__version__,
-            },
-        )
+
+
+def _optimizer_map(slots) -> list[dict]:
+    """Where each of the optimizer's variables is in the checkpoint."""
+    return [
+        {"path": v.path, "shape": list(v.shape), "key": key}
+        for i, v in enumerate(slots)
+        for key in [_OPTIMIZER_KEY.format(i)]
+    ]
+
+
+def _serving_record(
+    model, names, specs, output_names, no_config, image_serving
+) -> dict:
+    """`serving.json`: the named inputs and outputs, and how images are
+    served."""
+    serving = {
+        "inputs": [
+            {"name": n, "shape": s.shape.as_list(), "dtype": s.dtype.name}
+            for n, s in zip(names, specs, strict=True)
+        ],
+        "outputs": output_names,
+    }
+    if no_config:
+        serving["no_keras_config"] = no_config
+    if image_serving is not None:
+        serving["image_serving"] = dataclasses.asdict(image_serving)
+        serving["image_outputs"] = output_kind(model)
+    return serving
+
+
+def _write_assets(directory, model, contents) -> None:
+    """Writes our JSON files and each layer's Keras assets under the
+    export's `ASSETS`."""
+    assets = os.path.join(directory, ASSETS)
+    os.makedirs(assets, exist_ok=True)
+    for name, content in contents:
+        with open(os.path.join(assets, name), "w") as f:
+            json.dump(content, f, default=_json_default)
+    for index, layer in enumerate(asset_layers(model)):
+        where = os.path.join(assets, LAYER_ASSETS, f"{index:04d}")
+        os.makedirs(where)
+        layer.save_assets(where)
 
 
 def _json_default(value):

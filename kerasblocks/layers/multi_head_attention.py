@@ -164,47 +164,24 @@ class MultiHeadAttention(CapturedConfig, keras.layers.Layer):
                 raise ValueError(
                     "return_attention_scores is not supported with a cache."
                 )
-            if cache_index is None:
-                raise ValueError("cache_index is required with a cache.")
-            cache = checked(
-                cache, [batch, 2, None, self.hidden_dim], "cache", checks
+            cache, cache_index, num_keys = self._write_positions(
+                queries, cache, cache_index, checks
             )
-            num_keys = dim(cache, 2)
-            index = tf.cast(cache_index, tf.int32)
-            in_range = require(
-                index + num_queries <= num_keys,
-                "cache_index + the number of new positions exceeds the "
-                "cache's length",
-            )
-            checks += in_range
-            cache_index = with_checks(index, in_range)
-            new = tf.stack(
-                [self.key_dense(queries), self.value_dense(queries)], axis=1
-            )
-            cache = _write_cache(cache, tf.cast(new, cache.dtype), cache_index)
             k, v = cache[:, 0], cache[:, 1]
-        mask, mask_checks = build_attention_mask(
+        causal_offset = None
+        if cache is not None:
+            causal_offset = tf.cast(cache_index, tf.int32)
+        elif use_causal_mask:
+            causal_offset = num_keys - num_queries
+        mask = self._head_mask(
             batch,
             num_queries,
             num_keys,
-            valid_lens=valid_lens,
-            attention_mask=attention_mask,
+            valid_lens,
+            attention_mask,
+            causal_offset,
+            checks,
         )
-        checks += mask_checks
-        if cache is not None or use_causal_mask:
-            offset = (
-                tf.cast(cache_index, tf.int32)
-                if cache is not None
-                else num_keys - num_queries
-            )
-            causal = causal_mask(num_queries, num_keys, offset)
-            mask = causal if mask is None else tf.logical_and(mask, causal)
-        if mask is not None:
-            mask = tf.broadcast_to(
-                mask, tf.stack([batch, tf.shape(mask)[1], num_keys])
-            )
-            # One mask per head, in the book's (batch * heads) order.
-            mask = tf.repeat(mask, self.num_heads, axis=0)
         result = self.attention(
             [self._split_heads(q), self._split_heads(k), self._split_heads(v)],
             attention_mask=mask,
@@ -224,6 +201,62 @@ class MultiHeadAttention(CapturedConfig, keras.layers.Layer):
         if return_attention_scores:
             return outputs, weights
         return outputs
+
+    def _write_positions(self, queries, cache, cache_index, checks):
+        """Writes the keys and values of `queries` into `cache` from
+        `cache_index` on; returns the cache, the checked index and the
+        cache's length (appending their checks to `checks`)."""
+        if cache_index is None:
+            raise ValueError("cache_index is required with a cache.")
+        batch, num_queries = dim(queries, 0), dim(queries, 1)
+        cache = checked(
+            cache, [batch, 2, None, self.hidden_dim], "cache", checks
+        )
+        num_keys = dim(cache, 2)
+        index = tf.cast(cache_index, tf.int32)
+        in_range = require(
+            index + num_queries <= num_keys,
+            "cache_index + the number of new positions exceeds the "
+            "cache's length",
+        )
+        checks += in_range
+        cache_index = with_checks(index, in_range)
+        new = tf.stack(
+            [self.key_dense(queries), self.value_dense(queries)], axis=1
+        )
+        cache = _write_cache(cache, tf.cast(new, cache.dtype), cache_index)
+        return cache, cache_index, num_keys
+
+    def _head_mask(
+        self,
+        batch,
+        num_queries,
+        num_keys,
+        valid_lens,
+        attention_mask,
+        causal_offset,
+        checks,
+    ):
+        """The attention mask, one per head in the book's (batch *
+        heads) order, causal from `causal_offset` unless it is None;
+        None when nothing is masked."""
+        mask, mask_checks = build_attention_mask(
+            batch,
+            num_queries,
+            num_keys,
+            valid_lens=valid_lens,
+            attention_mask=attention_mask,
+        )
+        checks += mask_checks
+        if causal_offset is not None:
+            causal = causal_mask(num_queries, num_keys, causal_offset)
+            mask = causal if mask is None else tf.logical_and(mask, causal)
+        if mask is None:
+            return None
+        mask = tf.broadcast_to(
+            mask, tf.stack([batch, tf.shape(mask)[1], num_keys])
+        )
+        return tf.repeat(mask, self.num_heads, axis=0)
 
     def compute_mask(self, inputs, mask=None):
         # Masks are explicit arguments here; Keras's implicit ones stop.

@@ -94,38 +94,11 @@ class ResNeXtBlock(_ResidualLayer):
         self.use_bias = _bool("use_bias", use_bias)
         self.epsilon = float(epsilon)
         self.momentum = float(momentum)
-        if isinstance(bottleneck_ratio, bool) or not (
-            isinstance(bottleneck_ratio, (int, float)) and bottleneck_ratio > 0
-        ):
-            raise ValueError(
-                "bottleneck_ratio must be a positive number. Received: "
-                f"{bottleneck_ratio=}"
-            )
-        if isinstance(se_ratio, bool) or not (
-            isinstance(se_ratio, (int, float)) and 0 <= se_ratio <= 1
-        ):
-            raise ValueError(
-                f"se_ratio must be a number in [0, 1]. Received: {se_ratio=}"
-            )
-        self.bottleneck_ratio = float(bottleneck_ratio)
+        self.bottleneck_ratio = _positive_ratio(bottleneck_ratio)
+        self.se_ratio = _se_ratio(se_ratio)
         self.strides = _positive_int("strides", strides)
         self.use_projection = _bool("use_projection", use_projection)
-        self.se_ratio = float(se_ratio)
-        bottleneck = int(round(filters * bottleneck_ratio))
-        groups = bottleneck // group_width
-        if groups < 1:
-            raise ValueError(
-                f"group_width must be at most the {bottleneck} bottleneck "
-                f"channels (round(filters * bottleneck_ratio)). Received: "
-                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
-            )
-        if bottleneck % groups:
-            raise ValueError(
-                f"The {bottleneck} bottleneck channels (round(filters * "
-                f"bottleneck_ratio)) must split into {groups} groups "
-                f"(bottleneck channels // group_width). Received: "
-                f"{filters=}, {group_width=}, {bottleneck_ratio=}"
-            )
+        bottleneck, groups = _grouping(filters, group_width, bottleneck_ratio)
         bias = {"use_bias": self.use_bias}
         last = self._training_options(drop_path_rate, zero_init_last)
 
@@ -192,3 +165,45 @@ class ResNeXtBlock(_ResidualLayer):
     def compute_output_shape(self, input_shape):
         shape = self.conv2.compute_output_shape(input_shape)
         return (*shape[:-1], self.filters)
+
+
+def _positive_ratio(bottleneck_ratio) -> float:
+    if isinstance(bottleneck_ratio, bool) or not (
+        isinstance(bottleneck_ratio, (int, float)) and bottleneck_ratio > 0
+    ):
+        raise ValueError(
+            "bottleneck_ratio must be a positive number. Received: "
+            f"{bottleneck_ratio=}"
+        )
+    return float(bottleneck_ratio)
+
+
+def _se_ratio(se_ratio) -> float:
+    if isinstance(se_ratio, bool) or not (
+        isinstance(se_ratio, (int, float)) and 0 <= se_ratio <= 1
+    ):
+        raise ValueError(
+            f"se_ratio must be a number in [0, 1]. Received: {se_ratio=}"
+        )
+    return float(se_ratio)
+
+
+def _grouping(filters, group_width, bottleneck_ratio) -> tuple[int, int]:
+    """(bottleneck channels, groups of the 3x3 convolution); they must
+    split evenly."""
+    bottleneck = int(round(filters * bottleneck_ratio))
+    groups = bottleneck // group_width
+    if groups < 1:
+        raise ValueError(
+            f"group_width must be at most the {bottleneck} bottleneck "
+            f"channels (round(filters * bottleneck_ratio)). Received: "
+            f"{filters=}, {group_width=}, {bottleneck_ratio=}"
+        )
+    if bottleneck % groups:
+        raise ValueError(
+            f"The {bottleneck} bottleneck channels (round(filters * "
+            f"bottleneck_ratio)) must split into {groups} groups "
+            f"(bottleneck channels // group_width). Received: "
+            f"{filters=}, {group_width=}, {bottleneck_ratio=}"
+        )
+    return bottleneck, groups

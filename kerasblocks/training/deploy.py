@@ -268,22 +268,7 @@ def export_checked(
             # Checked before it takes the final name: a refused file never
             # sits where a deployment would pick it up.
             target = _atomic.temporary_sibling(path, ".tflite")
-            kb_io.export_litert(
-                model,
-                target,
-                quantize=None if quantize == "none" else quantize,
-                calibration=(
-                    options.calibration if quantize == "int8" else None
-                ),
-            )
-        elif kind == "onnx":
-            kb_io.export_onnx(model, path)
-        elif kind in ("keras", "h5"):
-            kb_io.save_model(model, path)
-        if image_serving is not None and kind in _CARRIES_METADATA:
-            kb_io.write_image_metadata(
-                target, kb_io.ImageMetadata.for_model(model, image_serving)
-            )
+        _write_format(model, kind, target, quantize, options, image_serving)
         entry = {"file": os.path.relpath(path, out_dir)}
         try:
             entry["size_bytes"] = _size(target)
@@ -299,20 +284,12 @@ def export_checked(
                         entry["speed"] = _depthwise_warning(
                             run, model, batches[0]
                         )
-            agreement = entry.get("top1_agreement")
-            if (
-                kind == "litert"
-                and quantize != "none"
-                and agreement is not None
-                and agreement < options.min_agreement
-            ):
-                refused = (
-                    f"{path}: not written, {quantize} LiteRT agrees with the "
-                    f"Keras model on {agreement:.4f} of the validation "
-                    f"split, below --min_agreement={options.min_agreement}"
-                    f"; see {os.path.join(export_dir, REPORT_FILE)}"
+            refusal = _refusal(kind, quantize, entry, options.min_agreement)
+            if refusal:
+                refused = entry["refused"] = (
+                    f"{path}: not written, {refusal}; see "
+                    f"{os.path.join(export_dir, REPORT_FILE)}"
                 )
-                entry["refused"] = refused
                 if os.path.exists(path):
                     os.remove(path)  # a stale file must not pass for it
                 continue
@@ -329,6 +306,44 @@ def export_checked(
     if refused:
         raise AgreementError(refused)
     return written
+
+
+def _write_format(model, kind, target, quantize, options, image_serving):
+    """Writes `model` as `kind` at `target` (a SavedModel is written
+    where its version is chosen), with the image metadata the format
+    carries."""
+    if kind == "litert":
+        kb_io.export_litert(
+            model,
+            target,
+            quantize=None if quantize == "none" else quantize,
+            calibration=options.calibration if quantize == "int8" else None,
+        )
+    elif kind == "onnx":
+        kb_io.export_onnx(model, target)
+    elif kind in ("keras", "h5"):
+        kb_io.save_model(model, target)
+    if image_serving is not None and kind in _CARRIES_METADATA:
+        kb_io.write_image_metadata(
+            target, kb_io.ImageMetadata.for_model(model, image_serving)
+        )
+
+
+def _refusal(kind, quantize, entry, min_agreement) -> str | None:
+    """Why a quantized LiteRT file is refused (its agreement with the
+    Keras model is below `min_agreement`), or None."""
+    agreement = entry.get("top1_agreement")
+    if (
+        kind != "litert"
+        or quantize == "none"
+        or agreement is None
+        or not agreement < min_agreement
+    ):
+        return None
+    return (
+        f"{quantize} LiteRT agrees with the Keras model on {agreement:.4f} "
+        f"of the validation split, below --min_agreement={min_agreement}"
+    )
 
 
 def _depthwise_warning(run, model, x) -> dict:
