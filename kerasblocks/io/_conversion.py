@@ -190,8 +190,8 @@ def convert_many(jobs: list[tuple]) -> list[ConversionError | None]:
             )
             requests.append(request)
         try:
-            code, log = _run(requests, work)
-            return [_finish(r, code, log) for r in requests]
+            _run_all(requests, work)
+            return [_finish(r) for r in requests]
         finally:
             for request in requests:
                 if os.path.exists(request["output"]):
@@ -210,12 +210,30 @@ def _write_calibration(path, model, calibration, request) -> None:
 SUFFIXES = {"litert": ".tflite", "onnx": ".onnx"}
 
 
-def _finish(request: dict, code: int, log: str) -> ConversionError | None:
+def _run_all(requests: list[dict], work: str) -> None:
+    """Runs the child on `requests`; after a job that failed (or killed
+    its child), a fresh child takes the jobs after it."""
+    start = 0
+    while start < len(requests):
+        code, log = _run(requests[start:], work)
+        if code == 0:
+            return
+        try:
+            with open(os.path.join(work, "request.json.progress")) as f:
+                stopped = start + int(f.read() or 0)
+        except (OSError, ValueError):
+            stopped = start
+        requests[stopped]["exit"] = (code, log)
+        start = stopped + 1
+
+
+def _finish(request: dict) -> ConversionError | None:
     kind = FORMAT_NAMES[request["format"]]
     if os.path.exists(request["error"]):
         with open(request["error"]) as f:
             problem = f.read().strip()
     elif not os.path.exists(request["output"]):
+        code, log = request.get("exit", (None, ""))
         problem = f"the converter process ended with code {code}" + (
             f": {log}" if log else ""
         )
@@ -242,6 +260,8 @@ def _run(requests: list[dict], work: str) -> tuple[int, str]:
     request_file = os.path.join(work, "request.json")
     with open(request_file, "w") as f:
         json.dump(requests, f)
+    if os.path.exists(request_file + ".progress"):
+        os.remove(request_file + ".progress")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_ROOT, env.get("PYTHONPATH")) if p

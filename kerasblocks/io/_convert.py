@@ -239,9 +239,12 @@ def to_onnx(request: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Converts the requests in order; stops at the first failure (exit
+    1), since a converter that raised may leave TensorFlow's state
+    broken for the next job: the parent starts a fresh child for the
+    rest."""
     with open(argv[1]) as f:
         requests = json.load(f)
-    failed = 0
     for done, request in enumerate(requests):
         with open(argv[1] + ".progress", "w") as f:
             f.write(str(done))
@@ -251,7 +254,6 @@ def main(argv: list[str]) -> int:
             else:
                 to_onnx(request)
         except Exception as error:  # noqa: BLE001 - reported to the parent
-            failed += 1
             try:
                 nodes = graph_nodes(request)
             except Exception:  # noqa: BLE001 - the message alone will do
@@ -264,7 +266,8 @@ def main(argv: list[str]) -> int:
                         nodes,
                     )
                 )
-    return 1 if failed else 0
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -139,6 +139,29 @@ def test_unconvertible_model_names_op_and_layer(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
 
 
+def test_a_failed_conversion_leaves_the_next_jobs_alone(tmp_path):
+    inputs = keras.Input((4, 4), name="matrix")
+    out = SingularValues(name="spectrum")(inputs)
+    failing = keras.Model(inputs, keras.layers.Dense(2, name="head")(out))
+    keras.utils.set_random_seed(3)
+    fine = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    # The child that failed stops; a fresh one converts the next job.
+    errors = convert_many(
+        [
+            (failing, tmp_path / "svd.onnx", "onnx", None, None),
+            (fine, tmp_path / "fine.tflite", "litert", None, None),
+        ]
+    )
+    message = str(errors[0])
+    assert "\n" not in message
+    assert "ONNX" in message and "Svd" in message and "'spectrum'" in message
+    assert errors[1] is None
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    out = kb.io.run_litert(tmp_path / "fine.tflite", x)
+    assert _relative_error(out, fine(x)) < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fine.tflite"]
+
+
 def _digits():
     digits = load_digits()
     x = digits.images[..., None].astype("float32")  # pixels 0-16
