@@ -105,9 +105,6 @@ def _calibration(path, names):
     return generate
 
 
-_LOADED: dict = {}
-
-
 def _serving_function(request: dict):
     """The SavedModel's `serving_default` as a function of positional
     inputs in the model's order (a signature keeps them sorted by name),
@@ -115,15 +112,10 @@ def _serving_function(request: dict):
     which must stay alive while the function is used."""
     import tensorflow as tf
 
-    # Jobs of one model share its SavedModel and come one after another:
-    # the last one loaded is kept for the next.
-    if _LOADED.get("path") != request["saved_model"]:
-        _LOADED.clear()
-        _LOADED.update(
-            path=request["saved_model"],
-            loaded=tf.saved_model.load(request["saved_model"]),
-        )
-    loaded = _LOADED["loaded"]
+    # Loaded afresh for each job, even when jobs share the SavedModel: a
+    # conversion may change the loaded object (reusing it broke the ONNX
+    # conversion of inceptionv3 after its LiteRT one).
+    loaded = tf.saved_model.load(request["saved_model"])
     serve = loaded.signatures["serving_default"]
     arguments = serve.structured_input_signature[1]
     names = request["input_names"]
