@@ -45,9 +45,13 @@ def _forward(model, structure):
     return forward
 
 
-def write_forward(model: keras.Model, directory: str) -> dict:
+def write_forward(
+    model: keras.Model, directory: str, *, batch_size: int | None = None
+) -> dict:
     """Writes the model's inference pass as a SavedModel at `directory`
-    and returns what the child needs to know about its signature."""
+    and returns what the child needs to know about its signature.
+
+    `batch_size` fixes the signature's batch (None: dynamic)."""
     if not model.built:
         raise ValueError(
             f"Model '{model.name}' is not built. It must be built before "
@@ -61,7 +65,11 @@ def write_forward(model: keras.Model, directory: str) -> dict:
         "serving_default",
         _forward(model, signature[0]),
         [
-            tf.TensorSpec(s.shape, s.dtype, name=n)
+            tf.TensorSpec(
+                [batch_size, *s.shape[1:]] if s.shape.rank else s.shape,
+                s.dtype,
+                name=n,
+            )
             for s, n in zip(specs, names, strict=True)
         ],
     )
@@ -71,6 +79,21 @@ def write_forward(model: keras.Model, directory: str) -> dict:
         "input_names": names,
         "float_inputs": all(s.dtype.is_floating for s in specs),
     }
+
+
+def litert_batch_size(model: keras.Model) -> int | None:
+    """1 for a model with a recurrent layer, else None (dynamic).
+
+    The LiteRT converter lowers a recurrent loop to builtin ops only when
+    the loop's state has a static shape: with a dynamic batch it keeps
+    `TensorList` ops, which `ai-edge-litert` cannot run. Such a file takes
+    one example per call (any sequence length); `run_litert` feeds it a
+    batch one example at a time.
+    """
+    recurrent = any(
+        isinstance(layer, keras.layers.RNN) for layer in flatten_layers(model)
+    )
+    return 1 if recurrent else None
 
 
 def calibration_arrays(
@@ -133,57 +156,84 @@ def convert_many(jobs: list[tuple]) -> list[ConversionError | None]:
     """Runs several conversions in one child process (one TensorFlow
     import): each job is (model, path, kind, quantize, calibration).
 
-    Returns one `ConversionError` or None per job; each file that
-    converted replaces its path atomically, the others are untouched.
+    Jobs of one model share its SavedModel (unless LiteRT needs a fixed
+    batch, `litert_batch_size`). Returns one `ConversionError` or None
+    per job; each file that converted replaces its path atomically, the
+    others are untouched.
     """
     with tempfile.TemporaryDirectory(prefix="kb-convert-") as work:
         requests = []
+        saved: dict[tuple, dict] = {}  # (model, batch) -> its SavedModel
         for number, (model, path, kind, quantize, calibration) in enumerate(
             jobs
         ):
-            folder = os.path.join(work, str(number))
-            request = write_forward(model, os.path.join(folder, "saved"))
+            batch = litert_batch_size(model) if kind == "litert" else None
+            key = (id(model), batch)
+            if key not in saved:
+                folder = os.path.join(work, f"saved_{len(saved)}")
+                saved[key] = write_forward(model, folder, batch_size=batch)
+                saved[key]["saved_model"] = folder
+            request = dict(saved[key])
             if quantize == "int8":
-                arrays = calibration_arrays(
-                    calibration,
-                    _keras_signature(model, None, None)[0],
-                    request["input_names"],
+                request["calibration"] = os.path.join(work, f"{number}.npz")
+                _write_calibration(
+                    request["calibration"], model, calibration, request
                 )
-                request["calibration"] = os.path.join(folder, "calib.npz")
-                np.savez(
-                    request["calibration"],
-                    **{str(i): a for i, a in enumerate(arrays)},
-                )
+            path = os.path.abspath(os.fspath(path))
             request.update(
-                saved_model=os.path.join(folder, "saved"),
                 format=kind,
                 quantize=quantize,
-                error=os.path.join(folder, "error.txt"),
+                error=os.path.join(work, f"{number}.error"),
                 model_name=model.name,
-                path=os.path.abspath(os.fspath(path)),
-                output=temporary_sibling(
-                    os.path.abspath(os.fspath(path)), SUFFIXES[kind]
-                ),
+                path=path,
+                output=temporary_sibling(path, SUFFIXES[kind]),
             )
             requests.append(request)
         try:
-            code, log = _run(requests, work)
-            return [_finish(r, code, log) for r in requests]
+            _run_all(requests, work)
+            return [_finish(r) for r in requests]
         finally:
             for request in requests:
                 if os.path.exists(request["output"]):
                     os.remove(request["output"])
 
 
+def _write_calibration(path, model, calibration, request) -> None:
+    arrays = calibration_arrays(
+        calibration,
+        _keras_signature(model, None, None)[0],
+        request["input_names"],
+    )
+    np.savez(path, **{str(i): a for i, a in enumerate(arrays)})
+
+
 SUFFIXES = {"litert": ".tflite", "onnx": ".onnx"}
 
 
-def _finish(request: dict, code: int, log: str) -> ConversionError | None:
+def _run_all(requests: list[dict], work: str) -> None:
+    """Runs the child on `requests`; after a job that failed (or killed
+    its child), a fresh child takes the jobs after it."""
+    start = 0
+    while start < len(requests):
+        code, log = _run(requests[start:], work)
+        if code == 0:
+            return
+        try:
+            with open(os.path.join(work, "request.json.progress")) as f:
+                stopped = start + int(f.read() or 0)
+        except (OSError, ValueError):
+            stopped = start
+        requests[stopped]["exit"] = (code, log)
+        start = stopped + 1
+
+
+def _finish(request: dict) -> ConversionError | None:
     kind = FORMAT_NAMES[request["format"]]
     if os.path.exists(request["error"]):
         with open(request["error"]) as f:
             problem = f.read().strip()
     elif not os.path.exists(request["output"]):
+        code, log = request.get("exit", (None, ""))
         problem = f"the converter process ended with code {code}" + (
             f": {log}" if log else ""
         )
@@ -210,6 +260,8 @@ def _run(requests: list[dict], work: str) -> tuple[int, str]:
     request_file = os.path.join(work, "request.json")
     with open(request_file, "w") as f:
         json.dump(requests, f)
+    if os.path.exists(request_file + ".progress"):
+        os.remove(request_file + ".progress")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_ROOT, env.get("PYTHONPATH")) if p

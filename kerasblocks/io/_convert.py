@@ -112,6 +112,9 @@ def _serving_function(request: dict):
     which must stay alive while the function is used."""
     import tensorflow as tf
 
+    # Loaded afresh for each job, even when jobs share the SavedModel: a
+    # conversion may change the loaded object (reusing it broke the ONNX
+    # conversion of inceptionv3 after its LiteRT one).
     loaded = tf.saved_model.load(request["saved_model"])
     serve = loaded.signatures["serving_default"]
     arguments = serve.structured_input_signature[1]
@@ -228,9 +231,12 @@ def to_onnx(request: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Converts the requests in order; stops at the first failure (exit
+    1), since a converter that raised may leave TensorFlow's state
+    broken for the next job: the parent starts a fresh child for the
+    rest."""
     with open(argv[1]) as f:
         requests = json.load(f)
-    failed = 0
     for done, request in enumerate(requests):
         with open(argv[1] + ".progress", "w") as f:
             f.write(str(done))
@@ -240,7 +246,6 @@ def main(argv: list[str]) -> int:
             else:
                 to_onnx(request)
         except Exception as error:  # noqa: BLE001 - reported to the parent
-            failed += 1
             try:
                 nodes = graph_nodes(request)
             except Exception:  # noqa: BLE001 - the message alone will do
@@ -253,7 +258,8 @@ def main(argv: list[str]) -> int:
                         nodes,
                     )
                 )
-    return 1 if failed else 0
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

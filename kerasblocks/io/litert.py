@@ -52,7 +52,10 @@ def export_litert(
     The file has one `serving_default` signature whose inputs carry the
     model's input names (a dict input's keys) with a dynamic batch, and
     whose outputs are `output_0`, `output_1`, ... in the model's order.
-    Conversion runs in a child process; a model with an op LiteRT lacks
+    A model with a recurrent layer (`keras.layers.RNN`) gets a batch fixed
+    at 1 (sequence length stays dynamic): LiteRT's builtin ops run its
+    loop only with a static state shape. Conversion runs in a child
+    process; a model with an op LiteRT lacks
     raises `kerasblocks.io.ConversionError` naming the op and the layer,
     and leaves `path` as it was.
 
@@ -218,10 +221,30 @@ def run_litert(path: str | os.PathLike, inputs: Any):
         n: _quantize(v, details[n])
         for n, v in _by_name(inputs, names, path).items()
     }
-    results = runner(**feed)
     output_details = runner.get_output_details()
-    order = sorted(results, key=_output_key)
-    return _outputs([_dequantize(results[n], output_details[n]) for n in order])
+    parts = []
+    for part in _batches(feed, details):
+        results = runner(**part)
+        order = sorted(results, key=_output_key)
+        parts.append(
+            [_dequantize(results[n], output_details[n]) for n in order]
+        )
+    if len(parts) == 1:
+        return _outputs(parts[0])
+    return _outputs([np.concatenate(p) for p in zip(*parts, strict=True)])
+
+
+def _batches(feed: dict, details: dict) -> list[dict]:
+    """`feed` whole, or one example at a time for a file whose batch is
+    fixed at 1 (a recurrent model, see `export_litert`)."""
+    fixed = all(
+        len(d["shape_signature"]) and d["shape_signature"][0] == 1
+        for d in details.values()
+    )
+    count = len(next(iter(feed.values())))
+    if not fixed or count <= 1:
+        return [feed]
+    return [{n: v[i : i + 1] for n, v in feed.items()} for i in range(count)]
 
 
 def _output_key(name: str):

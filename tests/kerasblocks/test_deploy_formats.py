@@ -16,6 +16,7 @@ from ai_edge_litert.interpreter import Interpreter
 from sklearn.datasets import load_digits
 
 import kerasblocks as kb
+from kerasblocks.io._conversion import convert_many
 
 
 def _relative_error(out, reference) -> float:
@@ -45,15 +46,41 @@ def _user_model():
     return model, inputs, statistics
 
 
-def test_user_model_with_preprocessing_and_dict_inputs(tmp_path):
+def _recurrent_model():
+    """Keras's own LSTM and bidirectional GRU over masked token ids."""
+    keras.utils.set_random_seed(4)
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(9, 6, mask_zero=True, name="embed")(tokens)
+    x = keras.layers.LSTM(8, return_sequences=True, name="lstm")(x)
+    x = keras.layers.Bidirectional(keras.layers.GRU(5), name="bigru")(x)
+    model = keras.Model(tokens, keras.layers.Dense(3, name="head")(x))
+    rng = np.random.default_rng(5)
+    for variable in model.weights:  # biases too, as training leaves them
+        value = np.asarray(variable)
+        variable.assign(value + 0.1 * rng.standard_normal(value.shape))
+    ids = rng.integers(1, 9, (3, 7)).astype("int32")
+    ids[1, 4:] = 0  # padding, masked
+    return model, ids
+
+
+def test_user_models_with_preprocessing_dict_inputs_and_rnns(tmp_path):
     model, inputs, statistics = _user_model()
     # The adapted statistics are the model's, not a fresh layer's.
     np.testing.assert_allclose(
         model.get_layer("norm").mean.numpy()[0], statistics.mean(0), rtol=1e-5
     )
+    recurrent, ids = _recurrent_model()
+    # Four files, one child process.
+    errors = convert_many(
+        [
+            (model, tmp_path / "user.tflite", "litert", None, None),
+            (model, tmp_path / "user.onnx", "onnx", None, None),
+            (recurrent, tmp_path / "rnn.tflite", "litert", None, None),
+            (recurrent, tmp_path / "rnn.onnx", "onnx", None, None),
+        ]
+    )
+    assert errors == [None] * 4
     reference = model(inputs)
-    kb.io.export_litert(model, tmp_path / "user.tflite")
-    kb.io.export_onnx(model, tmp_path / "user.onnx")
     litert = kb.io.run_litert(tmp_path / "user.tflite", inputs)
     onnx = kb.io.run_onnx(tmp_path / "user.onnx", inputs)
     assert litert.shape == onnx.shape == (4, 3)
@@ -70,6 +97,22 @@ def test_user_model_with_preprocessing_and_dict_inputs(tmp_path):
     )
     with pytest.raises(ValueError, match=r"missing \['extra'\]"):
         kb.io.run_onnx(tmp_path / "user.onnx", {"image": inputs["image"]})
+    # The recurrent model's LiteRT file takes one sequence of any length
+    # per call; run_litert runs a batch one sequence at a time.
+    reference = np.asarray(recurrent(ids))
+    assert reference.shape == (3, 3)
+    for out in (
+        kb.io.run_litert(tmp_path / "rnn.tflite", ids),
+        kb.io.run_onnx(tmp_path / "rnn.onnx", ids),
+    ):
+        assert _relative_error(out, reference) < 1e-4
+    (detail,) = (
+        Interpreter(model_path=str(tmp_path / "rnn.tflite"))
+        .get_signature_runner()
+        .get_input_details()
+        .values()
+    )
+    assert list(detail["shape_signature"]) == [1, -1]
 
 
 @keras.saving.register_keras_serializable(package="test_deploy")
@@ -94,6 +137,29 @@ def test_unconvertible_model_names_op_and_layer(tmp_path):
     assert "'spectrum'" in message
     assert path.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_a_failed_conversion_leaves_the_next_jobs_alone(tmp_path):
+    inputs = keras.Input((4, 4), name="matrix")
+    out = SingularValues(name="spectrum")(inputs)
+    failing = keras.Model(inputs, keras.layers.Dense(2, name="head")(out))
+    keras.utils.set_random_seed(3)
+    fine = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    # The child that failed stops; a fresh one converts the next job.
+    errors = convert_many(
+        [
+            (failing, tmp_path / "svd.onnx", "onnx", None, None),
+            (fine, tmp_path / "fine.tflite", "litert", None, None),
+        ]
+    )
+    message = str(errors[0])
+    assert "\n" not in message
+    assert "ONNX" in message and "Svd" in message and "'spectrum'" in message
+    assert errors[1] is None
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    out = kb.io.run_litert(tmp_path / "fine.tflite", x)
+    assert _relative_error(out, fine(x)) < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fine.tflite"]
 
 
 def _digits():
@@ -163,12 +229,17 @@ def test_float16_and_dynamic_int8_keep_float_inputs(tmp_path):
     )
     inputs = np.random.default_rng(0).normal(size=(6, 40)).astype("float32")
     reference = np.asarray(model(inputs))
-    for quantize, weights in (
-        ("float16", np.float16),
-        ("dynamic_int8", np.int8),
-    ):
+    modes = {"float16": np.float16, "dynamic_int8": np.int8}
+    # Both files in one child process.
+    errors = convert_many(
+        [
+            (model, tmp_path / f"{quantize}.tflite", "litert", quantize, None)
+            for quantize in modes
+        ]
+    )
+    assert errors == [None, None]
+    for quantize, weights in modes.items():
         path = tmp_path / f"{quantize}.tflite"
-        kb.io.export_litert(model, path, quantize=quantize)
         interpreter = Interpreter(model_path=str(path))
         assert {d["dtype"] for d in interpreter.get_input_details()} == {
             np.float32
