@@ -253,7 +253,11 @@ def export_checked(
     batches, reference, labels = (
         _validation(model, validation) if checked else ([], None, None)
     )
-    written, report = {}, {"quantize": options.quantize, "formats": {}}
+    written = {}
+    report = {
+        "quantize": options.quantize,
+        "formats": _earlier_entries(export_dir, out_dir),
+    }
     if checked:
         report["examples"] = int(len(reference))
     refused = None
@@ -306,6 +310,26 @@ def export_checked(
     if refused:
         raise AgreementError(refused)
     return written
+
+
+def _earlier_entries(export_dir: str, out_dir: str) -> dict[str, dict]:
+    """The entries of an earlier report whose files are still there.
+
+    `kb-export --formats=litert` after kb-train keeps the SavedModel's
+    entry: the report describes every file in `export/`, not only the
+    last call's.
+    """
+    try:
+        with open(os.path.join(export_dir, REPORT_FILE)) as f:
+            earlier = json.load(f)["formats"]
+        return {
+            kind: entry
+            for kind, entry in earlier.items()
+            if "refused" not in entry
+            and os.path.exists(os.path.join(out_dir, entry["file"]))
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # none, or not ours: this call's entries stand alone
 
 
 def _write_format(model, kind, target, quantize, options, image_serving):

@@ -103,3 +103,24 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(
         path = disk_full_path(raised.value)
         assert path == os.path.join(out, "export", written)
         assert _files(out) == []
+
+
+def test_the_report_keeps_earlier_entries_whose_files_remain(tmp_path):
+    model = _depthwise_model()
+    x = np.random.default_rng(1).uniform(0, 1, (8, 16, 16, 3))
+    validation = [(x.astype("float32"), np.zeros(8, "int64"))]
+    report_path = tmp_path / "export" / deploy.REPORT_FILE
+    report_path.parent.mkdir()
+    report_path.write_text("not json")  # someone else's: ignored
+    deploy.export_checked(
+        model, str(tmp_path), ["keras"], validation=validation
+    )
+    deploy.export_checked(model, str(tmp_path), ["h5"], validation=validation)
+    formats = json.loads(report_path.read_text())["formats"]
+    assert sorted(formats) == ["h5", "keras"]
+    assert formats["keras"]["file"] == os.path.join("export", "model.keras")
+    assert formats["keras"]["top1_agreement"] == 1.0
+    os.remove(tmp_path / "export" / "model.keras")
+    deploy.export_checked(model, str(tmp_path), ["h5"], validation=validation)
+    formats = json.loads(report_path.read_text())["formats"]
+    assert sorted(formats) == ["h5"]

@@ -93,6 +93,11 @@ def test_int8_litert_onnx_and_report(run):
     )
     assert report["formats"]["onnx"]["top1_agreement"] == 1.0
     assert "accuracy" not in report["formats"]["onnx"]
+    # kb-train's entry stays beside kb-export's: the report describes
+    # every file in export/, not only the last call's.
+    saved = report["formats"]["saved_model"]
+    assert saved["file"] == os.path.join("export", "saved_model", "1")
+    assert saved["top1_agreement"] == 1.0
 
 
 def test_saved_model_is_versioned_with_warmup_requests(run):
