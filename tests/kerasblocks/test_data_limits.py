@@ -19,35 +19,13 @@ from kerasblocks.data import (
     write_image_tfrecords,
 )
 from kerasblocks.training.config import TrainConfig
+from tests.records import write_image_shard
 from tools import _common
 
 
 def _png(size, channels=3, value=100):
     image = np.full((size, size, channels), value, np.uint8)
     return tf.io.encode_png(image).numpy()
-
-
-def _shard(path, records):
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for encoded, label, text in records:
-            feature = {
-                "image/encoded": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[encoded])
-                ),
-                "image/class/label": tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[label])
-                ),
-            }
-            if text is not None:
-                feature["image/class/text"] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[text.encode()])
-                )
-            writer.write(
-                tf.train.Example(
-                    features=tf.train.Features(feature=feature)
-                ).SerializeToString()
-            )
-    return str(path)
 
 
 def _folder(root, sizes):
@@ -103,7 +81,7 @@ def test_the_pipeline_refuses_an_image_that_grew_after_the_check(tmp_path):
 
 def test_a_tfrecord_source_skips_records_over_the_limit(tmp_path):
     small, large = _png(8), _png(12)
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(small, i % 2, None) for i in range(8)]
         + [(large, 1, None), (b"not an image", 0, None)],
@@ -179,7 +157,7 @@ NAMED = [(0, "cat"), (1, "dog")] * 3
 def test_labels_are_checked_against_the_class_list(
     tmp_path, records, options, message
 ):
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(_png(8), label, text) for label, text in records],
     )
@@ -199,7 +177,7 @@ def test_labels_are_checked_against_the_class_list(
 def test_labels_within_the_class_list_open(
     tmp_path, records, options, classes, names
 ):
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(_png(8), label, text) for label, text in records],
     )
