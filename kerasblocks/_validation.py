@@ -20,6 +20,16 @@ def positive_int(name: str, value, *, error: type[Exception] = ValueError):
     return value
 
 
+def non_negative_int(name: str, value) -> int:
+    """Returns `value` if it is an int >= 0 (not a bool); else raises a
+    ValueError naming the argument and what was received."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"{name} must be a non-negative int. Received: {name}={value!r}"
+        )
+    return value
+
+
 def rate(name: str, value) -> float:
     """Returns `value` as a float if it is a number in [0, 1) (not a
     bool); else raises a ValueError naming the argument."""

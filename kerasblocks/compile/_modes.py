@@ -103,6 +103,28 @@ class CompiledBase:
             return 0
         return self._counted.traces[self.mode]
 
+    def _set_mode(self, mode: str) -> None:
+        self.requested_mode = check_mode(mode)
+        self.choice = None if mode == "auto" else Choice(mode, requested=mode)
+
+    def _call_in_mode(self, steps, args: tuple, what: str, snapshot=None):
+        """Calls `steps.variant(mode)(*args)` in the mode in use. For
+        "auto", the first call chooses the mode first (`snapshot()` gives
+        the `restore` that undoes each measured call); the first call of
+        a compiled mode reports its seconds and names XLA failures."""
+        if self.choice is None:
+            restore = None if snapshot is None else snapshot()
+            self.choice = choose(
+                steps, args, what, restore=restore, model=self.model
+            )
+        elif self.mode != "eager" and self._counted.traces[self.mode] == 0:
+            result, seconds = run_first_call(
+                steps, self.mode, args, what, self.model
+            )
+            self.choice.first_call_seconds[self.mode] = seconds
+            return result
+        return steps.variant(self.mode)(*args)
+
 
 def _sync(result: Any) -> None:
     for value in tf.nest.flatten(result):

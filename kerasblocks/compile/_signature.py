@@ -72,6 +72,19 @@ def spec_of_model(model: keras.Model) -> Any:
     return specs[0] if len(specs) == 1 else specs
 
 
+def model_spec(model: keras.Model, input_spec: Any) -> Any:
+    """`input_spec` normalized, or the spec of a Functional model when
+    it is None; a ValueError when neither is there."""
+    if input_spec is None:
+        input_spec = spec_of_model(model)
+        if input_spec is None:
+            raise ValueError(
+                f"Model '{model.name}' has no input spec of its own; pass "
+                "input_spec, e.g. (None, 28, 28, 1)."
+            )
+    return normalize_spec(input_spec)
+
+
 def _clean(name: str) -> str:
     return name.split(":")[0].replace("/", "_")
 

@@ -7,18 +7,13 @@ from typing import Any
 import keras
 
 from kerasblocks.compile._modes import (
-    Choice,
     CompiledBase,
     Traced,
-    check_mode,
-    choose,
-    run_first_call,
 )
 from kerasblocks.compile._signature import (
     check_values,
     conform,
-    normalize_spec,
-    spec_of_model,
+    model_spec,
 )
 from kerasblocks.deferred import materialize
 
@@ -37,15 +32,12 @@ class CompiledFunction(CompiledBase):
         self, model: keras.Model, input_spec: Any, mode: str, training: bool
     ):
         self.model = model
-        self.requested_mode = check_mode(mode)
+        self._set_mode(mode)
         self.input_spec = input_spec
         self.training = training
         self._traced = self._counted = Traced(
             self._forward, [input_spec], f"{model.name} forward"
         )
-        self.choice: Choice | None = None
-        if mode != "auto":
-            self.choice = Choice(mode=mode, requested=mode)
 
     def _forward(self, inputs):
         return self.model(inputs, training=self.training)
@@ -54,17 +46,7 @@ class CompiledFunction(CompiledBase):
         inputs = conform(inputs, self.input_spec, f"{self.model.name} inputs")
         check_values(self.model, inputs, self.mode)
         what = f"model '{self.model.name}' (forward)"
-        if self.choice is None:
-            self.choice = choose(
-                self._traced, (inputs,), what, model=self.model
-            )
-        elif self.mode != "eager" and self._traced.traces[self.mode] == 0:
-            result, seconds = run_first_call(
-                self._traced, self.mode, (inputs,), what, self.model
-            )
-            self.choice.first_call_seconds[self.mode] = seconds
-            return result
-        return self._traced.variant(self.mode)(inputs)
+        return self._call_in_mode(self._traced, (inputs,), what)
 
     def __repr__(self) -> str:
         return (
@@ -109,14 +91,7 @@ def compile_forward(
     >>> forward.trace_count
     1
     """
-    if input_spec is None:
-        input_spec = spec_of_model(model)
-        if input_spec is None:
-            raise ValueError(
-                f"Model '{model.name}' has no input spec of its own; pass "
-                "input_spec, e.g. (None, 28, 28, 1)."
-            )
-    spec = normalize_spec(input_spec)
+    spec = model_spec(model, input_spec)
     if not model.built:
         materialize(model, spec)
     return CompiledFunction(model, spec, mode, training)

@@ -17,19 +17,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasblocks._validation import positive_int
 from kerasblocks.compile._modes import (
-    Choice,
     CompiledBase,
     Traced,
-    check_mode,
-    choose,
-    run_first_call,
 )
 from kerasblocks.compile._signature import (
     check_values,
     conform,
+    model_spec,
     normalize_spec,
-    spec_of_model,
 )
 from kerasblocks.deferred import materialize
 
@@ -69,7 +66,7 @@ class CompiledTrainStep(CompiledBase):
         metrics,
     ):
         self.model = model
-        self.requested_mode = check_mode(mode)
+        self._set_mode(mode)
         self.strategy = strategy
         self.steps_per_execution = steps_per_execution
         self.input_spec = input_spec
@@ -92,9 +89,6 @@ class CompiledTrainStep(CompiledBase):
         self.optimizer = optimizer
         with strategy.scope():
             self.optimizer.build(model.trainable_variables)
-        self.choice: Choice | None = None
-        if mode != "auto":
-            self.choice = Choice(mode=mode, requested=mode)
         self._gradients = self._counted = Traced(
             self._compute_gradients, None, "gradients"
         )
@@ -185,19 +179,11 @@ class CompiledTrainStep(CompiledBase):
         y = conform(y, self.label_spec, f"{self.model.name} labels")
         check_values(self.model, x, self.mode)
         what = f"model '{self.model.name}' (train step)"
-        steps = _Adapter(self._single_step)
-        if self.choice is None:
-            # Time graph vs XLA on the real batch, undoing each step.
-            self.choice = choose(
-                steps, (x, y), what, restore=self._snapshot(), model=self.model
-            )
-        elif self.mode != "eager" and self._gradients.traces[self.mode] == 0:
-            loss, seconds = run_first_call(
-                steps, self.mode, (x, y), what, self.model
-            )
-            self.choice.first_call_seconds[self.mode] = seconds
-            return self._results(loss)
-        return self._results(self._single_step(self.mode)(x, y))
+        # "auto" times graph vs XLA on the real batch, undoing each step.
+        loss = self._call_in_mode(
+            _Adapter(self._single_step), (x, y), what, self._snapshot
+        )
+        return self._results(loss)
 
     def run(self, iterator, steps: int | None = None) -> dict[str, float]:
         """Runs `steps` steps (default `steps_per_execution`) from a
@@ -294,23 +280,8 @@ def compile_train_step(
     (True, 1)
     """
     strategy = strategy or tf.distribute.get_strategy()
-    if (
-        isinstance(steps_per_execution, bool)
-        or not isinstance(steps_per_execution, int)
-        or steps_per_execution < 1
-    ):
-        raise ValueError(
-            "steps_per_execution must be a positive int. "
-            f"Received: {steps_per_execution=}"
-        )
-    if input_spec is None:
-        input_spec = spec_of_model(model)
-        if input_spec is None:
-            raise ValueError(
-                f"Model '{model.name}' has no input spec of its own; pass "
-                "input_spec, e.g. (None, 28, 28, 1)."
-            )
-    spec = normalize_spec(input_spec)
+    positive_int("steps_per_execution", steps_per_execution)
+    spec = model_spec(model, input_spec)
     if not model.built:
         with strategy.scope():
             materialize(model, spec)

@@ -78,6 +78,36 @@ def _sine_wave(
     )
 
 
+def _token_dataset(
+    name, x, y, vocabulary, max_length, val_fraction, seed, **info
+) -> Dataset:
+    """Splits token inputs `x` and next-token labels `y` into a
+    token_classification `Dataset`; its info holds the vocabulary, the
+    other `info`, and what a zoo sequence model needs to fit the data
+    (`model_overrides`)."""
+    x_train, y_train, x_val, y_val = split_train_val(x, y, val_fraction, seed)
+    return Dataset(
+        name,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        task="token_classification",
+        num_classes=len(vocabulary),
+        pad_id=PAD,
+        info={
+            "vocabulary": list(vocabulary),
+            "vocab_size": len(vocabulary),
+            "max_length": max_length,
+            "model_overrides": {
+                "vocab_size": len(vocabulary),
+                "max_length": max_length,
+            },
+            **info,
+        },
+    )
+
+
 def _pack(sources, targets, vocabulary, name, val_fraction, seed) -> Dataset:
     """Pads token lists into the seq2seq arrays and splits them."""
     source_length = max(len(s) for s in sources)
@@ -91,108 +121,60 @@ def _pack(sources, targets, vocabulary, name, val_fraction, seed) -> Dataset:
         decoder_inputs[row, : len(target) + 1] = [BOS, *target]
         labels[row, : len(target) + 1] = [*target, EOS]
     x = {"source_ids": source_ids, "target_ids": decoder_inputs}
-    x_train, y_train, x_val, y_val = split_train_val(
-        x, labels, val_fraction, seed
-    )
-    return Dataset(
+    return _token_dataset(
         name,
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        task="token_classification",
-        num_classes=len(vocabulary),
+        x,
+        labels,
+        vocabulary,
+        max(source_length, target_length),
+        val_fraction,
+        seed,
         pad_id=PAD,
-        info={
-            "vocabulary": list(vocabulary),
-            "vocab_size": len(vocabulary),
-            "max_length": max(source_length, target_length),
-            # What a zoo encoder-decoder needs to fit this data.
-            "model_overrides": {
-                "vocab_size": len(vocabulary),
-                "max_length": max(source_length, target_length),
-            },
-            "pad_id": PAD,
-            "bos_id": BOS,
-            "eos_id": EOS,
-        },
+        bos_id=BOS,
+        eos_id=EOS,
     )
 
 
-def _symbol_task(
-    name,
-    transform,
-    size,
-    num_symbols,
-    min_length,
-    max_length,
-    val_fraction,
-    seed,
-) -> Dataset:
-    for key, value in (
-        ("size", size),
-        ("num_symbols", num_symbols),
-        ("min_length", min_length),
-        ("max_length", max_length),
-    ):
-        _positive(key, value)
-    if min_length > max_length:
-        raise DataError(
-            f"min_length ({min_length}) must not exceed max_length "
-            f"({max_length})."
-        )
-    rng = np.random.default_rng(seed)
-    vocabulary = [*SPECIALS, *(f"s{i}" for i in range(num_symbols))]
-    sources, targets = [], []
-    for length in rng.integers(min_length, max_length + 1, size):
-        tokens = rng.integers(len(SPECIALS), len(vocabulary), length).tolist()
-        sources.append(tokens)
-        targets.append(transform(tokens))
-    return _pack(sources, targets, vocabulary, name, val_fraction, seed)
+def _register_symbol_task(name: str, transform) -> None:
+    """Registers the seq2seq task `name`: random symbol sequences as
+    sources, `transform(sources)` as targets."""
+
+    @register_dataset(name, reads_files=False)
+    def load(
+        data_dir=None,
+        size: int = 5000,
+        num_symbols: int = 10,
+        min_length: int = 3,
+        max_length: int = 10,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> Dataset:
+        for key, value in (
+            ("size", size),
+            ("num_symbols", num_symbols),
+            ("min_length", min_length),
+            ("max_length", max_length),
+        ):
+            _positive(key, value)
+        if min_length > max_length:
+            raise DataError(
+                f"min_length ({min_length}) must not exceed max_length "
+                f"({max_length})."
+            )
+        rng = np.random.default_rng(seed)
+        vocabulary = [*SPECIALS, *(f"s{i}" for i in range(num_symbols))]
+        sources, targets = [], []
+        for length in rng.integers(min_length, max_length + 1, size):
+            tokens = rng.integers(
+                len(SPECIALS), len(vocabulary), length
+            ).tolist()
+            sources.append(tokens)
+            targets.append(transform(tokens))
+        return _pack(sources, targets, vocabulary, name, val_fraction, seed)
 
 
-@register_dataset("sequence_reversal", reads_files=False)
-def _sequence_reversal(
-    data_dir=None,
-    size: int = 5000,
-    num_symbols: int = 10,
-    min_length: int = 3,
-    max_length: int = 10,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> Dataset:
-    return _symbol_task(
-        "sequence_reversal",
-        lambda tokens: tokens[::-1],
-        size,
-        num_symbols,
-        min_length,
-        max_length,
-        val_fraction,
-        seed,
-    )
-
-
-@register_dataset("sequence_copy", reads_files=False)
-def _sequence_copy(
-    data_dir=None,
-    size: int = 5000,
-    num_symbols: int = 10,
-    min_length: int = 3,
-    max_length: int = 10,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> Dataset:
-    return _symbol_task(
-        "sequence_copy",
-        list,
-        size,
-        num_symbols,
-        min_length,
-        max_length,
-        val_fraction,
-        seed,
-    )
+_register_symbol_task("sequence_reversal", lambda tokens: tokens[::-1])
+_register_symbol_task("sequence_copy", list)
 
 
 @register_dataset("addition", reads_files=False)
@@ -281,25 +263,6 @@ def _char_lm(
     usable = windows * num_steps
     x = ids[:usable].reshape(windows, num_steps)
     y = ids[1 : usable + 1].reshape(windows, num_steps)
-    x_train, y_train, x_val, y_val = split_train_val(x, y, val_fraction, seed)
-    return Dataset(
-        "char_lm",
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        task="token_classification",
-        num_classes=len(vocabulary),
-        pad_id=0,
-        info={
-            "vocabulary": vocabulary,
-            "vocab_size": len(vocabulary),
-            "max_length": num_steps,
-            # What a zoo language model needs to fit this data.
-            "model_overrides": {
-                "vocab_size": len(vocabulary),
-                "max_length": num_steps,
-            },
-            "files": files,
-        },
+    return _token_dataset(
+        "char_lm", x, y, vocabulary, num_steps, val_fraction, seed, files=files
     )

@@ -18,6 +18,8 @@ import hashlib
 import json
 import os
 
+import h5py
+
 from kerasblocks.io.errors import CorruptFileError
 
 _ZIP_TAG = b"kerasblocks-sha256:"
@@ -126,6 +128,19 @@ def verify_h5(path: str) -> bool:
     if head[len(_H5_TAG) + 64 :].strip(b"\0"):
         raise CorruptFileError(path, "checksum mismatch in the user block")
     return True
+
+
+def open_h5(path: str, what: str = "HDF5 file"):
+    """`path` opened for reading as an `h5py.File`, once its seal (if
+    any) is verified; a CorruptFileError naming `what` when HDF5 cannot
+    read it."""
+    verify_h5(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise CorruptFileError(
+            path, f"not a readable {what} ({error})"
+        ) from None
 
 
 def _nonempty(path: str) -> int:

@@ -155,14 +155,7 @@ def load(
     safe_mode: bool = True,
 ) -> keras.Model:
     """Loads a legacy `.h5` model, checked first (see the module)."""
-    _integrity.verify_h5(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as error:
-        raise CorruptFileError(
-            path, f"not a readable HDF5 file ({error})"
-        ) from None
-    with f:
+    with _integrity.open_h5(path) as f:
         raw = f.attrs.get("model_config")
         if raw is None:
             raise CorruptFileError(path, "no model config in the file")

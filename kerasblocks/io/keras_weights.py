@@ -189,20 +189,13 @@ def recover_interrupted_save(path: str) -> None:
 
 def _shard_names(index) -> list[str]:
     """The shard file names a sharded index names, sorted."""
-    shards = set()
-
-    def visit(value):
-        if isinstance(value, str) and value.endswith(".weights.h5"):
-            shards.add(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    visit(index)
-    return sorted(shards)
+    return sorted(
+        {
+            value
+            for value in safety.nested_values(index)
+            if isinstance(value, str) and value.endswith(".weights.h5")
+        }
+    )
 
 
 def _h5_files(path: str) -> list[str]:

@@ -124,25 +124,29 @@ def trusted_packages() -> frozenset[str]:
     return frozenset(_TRUSTED | {entry.name for entry in declared})
 
 
+def nested_values(value: Any):
+    """`value` and everything inside it, depth first, through the dicts'
+    values and the lists' items of a (JSON) nest."""
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from nested_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from nested_values(item)
+
+
 def import_trusted_packages(config: Any) -> None:
     """Imports the trusted packages whose classes a config names, so that
     loading a file does not require the caller to import them first."""
     import importlib
 
     named = set()
-
-    def visit(value):
+    for value in nested_values(config):
         if isinstance(value, dict):
             registered = value.get("registered_name") or value.get("class_name")
             if isinstance(registered, str) and ">" in registered:
                 named.add(registered.split(">", 1)[0])
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    visit(config)
     if named:
         for package in sorted(named & trusted_packages()):
             try:

@@ -380,14 +380,7 @@ def load_weights(
         refuse_mismatch(model, path, report, strict)
         values = [(v, sources[j].numpy(), p) for v, j, p in assignments]
         return _assign(model, report, values)
-    _integrity.verify_h5(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as error:
-        raise CorruptFileError(
-            path, f"not a readable HDF5 weights file ({error})"
-        ) from None
-    with f:
+    with _integrity.open_h5(path, "HDF5 weights file") as f:
         problems = safety.h5_problems(f, os.path.getsize(path))
         if problems:
             raise UnsafeModelError(path, problems)

@@ -7,6 +7,9 @@ carrying the same message (an `InvalidArgumentError` when it fails);
 callers make their outputs depend on the returned ops. XLA compiles
 assertions to nothing, so under `jit_compile=True` only the static checks
 remain.
+
+`check_image_input` and `known_last_dim` check the input shape a layer
+is built for, with the ValueError every layer of this package gives.
 """
 
 from __future__ import annotations
@@ -34,6 +37,28 @@ def require(condition, message: str, data=()) -> list:
             raise ValueError(message)
         return []
     return [tf.debugging.Assert(condition, [message, *data])]
+
+
+def check_image_input(layer, input_shape) -> int:
+    """The channels of a `(batch, height, width, channels)` input shape;
+    a ValueError naming `layer` for any other shape."""
+    if len(input_shape) != 4 or input_shape[-1] is None:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}' takes (batch, height, "
+            "width, channels) inputs with known channels. Received: "
+            f"{input_shape=}"
+        )
+    return int(input_shape[-1])
+
+
+def known_last_dim(what: str, input_shape) -> int:
+    """The last dimension of `input_shape`; a ValueError naming `what`
+    when it is unknown."""
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{what} needs a known last dimension. Received: {input_shape=}"
+        )
+    return input_shape[-1]
 
 
 def with_checks(tensor, checks: list):

@@ -183,8 +183,50 @@ def _attend(
     return outputs
 
 
+class _ScoredAttention(CapturedConfig, keras.layers.Layer):
+    """What every scoring function's layer shares: its inputs and masks,
+    and the weighted sum once `_score` has scored the keys."""
+
+    def _score(self, queries, keys):
+        raise NotImplementedError
+
+    def _check_values(self, values, keys, checks):
+        return values
+
+    def call(
+        self,
+        inputs,
+        valid_lens=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        queries, keys, values = unpack_qkv(inputs, type(self).__name__)
+        scores = self._score(queries, keys)
+        mask, checks = build_attention_mask(
+            dim(queries, 0),
+            dim(queries, 1),
+            dim(keys, 1),
+            valid_lens=valid_lens,
+            attention_mask=attention_mask,
+        )
+        return _attend(
+            scores,
+            mask,
+            self._check_values(values, keys, checks),
+            self.dropout,
+            training,
+            checks,
+            return_attention_scores,
+        )
+
+    def compute_mask(self, inputs, mask=None):
+        # Masks are explicit arguments here; Keras's implicit ones stop.
+        return None
+
+
 @register()
-class DotProductAttention(CapturedConfig, keras.layers.Layer):
+class DotProductAttention(_ScoredAttention):
     """Scaled dot-product attention: `softmax(q k^T / sqrt(d)) v`, with
     dropout on the attention weights (the book's `DotProductAttention`).
 
@@ -211,15 +253,7 @@ class DotProductAttention(CapturedConfig, keras.layers.Layer):
         self.dropout_rate = rate("dropout_rate", dropout_rate)
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
 
-    def call(
-        self,
-        inputs,
-        valid_lens=None,
-        attention_mask=None,
-        training=None,
-        return_attention_scores=False,
-    ):
-        queries, keys, values = unpack_qkv(inputs, "DotProductAttention")
+    def _score(self, queries, keys):
         depth = queries.shape[-1]
         if depth is None or keys.shape[-1] != depth:
             raise ValueError(
@@ -227,34 +261,16 @@ class DotProductAttention(CapturedConfig, keras.layers.Layer):
                 f"depth. Received: queries.shape={queries.shape}, "
                 f"keys.shape={keys.shape}"
             )
-        scores = tf.matmul(queries, keys, transpose_b=True) / math.sqrt(depth)
-        mask, checks = build_attention_mask(
-            dim(queries, 0),
-            dim(queries, 1),
-            dim(keys, 1),
-            valid_lens=valid_lens,
-            attention_mask=attention_mask,
-        )
-        values = checked(
+        return tf.matmul(queries, keys, transpose_b=True) / math.sqrt(depth)
+
+    def _check_values(self, values, keys, checks):
+        return checked(
             values, [dim(keys, 0), dim(keys, 1), None], "values", checks
         )
-        return _attend(
-            scores,
-            mask,
-            values,
-            self.dropout,
-            training,
-            checks,
-            return_attention_scores,
-        )
-
-    def compute_mask(self, inputs, mask=None):
-        # Masks are explicit arguments here; Keras's implicit ones stop.
-        return None
 
 
 @register()
-class AdditiveAttention(CapturedConfig, keras.layers.Layer):
+class AdditiveAttention(_ScoredAttention):
     """Additive (Bahdanau) attention: scores `w_v^T tanh(W_q q + W_k k)`
     (the book's `AdditiveAttention`).
 
@@ -291,37 +307,9 @@ class AdditiveAttention(CapturedConfig, keras.layers.Layer):
         self.key_dense.build(tuple(key_shape))
         self.score_dense.build((None, None, None, self.units))
 
-    def call(
-        self,
-        inputs,
-        valid_lens=None,
-        attention_mask=None,
-        training=None,
-        return_attention_scores=False,
-    ):
-        queries, keys, values = unpack_qkv(inputs, "AdditiveAttention")
+    def _score(self, queries, keys):
         features = tf.tanh(
             self.query_dense(queries)[:, :, None, :]
             + self.key_dense(keys)[:, None, :, :]
         )
-        scores = tf.squeeze(self.score_dense(features), axis=-1)
-        mask, checks = build_attention_mask(
-            dim(queries, 0),
-            dim(queries, 1),
-            dim(keys, 1),
-            valid_lens=valid_lens,
-            attention_mask=attention_mask,
-        )
-        return _attend(
-            scores,
-            mask,
-            values,
-            self.dropout,
-            training,
-            checks,
-            return_attention_scores,
-        )
-
-    def compute_mask(self, inputs, mask=None):
-        # Masks are explicit arguments here; Keras's implicit ones stop.
-        return None
+        return tf.squeeze(self.score_dense(features), axis=-1)

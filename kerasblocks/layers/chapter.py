@@ -15,6 +15,7 @@ from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.block import Block
+from kerasblocks.layers._checks import known_last_dim
 
 
 @register()
@@ -244,12 +245,7 @@ class ScratchDense(CapturedConfig, keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def build(self, input_shape):
-        in_features = input_shape[-1]
-        if in_features is None:
-            raise ValueError(
-                "ScratchDense needs a known last dimension. "
-                f"Received: {input_shape=}"
-            )
+        in_features = known_last_dim("ScratchDense", input_shape)
         self.weight = self.add_weight(
             name="weight",
             shape=(in_features, self.units),

@@ -22,9 +22,9 @@ from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks._validation import rate
+from kerasblocks.layers._checks import check_image_input
 from kerasblocks.layers.mobile import (
     check_batch_norm,
-    check_image_input,
     check_odd_kernel,
     check_strides,
 )
@@ -98,6 +98,14 @@ class _EfficientBlock(CapturedConfig, keras.layers.Layer):
             momentum=self.momentum, epsilon=self.epsilon, name=name
         )
 
+    def _make_expansion(self, kernel_size, strides):
+        self.expand_conv = self.expand_bn = None
+        if self.expansion != 1:
+            self.expand_conv = self._conv(
+                kernel_size, "expand_conv", strides=strides, use_bias=False
+            )
+            self.expand_bn = self._batch_norm("expand_bn")
+
     def _make_excitation(self):
         self.se_reduce = self.se_expand = None
         if self.se_ratio > 0:
@@ -123,6 +131,23 @@ class _EfficientBlock(CapturedConfig, keras.layers.Layer):
             self.drop = keras.layers.Dropout(
                 self.drop_path_rate, noise_shape=(None, 1, 1, 1), name="drop"
             )
+
+    def _build_expansion(self, shape, channels):
+        """Builds `expand_conv` and `expand_bn` (when there are) for
+        `channels` input channels; returns the expanded shape."""
+        if self.expand_conv is None:
+            return shape
+        self.expand_conv.filters = self.expansion * channels
+        self.expand_conv.build(shape)
+        shape = self.expand_conv.compute_output_shape(shape)
+        self.expand_bn.build(shape)
+        return shape
+
+    def _expand(self, x, training):
+        if self.expand_conv is None:
+            return x
+        x = self.expand_bn(self.expand_conv(x), training=training)
+        return self.activation(x)
 
     def _build_excitation(self, shape, channels):
         if self.se_reduce is None:
@@ -243,10 +268,7 @@ class MBConv(_EfficientBlock):
             zero_init_last=zero_init_last,
             **kwargs,
         )
-        self.expand_conv = self.expand_bn = None
-        if self.expansion != 1:
-            self.expand_conv = self._conv(1, "expand_conv", use_bias=False)
-            self.expand_bn = self._batch_norm("expand_bn")
+        self._make_expansion(1, 1)
         self.depthwise_conv = keras.layers.DepthwiseConv2D(
             kernel_size,
             strides=strides,
@@ -261,12 +283,7 @@ class MBConv(_EfficientBlock):
 
     def build(self, input_shape):
         channels = check_image_input(self, input_shape)
-        shape = tuple(input_shape)
-        if self.expand_conv is not None:
-            self.expand_conv.filters = self.expansion * channels
-            self.expand_conv.build(shape)
-            shape = self.expand_conv.compute_output_shape(shape)
-            self.expand_bn.build(shape)
+        shape = self._build_expansion(tuple(input_shape), channels)
         self.depthwise_conv.build(shape)
         shape = self.depthwise_conv.compute_output_shape(shape)
         self.depthwise_bn.build(shape)
@@ -274,10 +291,7 @@ class MBConv(_EfficientBlock):
         self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
-        x = inputs
-        if self.expand_conv is not None:
-            x = self.expand_bn(self.expand_conv(x), training=training)
-            x = self.activation(x)
+        x = self._expand(inputs, training)
         x = self.depthwise_bn(self.depthwise_conv(x), training=training)
         x = self._excite(self.activation(x))
         x = self.project_bn(self.project_conv(x), training=training)
@@ -354,34 +368,22 @@ class FusedMBConv(_EfficientBlock):
             zero_init_last=zero_init_last,
             **kwargs,
         )
-        self.expand_conv = self.expand_bn = None
-        if self.expansion != 1:
-            self.expand_conv = self._conv(
-                kernel_size, "expand_conv", strides=strides, use_bias=False
-            )
-            self.expand_bn = self._batch_norm("expand_bn")
-            self._make_excitation()
+        # Without an expansion the projection is the full convolution.
+        self._make_expansion(kernel_size, strides)
+        self._make_excitation()
+        if self.expand_conv is not None:
             self._make_projection(1, 1)
         else:
-            self._make_excitation()
             self._make_projection(kernel_size, strides)
 
     def build(self, input_shape):
         channels = check_image_input(self, input_shape)
-        shape = tuple(input_shape)
-        if self.expand_conv is not None:
-            self.expand_conv.filters = self.expansion * channels
-            self.expand_conv.build(shape)
-            shape = self.expand_conv.compute_output_shape(shape)
-            self.expand_bn.build(shape)
+        shape = self._build_expansion(tuple(input_shape), channels)
         self._build_excitation(shape, channels)
         self._build_projection(shape, channels)
 
     def call(self, inputs, training=None):
-        x = inputs
-        if self.expand_conv is not None:
-            x = self.expand_bn(self.expand_conv(x), training=training)
-            x = self.activation(x)
+        x = self._expand(inputs, training)
         x = self._excite(x)
         x = self.project_bn(self.project_conv(x), training=training)
         if self.expand_conv is None:

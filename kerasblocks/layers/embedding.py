@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
-from kerasblocks._validation import positive_int, rate
+from kerasblocks._validation import non_negative_int, positive_int, rate
 from kerasblocks.layers._checks import require, with_checks
 
 
@@ -295,16 +295,9 @@ class PatchGrid(CapturedConfig, keras.layers.Layer):
         super().__init__(**kwargs)
         self.height = positive_int("height", height)
         self.width = positive_int("width", width)
-        if (
-            isinstance(num_prefix_tokens, bool)
-            or not isinstance(num_prefix_tokens, int)
-            or num_prefix_tokens < 0
-        ):
-            raise ValueError(
-                "num_prefix_tokens must be a non-negative int. Received: "
-                f"{num_prefix_tokens=}"
-            )
-        self.num_prefix_tokens = num_prefix_tokens
+        self.num_prefix_tokens = non_negative_int(
+            "num_prefix_tokens", num_prefix_tokens
+        )
 
     def call(self, inputs):
         expected = self.num_prefix_tokens + self.height * self.width

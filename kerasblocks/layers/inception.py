@@ -28,6 +28,7 @@ import keras
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers._checks import check_image_input
 
 _PADDINGS = ("same", "valid")
 
@@ -173,12 +174,7 @@ class BranchMix(CapturedConfig, keras.layers.Layer):
         return (*outputs[0][:-1], sum(s[-1] for s in outputs))
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' takes (batch, height, "
-                "width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
+        check_image_input(self, input_shape)
         self._mix_shape(input_shape, build=True)
 
     def _apply(self, name, x, training):

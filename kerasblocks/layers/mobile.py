@@ -21,6 +21,7 @@ import keras
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers._checks import check_image_input
 
 
 def round_channels(value: float, divisor: int = 8) -> int:
@@ -61,18 +62,6 @@ def stride_two_padding(height, width, kernel_size: int):
         return half - 1 if size is None or size % 2 == 0 else half
 
     return ((before(height), half), (before(width), half))
-
-
-def check_image_input(layer: keras.layers.Layer, input_shape) -> int:
-    """The channels of a `(batch, height, width, channels)` input shape;
-    a ValueError naming `layer` for any other shape."""
-    if len(input_shape) != 4 or input_shape[-1] is None:
-        raise ValueError(
-            f"{type(layer).__name__} '{layer.name}' takes (batch, height, "
-            "width, channels) inputs with known channels. Received: "
-            f"{input_shape=}"
-        )
-    return int(input_shape[-1])
 
 
 def check_odd_kernel(kernel_size: int) -> int:

@@ -21,7 +21,8 @@ import keras
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
-from kerasblocks.layers.mobile import _InvertedBottleneck, check_image_input
+from kerasblocks.layers._checks import check_image_input
+from kerasblocks.layers.mobile import _InvertedBottleneck
 
 
 def _activation(name, value):

@@ -11,6 +11,7 @@ import keras
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int
+from kerasblocks.layers._checks import check_image_input
 from kerasblocks.layers.mobile import stride_two_padding
 
 
@@ -105,12 +106,7 @@ class NASNetSeparableBlock(CapturedConfig, keras.layers.Layer):
         return (shape[0], *size, shape[3])
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' takes (batch, height, "
-                "width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
+        check_image_input(self, input_shape)
         shape = self._padded_shape(input_shape)
         self.separable_conv_1.build(shape)
         shape = self.separable_conv_1.compute_output_shape(shape)

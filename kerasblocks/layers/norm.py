@@ -12,6 +12,7 @@ import keras
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
+from kerasblocks.layers._checks import known_last_dim
 
 
 @register()
@@ -47,12 +48,7 @@ class BatchNorm(CapturedConfig, keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                "BatchNorm needs a known last dimension. "
-                f"Received: {input_shape=}"
-            )
+        channels = known_last_dim("BatchNorm", input_shape)
         shape = (channels,)
         self.gamma = self.add_weight(
             name="gamma", shape=shape, initializer="ones"

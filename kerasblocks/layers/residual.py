@@ -26,6 +26,7 @@ import keras
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers._checks import check_image_input
 from kerasblocks.layers.regularization import DropPath, check_drop_path_rate
 
 # keras.applications' ResNets use this batch-norm epsilon everywhere.
@@ -61,6 +62,11 @@ def _conv(filters, kernel_size, name, *, strides=1, padding="valid", **kw):
 class _ResidualLayer(CapturedConfig, keras.layers.Layer):
     """Shared checks and training options of the residual blocks."""
 
+    def _shape_options(self, filters, strides, use_projection) -> None:
+        self.filters = _positive_int("filters", filters)
+        self.strides = _positive_int("strides", strides)
+        self.use_projection = _bool("use_projection", use_projection)
+
     def _training_options(self, drop_path_rate, zero_init_last) -> dict:
         """Sets `drop_path_rate`, `zero_init_last` and `drop_path`;
         returns the keywords that zero-initialize a batch norm's scale
@@ -77,14 +83,25 @@ class _ResidualLayer(CapturedConfig, keras.layers.Layer):
             return x
         return self.drop_path(x, training=training)
 
-    def _input_channels(self, input_shape) -> int:
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' takes (batch, height, "
-                f"width, channels) inputs with known channels. Received: "
-                f"{input_shape=}"
-            )
-        return int(input_shape[-1])
+    def _shortcut(self, inputs, training):
+        """The identity, or the projection (`shortcut_conv`, then
+        `shortcut_bn` when the block has one)."""
+        if self.shortcut_conv is None:
+            return inputs
+        shortcut = self.shortcut_conv(inputs)
+        if self.shortcut_bn is None:
+            return shortcut
+        return self.shortcut_bn(shortcut, training=training)
+
+    def _build_shortcut(self, input_shape):
+        layers = (self.shortcut_conv, self.shortcut_bn)
+        _build_chain(input_shape, *[x for x in layers if x is not None])
+
+    def _join(self, x, inputs, training):
+        """ReLU of the branch `x` (after stochastic depth) plus the
+        shortcut of `inputs`: the end of a post-activation block."""
+        x = self._drop_branch(x, training)
+        return keras.ops.relu(x + self._shortcut(inputs, training))
 
     def _check_identity(self, channels: int, out_channels: int, strides_ok):
         if not self.use_projection and (
@@ -142,35 +159,29 @@ class BasicBlock(_ResidualLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.strides = _positive_int("strides", strides)
-        self.use_projection = _bool("use_projection", use_projection)
+        self._shape_options(filters, strides, use_projection)
         last = self._training_options(drop_path_rate, zero_init_last)
         self.conv1 = _conv(filters, 3, "conv1", strides=strides, padding="same")
         self.bn1 = keras.layers.BatchNormalization(name="bn1")
         self.conv2 = _conv(filters, 3, "conv2", padding="same")
         self.bn2 = keras.layers.BatchNormalization(name="bn2", **last)
-        self.shortcut_conv = None
+        # The book's projection has no batch norm.
+        self.shortcut_conv = self.shortcut_bn = None
         if use_projection:
             self.shortcut_conv = _conv(
                 filters, 1, "shortcut_conv", strides=strides
             )
 
     def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+        channels = check_image_input(self, input_shape)
         self._check_identity(channels, self.filters, self.strides == 1)
         _build_chain(input_shape, self.conv1, self.bn1, self.conv2, self.bn2)
-        if self.shortcut_conv is not None:
-            self.shortcut_conv.build(input_shape)
+        self._build_shortcut(input_shape)
 
     def call(self, inputs, training=None):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = self.bn2(self.conv2(x), training=training)
-        x = self._drop_branch(x, training)
-        shortcut = inputs
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_conv(inputs)
-        return keras.ops.relu(x + shortcut)
+        return self._join(x, inputs, training)
 
     def compute_output_shape(self, input_shape):
         return self.conv1.compute_output_shape(input_shape)
@@ -234,9 +245,7 @@ class BottleneckBlock(_ResidualLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.strides = _positive_int("strides", strides)
-        self.use_projection = _bool("use_projection", use_projection)
+        self._shape_options(filters, strides, use_projection)
         self.preact = _bool("preact", preact)
         self.expansion = _positive_int("expansion", expansion)
         last = self._training_options(drop_path_rate, zero_init_last)
@@ -278,7 +287,7 @@ class BottleneckBlock(_ResidualLayer):
             )
 
     def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+        channels = check_image_input(self, input_shape)
         out = self.expansion * self.filters
         self._check_identity(channels, out, self.preact or self.strides == 1)
         if self.preact_bn is not None:
@@ -286,11 +295,7 @@ class BottleneckBlock(_ResidualLayer):
         chain = [self.conv1, self.bn1, self.pad2, self.conv2, self.bn2]
         chain += [self.conv3, self.bn3]
         _build_chain(input_shape, *[x for x in chain if x is not None])
-        if self.shortcut_conv is not None:
-            _build_chain(input_shape, self.shortcut_conv)
-        if self.shortcut_bn is not None:
-            shape = self.shortcut_conv.compute_output_shape(input_shape)
-            self.shortcut_bn.build(shape)
+        self._build_shortcut(input_shape)
 
     def call(self, inputs, training=None):
         if self.preact:
@@ -298,19 +303,13 @@ class BottleneckBlock(_ResidualLayer):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
         x = keras.ops.relu(self.bn2(self.conv2(x), training=training))
         x = self.bn3(self.conv3(x), training=training)
-        x = self._drop_branch(x, training)
-        shortcut = inputs
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_bn(
-                self.shortcut_conv(inputs), training=training
-            )
-        return keras.ops.relu(shortcut + x)
+        return self._join(x, inputs, training)
 
     def _call_v2(self, inputs, training):
         preact = keras.ops.relu(self.preact_bn(inputs, training=training))
         shortcut = inputs
         if self.shortcut_conv is not None:
-            shortcut = self.shortcut_conv(preact)
+            shortcut = self._shortcut(preact, training)
         elif self.shortcut_pool is not None:
             shortcut = self.shortcut_pool(inputs)
         x = keras.ops.relu(self.bn1(self.conv1(preact), training=training))

@@ -13,6 +13,7 @@ import keras
 
 from kerasblocks._registry import register
 from kerasblocks._validation import positive_int as _positive_int
+from kerasblocks.layers._checks import check_image_input
 from kerasblocks.layers.residual import (
     _bool,
     _build_chain,
@@ -131,7 +132,7 @@ class ResNeXtBlock(_ResidualLayer):
         self.se_reduce = self.se_expand = None
 
     def build(self, input_shape):
-        channels = self._input_channels(input_shape)
+        channels = check_image_input(self, input_shape)
         self._check_identity(channels, self.filters, self.strides == 1)
         shape = _build_chain(input_shape, self.conv1, self.bn1, self.conv2)
         shape = _build_chain(shape, self.bn2)
@@ -142,9 +143,7 @@ class ResNeXtBlock(_ResidualLayer):
             pooled = (shape[0], 1, 1, shape[-1])
             _build_chain(pooled, self.se_reduce, self.se_expand)
         _build_chain(shape, self.conv3, self.bn3)
-        if self.shortcut_conv is not None:
-            shape = _build_chain(input_shape, self.shortcut_conv)
-            self.shortcut_bn.build(shape)
+        self._build_shortcut(input_shape)
 
     def call(self, inputs, training=None):
         x = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
@@ -154,13 +153,7 @@ class ResNeXtBlock(_ResidualLayer):
             scale = keras.ops.relu(self.se_reduce(scale))
             x = x * keras.ops.sigmoid(self.se_expand(scale))
         x = self.bn3(self.conv3(x), training=training)
-        x = self._drop_branch(x, training)
-        shortcut = inputs
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_bn(
-                self.shortcut_conv(inputs), training=training
-            )
-        return keras.ops.relu(x + shortcut)
+        return self._join(x, inputs, training)
 
     def compute_output_shape(self, input_shape):
         shape = self.conv2.compute_output_shape(input_shape)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kerasblocks._config import CapturedConfig
 from kerasblocks._registry import register
-from kerasblocks._validation import positive_int
+from kerasblocks._validation import non_negative_int, positive_int
 from kerasblocks.layers._checks import require, with_checks
 
 
@@ -138,17 +138,10 @@ class PaddingMask(CapturedConfig, keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(pad_id, bool) or not isinstance(pad_id, int):
             raise ValueError(f"pad_id must be an int. Received: {pad_id=}")
-        if (
-            isinstance(num_prefix_tokens, bool)
-            or not isinstance(num_prefix_tokens, int)
-            or num_prefix_tokens < 0
-        ):
-            raise ValueError(
-                "num_prefix_tokens must be a non-negative int. Received: "
-                f"{num_prefix_tokens=}"
-            )
         self.pad_id = pad_id
-        self.num_prefix_tokens = num_prefix_tokens
+        self.num_prefix_tokens = non_negative_int(
+            "num_prefix_tokens", num_prefix_tokens
+        )
 
     def call(self, inputs):
         _check_ids(inputs, "PaddingMask")

@@ -20,34 +20,12 @@ from kerasblocks.data import (
 )
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
+from tests.records import write_image_shard
 
 
 def _png(size, channels=3, value=100):
     image = np.full((size, size, channels), value, np.uint8)
     return tf.io.encode_png(image).numpy()
-
-
-def _shard(path, records):
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for encoded, label, text in records:
-            feature = {
-                "image/encoded": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[encoded])
-                ),
-                "image/class/label": tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[label])
-                ),
-            }
-            if text is not None:
-                feature["image/class/text"] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[text.encode()])
-                )
-            writer.write(
-                tf.train.Example(
-                    features=tf.train.Features(feature=feature)
-                ).SerializeToString()
-            )
-    return str(path)
 
 
 def _folder(root, sizes):
@@ -94,7 +72,7 @@ def test_the_pipeline_refuses_an_image_that_grew_after_the_check(tmp_path):
 
 def test_a_tfrecord_source_skips_records_over_the_limit(tmp_path):
     small, large = _png(8), _png(12)
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(small, i % 2, None) for i in range(8)]
         + [(large, 1, None), (b"not an image", 0, None)],
@@ -170,7 +148,7 @@ NAMED = [(0, "cat"), (1, "dog")] * 3
 def test_labels_are_checked_against_the_class_list(
     tmp_path, records, options, message
 ):
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(_png(8), label, text) for label, text in records],
     )
@@ -190,7 +168,7 @@ def test_labels_are_checked_against_the_class_list(
 def test_labels_within_the_class_list_open(
     tmp_path, records, options, classes, names
 ):
-    path = _shard(
+    path = write_image_shard(
         tmp_path / "data.tfrecord",
         [(_png(8), label, text) for label, text in records],
     )
@@ -238,8 +216,8 @@ def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
         folder = FolderDataset(
             str(root), val_fraction=0.34, max_pixels=100, strict=strict
         )
-        _shard(train, small)
-        _shard(val, small)
+        write_image_shard(train, small)
+        write_image_shard(val, small)
         records = TFRecordSource(
             str(train), str(val), max_pixels=100, strict=strict
         )
@@ -247,7 +225,9 @@ def test_every_source_names_an_image_it_refuses_mid_run(tmp_path, capfd):
     bomb = sources[0][0]._splits["train"][0][2]
     with open(bomb, "wb") as f:
         f.write(_png(11))
-    _shard(train, small[:2] + [(testing.oversized_png(1000, 1000), 1, None)])
+    write_image_shard(
+        train, small[:2] + [(testing.oversized_png(1000, 1000), 1, None)]
+    )
     over = "(11x11 = 121 pixels, over the limit max_image_pixels=100)"
     over_shard = (
         f"{train} record 2 (1000x1000 = 1000000 pixels, over the limit "

@@ -17,6 +17,7 @@ from tests.kerasblocks.data_files import (
     class_of,
     write_folder,
 )
+from tests.records import example, write_records
 
 
 def test_folder_order_resume_and_labels(tmp_path):
@@ -146,21 +147,6 @@ def test_folder_bad_input_is_one_line(tmp_path):
     )
 
 
-def _example(**features):
-    def feature(value):
-        if isinstance(value, bytes):
-            return tf.train.Feature(
-                bytes_list=tf.train.BytesList(value=[value])
-            )
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={k: feature(v) for k, v in features.items()}
-        )
-    ).SerializeToString()
-
-
 def test_tfrecord_shards_order_resume_and_labels(tmp_path):
     write_folder(tmp_path / "images", per_class=(7, 6, 5))
     written = data.write_image_tfrecords(
@@ -242,12 +228,11 @@ def test_tfrecord_train_and_val_globs_and_bad_records(tmp_path):
     cases = [(f"tfrecord:{nowhere}", f"{nowhere} matches no files")]
     png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
     for base, record in (
-        ("nolabel", _example(**{"image/encoded": png})),
-        ("nokey", _example(**{"image/class/label": 0})),
-        ("range", _example(**{"image/encoded": png, "image/class/label": 5})),
+        ("nolabel", example(**{"image/encoded": png})),
+        ("nokey", example(**{"image/class/label": 0})),
+        ("range", example(**{"image/encoded": png, "image/class/label": 5})),
     ):
-        with tf.io.TFRecordWriter(str(tmp_path / base)) as writer:
-            writer.write(record)
+        write_records(tmp_path / base, [record])
     lacks = "a record lacks image/encoded or image/class/label"
     cases += [
         (f"tfrecord:{tmp_path}/nolabel", f"{tmp_path}/nolabel: {lacks}"),

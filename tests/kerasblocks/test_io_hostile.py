@@ -76,6 +76,14 @@ def test_lambda_payload(tmp_path, sentinel, suffix):
         kb.io.load_model(tmp_path / f"lambda{suffix}")
 
 
+def _assert_edit_refused(tmp_path, edit, match, name="evil.keras"):
+    """A good .keras file whose config `edit` changed is refused, with a
+    message matching `match`."""
+    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / name, edit)
+    with pytest.raises(kb.io.UnsafeModelError, match=match):
+        kb.io.load_model(path)
+
+
 @pytest.mark.parametrize(
     "module, name, expected",
     [
@@ -102,9 +110,7 @@ def test_config_naming_code(tmp_path, sentinel, module, name, expected):
             "registered_name": "function",
         }
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "evil.keras", edit)
-    with pytest.raises(kb.io.UnsafeModelError, match=re.escape(expected)):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, re.escape(expected))
 
 
 def test_class_from_a_foreign_module(tmp_path, sentinel):
@@ -115,20 +121,14 @@ def test_class_from_a_foreign_module(tmp_path, sentinel):
         layer["registered_name"] = None
         layer["config"] = {"args": ["touch", str(sentinel)]}
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "evil.keras", edit)
-    with pytest.raises(kb.io.UnsafeModelError, match="class subprocess.Popen"):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, "class subprocess.Popen")
 
 
 def test_unregistered_custom_class(tmp_path, sentinel):
     def edit(config):
         _layer_config(config)["registered_name"] = "attacker>Payload"
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "evil.keras", edit)
-    with pytest.raises(
-        kb.io.UnsafeModelError, match="unregistered class attacker>Payload"
-    ):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, "unregistered class attacker>Payload")
 
 
 def test_external_vocabulary_file(tmp_path, sentinel):
@@ -155,9 +155,7 @@ def test_tfsm_layer_gadget(tmp_path, sentinel):
         layer["module"] = "keras.layers"
         layer["config"] = {"filepath": str(tmp_path / "elsewhere"), "name": "x"}
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "evil.keras", edit)
-    with pytest.raises(kb.io.UnsafeModelError, match="a TFSMLayer layer"):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, "a TFSMLayer layer")
 
 
 def test_path_traversal_in_archive_and_names(tmp_path, sentinel):
@@ -174,9 +172,7 @@ def test_path_traversal_in_archive_and_names(tmp_path, sentinel):
     def edit(config):
         _layer_config(config)["config"]["name"] = "../../dense"
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "name.keras", edit)
-    with pytest.raises(kb.io.UnsafeModelError, match="a path in the name"):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, "a path in the name", "name.keras")
 
 
 def _good_model():
@@ -220,9 +216,7 @@ def test_oversized_layer_in_config(tmp_path, sentinel):
     def edit(config):
         _layer_config(config)["config"]["units"] = 10**12
 
-    path = _rewrite_keras(_good_keras(tmp_path), tmp_path / "huge.keras", edit)
-    with pytest.raises(kb.io.UnsafeModelError, match="oversized units"):
-        kb.io.load_model(path)
+    _assert_edit_refused(tmp_path, edit, "oversized units", "huge.keras")
 
 
 class _Writer(tf.Module):

@@ -104,15 +104,10 @@ def test_parameter_table_text_and_tie_groups():
         "head/bias": "",
     }
     lines = str(table).splitlines()
-    assert lines[0].split() == [
-        "path",
-        "shape",
-        "dtype",
-        "trainable",
-        "device",
-        "tie",
-        "count",
-    ]
+    assert (
+        lines[0].split()
+        == "path shape dtype trainable device tie count".split()
+    )
     assert lines[-1] == "total: 25 parameters in 4 variables"
     assert kb.params.tied_layers(model) == {"shared": 2}
 

@@ -1,12 +1,11 @@
 """The benchmark tool runs end to end on a tiny model and writes JSON."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import pytest
 
+from tests.tools._cli import run_tool
 from tools import benchmarking
 
 
@@ -66,23 +65,17 @@ def test_bad_grid_is_refused():
 
 def test_command_line_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.benchmark",
-            "--mlp=6,5,3",
-            "--batch_sizes=4",
-            "--modes=graph,keras",
-            "--tasks=inference",
-            "--rounds=2",
-            "--min_seconds=0.01",
-            "--nopeak",
-            "--precision=float32,mixed_bfloat16",
-            f"--out={out}",
-        ],
-        capture_output=True,
-        text=True,
+    completed = run_tool(
+        "benchmark",
+        "--mlp=6,5,3",
+        "--batch_sizes=4",
+        "--modes=graph,keras",
+        "--tasks=inference",
+        "--rounds=2",
+        "--min_seconds=0.01",
+        "--nopeak",
+        "--precision=float32,mixed_bfloat16",
+        f"--out={out}",
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -101,12 +94,7 @@ def test_command_line_writes_json(tmp_path):
 
 
 def test_command_line_bad_flag_is_one_line():
-    completed = subprocess.run(
-        [sys.executable, "-m", "tools.benchmark", "--model=no_such_net"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_tool("benchmark", "--model=no_such_net", timeout=300)
     assert completed.returncode == 2
     last = completed.stderr.strip().splitlines()[-1]
     assert last.startswith("kb-benchmark: error: Unknown model 'no_such_net'")

@@ -5,11 +5,10 @@ import ast
 import configparser
 import os
 import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.tools._cli import REPO, run_python
 
 
 def _console_scripts() -> dict[str, str]:
@@ -54,13 +53,7 @@ def _run_script(name: str, *args: str) -> subprocess.CompletedProcess:
         f"import sys; sys.argv[0] = {name!r}; "
         f"from {module} import {function}; {function}()"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    return run_python("-c", code, *args, timeout=120)
 
 
 def test_every_tool_module_is_a_console_script():

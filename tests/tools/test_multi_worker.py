@@ -1,20 +1,17 @@
 """kb-train --strategy=multi_worker with two worker processes on loopback."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.tools._cli import SMALL, start_tool
+
 FLAGS = [
-    "--model=lenet",
-    "--dataset=digits",
-    "--batch_size=64",
+    *SMALL,
     "--strategy=multi_worker",
     "--checkpoint_every=4",
     "--export=keras",
@@ -36,7 +33,6 @@ def _launch(tmp_path, ports, args, tag):
     processes = []
     for index in range(len(ports)):
         env = {
-            **os.environ,
             "TF_CONFIG": json.dumps(
                 {"cluster": cluster, "task": {"type": "worker", "index": index}}
             ),
@@ -45,16 +41,11 @@ def _launch(tmp_path, ports, args, tag):
         }
         log = open(tmp_path / f"{tag}-worker{index}.log", "w")
         processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tools.train",
-                    *FLAGS,
-                    *args,
-                    f"--out_dir={tmp_path / 'run'}",
-                ],
-                cwd=REPO,
+            start_tool(
+                "train",
+                *FLAGS,
+                *args,
+                f"--out_dir={tmp_path / 'run'}",
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

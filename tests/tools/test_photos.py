@@ -11,8 +11,8 @@ import json
 import re
 import shlex
 
+from tests.tools._cli import REPO, run_tool
 from tests.tools.photos import PHOTOS, write_photo_folder
-from tests.tools.test_transfer import REPO, run_tool
 
 
 def readme_recipe() -> list[str]:

@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.tools.test_transfer import MODEL, run_tool
+from tests.tools._cli import run_tool
+from tests.tools.test_transfer import MODEL
 
 CLASSES = ("blue", "green", "red")
 
@@ -319,16 +320,6 @@ def test_predict_writes_csv(run, tmp_path):
     for first, second in zip(rows[::2], rows[1::2], strict=True):
         assert float(first["probability"]) >= float(second["probability"])
         assert first["class"] in CLASSES
-
-
-@pytest.fixture(scope="module")
-def no_tensorflow(tmp_path_factory):
-    root = tmp_path_factory.mktemp("no_tf")
-    (root / "tensorflow").mkdir()
-    (root / "tensorflow" / "__init__.py").write_text(
-        "raise SystemExit('tensorflow was imported')\n"
-    )
-    return {"PYTHONPATH": str(root)}
 
 
 def test_help_answers_before_tensorflow(no_tensorflow):

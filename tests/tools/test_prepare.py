@@ -1,23 +1,15 @@
 """kb-prepare writes shards kb-train can read; bad input is one line."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.tools._cli import run_tool
 
 
 def _run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "tools.prepare", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    return run_tool("prepare", *args, timeout=300)
 
 
 def test_prepare_writes_shards_and_refuses_bad_folders(tmp_path):

@@ -6,19 +6,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.tools._cli import SMALL, run_tool, start_tool
+
 # 22 steps an epoch; checkpoints at 11, 22 (the end of epoch 1) and 30.
 COMMON = [
-    "--model=lenet",
-    "--dataset=digits",
-    "--batch_size=64",
+    *SMALL,
     "--steps=30",
     "--checkpoint_every=11",
     "--keep_checkpoints=10",
@@ -28,48 +26,21 @@ COMMON = [
 ]
 
 
-def _command(out, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "tools.train",
-        *COMMON,
-        f"--out_dir={out}",
-        *extra,
-    ]
+def _args(out, *extra):
+    return [*COMMON, f"--out_dir={out}", *extra]
 
 
 def _train(out, *extra, env=None):
-    return subprocess.run(
-        _command(out, *extra),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _tool(name, *args):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{name}", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-    )
+    return run_tool("train", *_args(out, *extra), env=env)
 
 
 def _paused(out, step, marker, *extra):
     """A kb-train child that stops after `step` until `marker` is removed
     or a signal comes (tools/train.py's KB_FAULT_PAUSE_AT_STEP)."""
-    child = subprocess.Popen(
-        _command(out, *extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "KB_FAULT_PAUSE_AT_STEP": f"{step}:{marker}"},
+    child = start_tool(
+        "train",
+        *_args(out, *extra),
+        env={"KB_FAULT_PAUSE_AT_STEP": f"{step}:{marker}"},
     )
     _wait_for(lambda: os.path.exists(marker), child)
     return child
@@ -182,13 +153,7 @@ def test_ctrl_c_a_second_process_and_a_changed_flag(whole, tmp_path):
 def test_sigterm_hands_the_run_to_a_waiting_process(whole, tmp_path):
     out = tmp_path / "run"
     child = _paused(out, 11, tmp_path / "paused")
-    waiter = subprocess.Popen(
-        _command(out, "--wait_for_lock"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    waiter = start_tool("train", *_args(out, "--wait_for_lock"))
     lines = []
     reader = threading.Thread(
         target=lambda: lines.extend(waiter.stdout), daemon=True
@@ -306,13 +271,10 @@ def test_a_full_disk_at_the_exports_then_kb_export(whole, tmp_path):
     with _tmpfs(tmp_path / "disk", "4m") as disk:
         out = disk / "run"
         marker = tmp_path / "paused"
-        child = subprocess.Popen(
-            _command(out),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-            env={**os.environ, "KB_FAULT_PAUSE_BEFORE_EXPORT": str(marker)},
+        child = start_tool(
+            "train",
+            *_args(out),
+            env={"KB_FAULT_PAUSE_BEFORE_EXPORT": str(marker)},
         )
         _wait_for(lambda: os.path.exists(marker), child)
         _fill(disk / "filler")
@@ -343,7 +305,7 @@ def test_a_full_disk_at_the_exports_then_kb_export(whole, tmp_path):
         # kb-export into the full disk: one line, nothing written.
         target = disk / "exports"
         line = _one_line(
-            _tool("export", f"--run_dir={whole}", f"--out_dir={target}")
+            run_tool("export", f"--run_dir={whole}", f"--out_dir={target}")
         )
         assert line.startswith(
             f"kb-export: error: disk full writing {target}/export/"

@@ -2,33 +2,17 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-
-
-def run_tool(tool, *args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
+from tests.tools._cli import SMALL, run_tool
 
 
 def _weights(path):
     import kerasblocks as kb
 
     return [v.numpy() for v in kb.io.load_model(path, compile=False).weights]
-
-
-SMALL = ["--model=lenet", "--dataset=digits", "--batch_size=64"]
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,9 @@
 in one line or keep their traceback, and --help, flag checks and
 --flagfile work before TensorFlow is imported."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-
-
-SMALL = ["--model=lenet", "--dataset=digits", "--batch_size=64"]
-
-
-def run_tool(tool, *args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
+from tests.tools._cli import SMALL, run_python, run_tool
 
 
 @pytest.mark.parametrize(
@@ -84,30 +66,12 @@ train.run()
 @pytest.mark.parametrize("kind", ["value", "internal"])
 def test_a_bug_keeps_its_traceback_and_leaves_no_run(tmp_path, kind):
     args = [*SMALL, "--steps=2", f"--out_dir={tmp_path / 'x'}"]
-    done = subprocess.run(
-        [sys.executable, "-c", _BUG.format(kind=kind, args=args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    done = run_python("-c", _BUG.format(kind=kind, args=args), timeout=300)
     # Not a usage error (2) and not a lost peer (4): a traceback and 1.
     assert done.returncode == 1, done.stderr[-2000:]
     assert "Traceback" in done.stderr
     assert "kb-train: error" not in done.stderr
     assert not (tmp_path / "x").exists()
-
-
-@pytest.fixture(scope="module")
-def no_tensorflow(tmp_path_factory):
-    """An environment where importing TensorFlow fails loudly: what
-    answers in it answered before TensorFlow was imported."""
-    root = tmp_path_factory.mktemp("no_tf")
-    (root / "tensorflow").mkdir()
-    (root / "tensorflow" / "__init__.py").write_text(
-        "raise SystemExit('tensorflow was imported')\n"
-    )
-    return {"PYTHONPATH": str(root)}
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,16 @@ a folder with only val/, and a set whose first image is grayscale."""
 
 import io
 import json
-import os
 import re
 import resource
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from kerasblocks import testing
+from tests.records import write_image_shard
+from tests.tools._cli import run_tool
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 # kb-train's address space: TensorFlow, Keras and the zoo take ~2.5 GB of
 # it; decoding the oversized image would need 1.6 GB more (6.4 as float).
 MEMORY_CAP = 4 << 30
@@ -35,14 +33,7 @@ def _cap():
 
 
 def train(*args, capped=False):
-    return subprocess.run(
-        [sys.executable, "-m", "tools.train", *TINY, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        preexec_fn=_cap if capped else None,
-    )
+    return run_tool("train", *TINY, *args, preexec_fn=_cap if capped else None)
 
 
 def write_images(folder, colour, count, gray=()):
@@ -136,27 +127,11 @@ def test_max_image_pixels_is_refused_for_a_built_in_data_set(tmp_path):
 
 
 def _shard(path, records):
+    """A shard of one 8x8 image per `(label, class name or None)`."""
     import tensorflow as tf
 
     png = tf.io.encode_png(np.full((8, 8, 3), 100, np.uint8)).numpy()
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for label, text in records:
-            feature = {
-                "image/encoded": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[png])
-                ),
-                "image/class/label": tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[label])
-                ),
-            }
-            if text is not None:
-                feature["image/class/text"] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[text.encode()])
-                )
-            example = tf.train.Example(
-                features=tf.train.Features(feature=feature)
-            )
-            writer.write(example.SerializeToString())
+    write_image_shard(path, [(png, label, text) for label, text in records])
 
 
 NAMED = [(0, "cat"), (1, "dog")] * 4
@@ -253,13 +228,7 @@ def test_channels_given_decide_for_the_set_and_the_model(tmp_path):
     recorded = json.loads((out / "model_config.json").read_text())
     assert recorded["config"]["config"]["input_shape"] == [16, 16, 1]
     assert json.loads((out / "flags.json").read_text())["channels"] == 1
-    refused = subprocess.run(
-        [sys.executable, "-m", "tools.train", "--channels=3"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    refused = run_tool("train", "--channels=3", timeout=120)
     assert_one_line_error(
         refused, tmp_path / "none", "--channels applies to the folder:"
     )
@@ -341,13 +310,7 @@ def test_a_streamed_image_over_the_limit_is_named_mid_run(
 
 @pytest.mark.parametrize("tool", ["train", "evaluate", "export", "benchmark"])
 def test_every_tool_that_reads_data_takes_the_pixel_limit(tool):
-    done = subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    done = run_tool(tool, "--help", timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--max_image_pixels" in done.stdout
     assert "default: '67108864'" in done.stdout

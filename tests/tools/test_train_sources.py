@@ -4,14 +4,13 @@ colour per class with a little noise, so a short run must learn them),
 bad input, kill -9 and exact resume (more in test_train_sources_resume)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.records import example, write_records
+from tests.tools._cli import refusal, run_tool
+
 COLOURS = ((220, 30, 30), (30, 220, 30), (30, 30, 220))
 PER_CLASS = 40
 # 120 images: 96 to train, 24 to validate; 6 steps an epoch of 16.
@@ -28,17 +27,6 @@ TRAIN = [
     "--deterministic",
     "--export=keras",
 ]
-
-
-def run_tool(tool, *args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def write_folder(root, per_class=PER_CLASS, gray=False, size=12):
@@ -156,36 +144,30 @@ def test_a_short_run_on_a_folder_learns_it_and_evaluates_and_exports(
     answer = served.signatures["serving_default"](images=images)
     top = [name.decode() for name in answer["top_k_classes"].numpy()[:, 0]]
     assert top == ["class_0", "class_1", "class_2"]
-    refused = run_tool(
+    assert refusal(
         "export",
         f"--run_dir={folder_run}",
         f"--dataset=folder:{files / 'images'}",
-    )
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [
+    ) == [
         "kb-export: error: --dataset applies to --model_path; a run's export "
         "takes its class names from the run. Drop --dataset."
     ]
-    refused = run_tool(
+    assert refusal(
         "export",
         f"--model_path={folder_run / 'export' / 'model.keras'}",
         "--dataset=digits",
         f"--out_dir={files / 'user-digits'}",
-    )
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [
+    ) == [
         "kb-export: error: --dataset=digits has 10 classes; the model "
         "outputs 3."
     ]
     assert not (files / "user-digits").exists()
-    refused = run_tool(
+    assert refusal(
         "export",
         f"--model_path={folder_run / 'export' / 'model.keras'}",
         "--dataset=sine_wave",
         f"--out_dir={files / 'user-sine'}",
-    )
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [
+    ) == [
         "kb-export: error: --dataset=sine_wave: image classification data only"
     ]
 
@@ -238,31 +220,6 @@ def test_a_grayscale_folder_for_an_rgb_model_converts_with_one_notice(
     ]
 
 
-def _record(**features):
-    import tensorflow as tf
-
-    def feature(value):
-        if isinstance(value, bytes):
-            return tf.train.Feature(
-                bytes_list=tf.train.BytesList(value=[value])
-            )
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={k: feature(v) for k, v in features.items()}
-        )
-    ).SerializeToString()
-
-
-def _write_records(path, records):
-    import tensorflow as tf
-
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record)
-
-
 @pytest.fixture(scope="module")
 def bad_files(files):
     root = files / "bad"
@@ -275,13 +232,13 @@ def bad_files(files):
         for i in range(3):
             (root / "corrupt" / name / f"{i}.png").write_bytes(png)
     (root / "corrupt" / "b" / "3.png").write_bytes(png[: len(png) // 2])
-    _write_records(
-        root / "nolabel.tfrecord", [_record(**{"image/encoded": png})]
+    write_records(
+        root / "nolabel.tfrecord", [example(**{"image/encoded": png})]
     )
-    _write_records(
+    write_records(
         root / "label5.tfrecord",
         [
-            _record(**{"image/encoded": png, "image/class/label": label})
+            example(**{"image/encoded": png, "image/class/label": label})
             for label in (0, 5)
         ],
     )

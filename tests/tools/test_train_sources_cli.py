@@ -3,17 +3,7 @@ checked, and --help listing the data sets and source forms."""
 
 import pytest
 
-from tests.tools.test_train_sources import run_tool
-
-
-@pytest.fixture(scope="module")
-def no_tensorflow(tmp_path_factory):
-    root = tmp_path_factory.mktemp("no_tf")
-    (root / "tensorflow").mkdir()
-    (root / "tensorflow" / "__init__.py").write_text(
-        "raise SystemExit('tensorflow was imported')\n"
-    )
-    return {"PYTHONPATH": str(root)}
+from tests.tools._cli import run_tool
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ import h5py
 import numpy as np
 import pytest
 
+from tests.tools._cli import run_tool
 from tests.tools.test_multi_worker import _free_ports, _launch, _wait
 from tests.tools.test_train_sources import (
     TRAIN,
     _figures,
     _same_runs,
     files,  # noqa: F401  (the module's folder and shards)
-    run_tool,
     write_folder,
 )
 

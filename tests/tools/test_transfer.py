@@ -3,30 +3,18 @@ user runs them: real processes on a small image folder the test writes."""
 
 import json
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests.tools._cli import run_python, run_tool
+
 CLASSES = ("blue", "green", "red")
 MODEL = [
     "--model=mobilenetv2",
     '--model_overrides={"alpha": 0.35, "input_shape": [32, 32, 3]}',
 ]
-
-
-def run_tool(tool, *args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def _write_folder(root):
@@ -232,10 +220,11 @@ def test_exported_run_serves_raw_pixels_and_png_bytes(files, whole, tmp_path):
         str(tmp_path / "export" / "saved_model" / "1"),
         str(out / "export" / "saved_model" / "1"),  # kb-train's own export
     ]
-    served = subprocess.run(
-        [sys.executable, "-c", SERVE, ",".join(paths), tmp_path / "images.npy"],
-        capture_output=True,
-        text=True,
+    served = run_python(
+        "-c",
+        SERVE,
+        ",".join(paths),
+        tmp_path / "images.npy",
         timeout=300,
         cwd=str(tmp_path),
     )

@@ -1,6 +1,7 @@
 """What the keras.applications twin tests share: statistics moved away
-from their initial values, port-and-compare on one seeded batch, and
-parameter counts split by trainability.
+from their initial values, port-and-compare on one seeded batch, the
+check that both gave the same outputs, impostors that a port must
+refuse, and parameter counts split by trainability.
 
 Test modules run under `--import-mode=importlib`, so they load this file
 by its path, not as a package.
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
+import pytest
 
 import zoo
 from kerasblocks._keras_compat import flatten_layers
@@ -84,6 +86,30 @@ def ported_outputs(
     expected = keras.ops.convert_to_numpy(keras_model(x, training=False))
     actual = keras.ops.convert_to_numpy(model(x, training=False))
     return model, actual, expected
+
+
+def assert_same_outputs(actual, expected, shape, *, spread=None) -> None:
+    """The twin's outputs `actual` equal keras.applications' `expected`
+    (both of `shape`) within 1e-4; with `spread`, the expected outputs'
+    standard deviation exceeds it, so they are not trivially equal."""
+    assert actual.shape == expected.shape == shape
+    if spread is not None:
+        assert np.std(expected) > spread
+    assert np.max(np.abs(actual - expected)) <= 1e-4
+
+
+def truncated(keras_model: keras.Model, last: str, name: str) -> keras.Model:
+    """`keras_model` ending at its layer `last`, under the name `name`:
+    an impostor whose port misses the weights after it."""
+    return keras.Model(
+        keras_model.input, keras_model.get_layer(last).output, name=name
+    )
+
+
+def assert_port_refused(keras_model: keras.Model, match: str) -> None:
+    """Porting `keras_model` raises a ValueError matching `match`."""
+    with pytest.raises(ValueError, match=match):
+        zoo.from_keras_applications(keras_model)
 
 
 def trainable_and_not(model: keras.Model) -> tuple[int, int]:

@@ -156,33 +156,36 @@ def test_port_small_input_without_top(depth):
     assert _max_diff(actual, expected) <= 1e-4
 
 
-def test_port_of_mismatching_architecture_names_first_weight():
-    # A DenseNet-169 claiming to be a DenseNet-121: the first three dense
-    # blocks agree up to conv4's 24th conv block, then pool4's batch norm
-    # sees 1280 channels instead of 1024.
-    source = keras.applications.DenseNet169(
+@pytest.mark.parametrize(
+    "application, name, message",
+    [
+        # A DenseNet-169 claiming to be a DenseNet-121: the first three
+        # dense blocks agree up to conv4's 24th conv block, then pool4's
+        # batch norm sees 1280 channels instead of 1024.
+        (
+            "DenseNet169",
+            "densenet121",
+            r"densenet121 pool4_bn/gamma has shape \(1280,\), zoo "
+            r"pool4/bn/gamma has shape \(1024,\)",
+        ),
+        (
+            "DenseNet121",
+            "densenet169",
+            r"zoo conv4/block25_0_bn/gamma \(1024,\) has no source; "
+            "densenet169 has no .*conv4_block25_0_bn",
+        ),
+    ],
+)
+def test_port_of_mismatching_architecture_names_first_weight(
+    application, name, message
+):
+    source = getattr(keras.applications, application)(
         weights=None,
         include_top=False,
         input_shape=(32, 32, 3),
-        name="densenet121",
+        name=name,
     )
-    with pytest.raises(
-        ValueError,
-        match=r"densenet121 pool4_bn/gamma has shape \(1280,\), zoo "
-        r"pool4/bn/gamma has shape \(1024,\)",
-    ):
-        zoo.from_keras_applications(source)
-    source = keras.applications.DenseNet121(
-        weights=None,
-        include_top=False,
-        input_shape=(32, 32, 3),
-        name="densenet169",
-    )
-    with pytest.raises(
-        ValueError,
-        match=r"zoo conv4/block25_0_bn/gamma \(1024,\) has no source; "
-        "densenet169 has no .*conv4_block25_0_bn",
-    ):
+    with pytest.raises(ValueError, match=message):
         zoo.from_keras_applications(source)
 
 

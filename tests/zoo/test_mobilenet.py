@@ -32,9 +32,7 @@ def test_port_at_224_with_top_gives_equal_logits():
     assert config["alpha"] == 1.0
     assert config["include_top"] is True
     assert config["classifier_activation"] is None
-    assert actual.shape == expected.shape == (1, 1000)
-    assert np.std(expected) > 0.1  # the logits are not trivially equal
-    assert np.max(np.abs(actual - expected)) <= 1e-4
+    twins.assert_same_outputs(actual, expected, (1, 1000), spread=0.1)
 
 
 @pytest.mark.parametrize(
@@ -56,56 +54,58 @@ def test_port_without_top_gives_equal_features(input_shape, alpha, pooling):
     assert np.max(np.abs(actual - expected)) <= 1e-4
 
 
-def test_port_of_another_width_under_the_same_name_names_the_weight():
-    keras_model = keras.applications.MobileNetV2(
-        weights=None,
-        input_shape=(32, 32, 3),
-        alpha=0.5,
-        include_top=False,
-        name="mobilenetv2_1.00_32",
+def _headless(**kwargs):
+    return keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), include_top=False, **kwargs
     )
-    with pytest.raises(
-        ValueError,
-        match=r"^Weight 0 does not match: mobilenetv2_1\.00_32 Conv1/kernel "
-        r"has shape \(3, 3, 3, 16\), zoo stem_conv/kernel has shape "
-        r"\(3, 3, 3, 32\)\.$",
-    ):
-        zoo.from_keras_applications(keras_model)
 
 
-def test_port_with_a_missing_layer_names_the_weight():
-    full = keras.applications.MobileNetV2(
-        weights=None, input_shape=(32, 32, 3), include_top=False
-    )
-    truncated = keras.Model(
-        full.input,
-        full.get_layer("block_16_project_BN").output,
-        name="mobilenetv2_1.00_32",
-    )
-    with pytest.raises(
-        ValueError,
-        match=r"zoo top_conv/kernel \(1, 1, 320, 1280\) has no source; "
-        r"mobilenetv2_1\.00_32 has no layer 'Conv_1' with weights\.$",
-    ):
-        zoo.from_keras_applications(truncated)
+def _another_width():
+    return _headless(alpha=0.5, name="mobilenetv2_1.00_32")
 
 
-def test_port_with_an_extra_layer_names_the_weight():
-    base = keras.applications.MobileNetV2(
-        weights=None, input_shape=(32, 32, 3), include_top=False
+def _missing_layer():
+    return twins.truncated(
+        _headless(), "block_16_project_BN", name="mobilenetv2_1.00_32"
     )
-    extended = keras.Model(
+
+
+def _extra_layer():
+    base = _headless()
+    return keras.Model(
         base.input,
         keras.layers.Dense(3, name="extra")(base.output),
         name="mobilenetv2_1.00_32",
     )
-    with pytest.raises(
-        ValueError,
-        match=r"^Weight extra/kernel \(1280, 3\) of mobilenetv2_1\.00_32 has "
-        r"no place in the zoo model \(2 mobilenetv2_1\.00_32 weights left "
-        r"over\)\.$",
-    ):
-        zoo.from_keras_applications(extended)
+
+
+@pytest.mark.parametrize(
+    "impostor, message",
+    [
+        (
+            _another_width,
+            r"^Weight 0 does not match: mobilenetv2_1\.00_32 Conv1/kernel "
+            r"has shape \(3, 3, 3, 16\), zoo stem_conv/kernel has shape "
+            r"\(3, 3, 3, 32\)\.$",
+        ),
+        (
+            _missing_layer,
+            r"zoo top_conv/kernel \(1, 1, 320, 1280\) has no source; "
+            r"mobilenetv2_1\.00_32 has no layer 'Conv_1' with weights\.$",
+        ),
+        (
+            _extra_layer,
+            r"^Weight extra/kernel \(1280, 3\) of mobilenetv2_1\.00_32 has "
+            r"no place in the zoo model \(2 mobilenetv2_1\.00_32 weights "
+            r"left over\)\.$",
+        ),
+    ],
+)
+def test_port_of_an_impostor_names_the_weight(impostor, message):
+    """A model of another width, or with a layer missing or extra, under
+    MobileNetV2's name: the port names the first weight that differs."""
+    with pytest.raises(ValueError, match=message):
+        zoo.from_keras_applications(impostor())
 
 
 def test_port_of_an_unparsable_name_is_refused():

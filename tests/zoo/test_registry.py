@@ -1,16 +1,13 @@
 """The registry's contract: names, wildcards, errors; kb-inspect."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 import zoo
+from tests.tools._cli import run_tool
 from zoo import _registry
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 BOOK = [
     "lenet",
     "lenet_bn",
@@ -79,35 +76,17 @@ def test_entries_describe_themselves():
 
 
 def test_inspect_tool_prints_summary_table_and_shapes():
-    done = subprocess.run(
-        [sys.executable, "-m", "tools.inspect", "--model=lenet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    done = run_tool("inspect", "--model=lenet", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert 'Model: "lenet"' in out
     assert "total: 61,706 parameters in 10 variables" in out
     assert re.search(r"conv2 +Conv2D +\(None, 10, 10, 16\)", out)
-    listed = subprocess.run(
-        [sys.executable, "-m", "tools.inspect", "--list"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    listed = run_tool("inspect", "--list", timeout=300)
     # Every registered model, one per line, in the registry's order.
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert names == zoo.list_models()
-    bad = subprocess.run(
-        [sys.executable, "-m", "tools.inspect", "--model=lenot"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    bad = run_tool("inspect", "--model=lenot", timeout=300)
     assert bad.returncode == 2
     assert (
         bad.stderr.strip()

@@ -11,9 +11,6 @@ same saving code: each costs 25-40 s here and the suite must stay within
 its time budget on 2 cores.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -25,6 +22,7 @@ import kerasblocks as kb
 import zoo
 from kerasblocks.compile import compile_train_step
 from kerasblocks.testing import random_inputs
+from tests.tools._cli import run_python
 
 # Deep siblings (resnet152 of resnet50, ...) are built from the classes
 # their registered smaller sibling takes through this cycle.
@@ -133,12 +131,13 @@ def test_plain_tensorflow_serves_every_export(exports):
     )
     import json
 
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(exports), json.dumps(names)],
-        capture_output=True,
-        text=True,
+    done = run_python(
+        "-c",
+        script,
+        str(exports),
+        json.dumps(names),
         timeout=1200,
-        env={**os.environ, "PYTHONPATH": ""},
+        env={"PYTHONPATH": ""},
         cwd=str(exports),
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -2,9 +2,6 @@
 reloaded in a process that never imports this project; TFLite parity."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -14,6 +11,7 @@ import tensorflow as tf
 
 import kerasblocks as kb
 import zoo
+from tests.tools._cli import run_python
 
 SEQUENCE_MODELS = [
     n for n in zoo.list_models() if zoo.get_model_entry(n).task == "sequence"
@@ -106,13 +104,8 @@ def test_a_plain_tensorflow_process_serves_every_model(exported):
         print(json.dumps(report))
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=str(root),
-        env={**os.environ, "PYTHONPATH": ""},
+    done = run_python(
+        "-c", script, timeout=600, cwd=str(root), env={"PYTHONPATH": ""}
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -9,8 +9,6 @@ for the installation with a dist-info that holds setup.cfg's entry.
 import configparser
 import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 import zipfile
 
@@ -18,6 +16,7 @@ import pytest
 
 import kerasblocks as kb
 import zoo
+from tests.tools._cli import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -69,20 +68,14 @@ def test_zoo_file_loads_where_only_kerasblocks_was_imported(tmp_path):
             print("refused:", "unregistered class rogue>LeNet" in str(error))
         """
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            str(tmp_path / "lenet.keras"),
-            str(tmp_path / "rogue.keras"),
-        ],
-        capture_output=True,
-        text=True,
+    done = run_python(
+        "-c",
+        script,
+        str(tmp_path / "lenet.keras"),
+        str(tmp_path / "rogue.keras"),
         timeout=300,
         cwd=str(ROOT),
         env={
-            **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "site")]),
             "ROGUE_MARK": str(tmp_path / "rogue_imported"),
             "TF_CPP_MIN_LOG_LEVEL": "2",
