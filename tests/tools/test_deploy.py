@@ -44,7 +44,7 @@ def _digits_val(out):
 
     model = runs.load_run_model(str(out))
     dataset = data_lib.load_dataset("digits")
-    validation, _ = deploy.run_data(model, dataset)
+    validation, _ = deploy.run_data(dataset, image_shape=(8, 8, 1))
     batches = list(validation.as_numpy_iterator())
     x = np.concatenate([b[0] for b in batches])
     y = np.concatenate([b[1] for b in batches])

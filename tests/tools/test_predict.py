@@ -100,8 +100,8 @@ def run(tmp_path_factory):
     from kerasblocks import io as kb_io
     from kerasblocks.training import deploy, runs, transfer
 
-    model = runs.load_run_model(str(out))
-    record = transfer.read_record(str(out))
+    run = runs.open_run(str(out))
+    model, record = run.model, run.record
     onnx_path = str(root / "model.onnx")
     kb_io.export_onnx(model, onnx_path)
     kb_io.write_image_metadata(
