@@ -32,3 +32,4 @@ from kerasblocks.training.models import (
 from kerasblocks.training.models import (
     register_model_source as register_model_source,
 )
+from kerasblocks.training.record import RunRecord as RunRecord

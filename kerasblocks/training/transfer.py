@@ -171,71 +171,81 @@ def class_names(dataset) -> list[str] | None:
     return [str(n) for n in names] if names else None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Origin:
+    """Where a run's first weights come from (`--init_from`)."""
+
+    path: str | None
+    pixels: str  # how the model takes images: "raw" or "unit"
+    pretrained_cfg: dict[str, Any] | None
+    prior: runs.Run | None = None  # a run directory's run, read back
+
+
+def _origin(config: TrainConfig) -> _Origin:
+    path = config.init_from or None
+    if is_run_directory(path):
+        best = os.path.join(path, "checkpoints", "BEST")
+        prior = runs.open_run(
+            path, "best" if os.path.exists(best) else "latest"
+        )
+        record = prior.record
+        return _Origin(path, record.pixels, record.pretrained_cfg, prior)
+    cfg = models.source().pretrained_cfg(config.model) if path else None
+    return _Origin(path, "raw" if cfg is not None else "unit", cfg)
+
+
 def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
     """Builds the run's model from `config.init_from` (see the module
     docstring) and freezes the part of epoch 0. Raises
     `UserInputError` for weights that do not fit.
 
     Each piece is asked once, in order: where the weights come from (a
-    run directory read back whole, or the source's pretrained
-    configuration), the model, its weights; `_finish` then states what
-    later stages read."""
-    origin = config.init_from or None
-    names = class_names(dataset)
-    cfg = models.source().pretrained_cfg(config.model) if origin else None
-    pixels, prior = ("raw" if cfg is not None else "unit"), None
-    if is_run_directory(origin):
-        best = os.path.join(origin, "checkpoints", "BEST")
-        prior = runs.open_run(
-            origin, "best" if os.path.exists(best) else "latest"
-        )
-        cfg, pixels = prior.record.pretrained_cfg, prior.record.pixels
+    run directory is read back whole), the model, its weights; then
+    `_finish` states what later stages read."""
+    origin = _origin(config)
     arguments: dict[str, Any] = {}
-    if pixels == "raw":
+    if origin.pixels == "raw":
         arguments["include_preprocessing"] = True
-    if origin and prior is None:
-        arguments.update(weights=origin, strict=config.init_from_strict)
+    if origin.path and origin.prior is None:
+        arguments.update(weights=origin.path, strict=config.init_from_strict)
     model = models.create_model(config, dataset, **arguments)
     shape = models.image_shape(model, dataset)
     from_logits = models.outputs_logits(model)
     report = getattr(model, "pretrained_report", None) or LoadReport()
-    if prior is not None:
-        report = copy_variables(prior.model, model)
-    record = RunRecord(
-        config.model,
-        {},
-        config.mixed_precision,
-        tuple(config.image_size) if config.image_size else None,
-        origin,
-        tuple(names) if names else None,
-        pixels,
-        cfg,
-    )
-    classifier = dataset.is_image and dataset.task == "classification"
-    return _finish(
-        config, model, record, report, shape, from_logits, classifier
-    )
+    if origin.prior is not None:
+        report = copy_variables(origin.prior.model, model)
+    return _finish(config, dataset, origin, model, report, shape, from_logits)
 
 
 def _finish(
-    config, model, record, report, shape, from_logits, classifier
+    config, dataset, origin, model, report, shape, from_logits
 ) -> Start:
     """Checks the weights loaded, freezes the part of epoch 0, and
     states the start: the record (with the model's config as frozen),
     the served view of an image classifier, the lines to print."""
-    origin, adapted = record.init_from, ""
-    if is_run_directory(origin):
+    adapted = ""
+    if origin.prior is not None:
         _check_run_weights(config, report)
-    elif origin is not None:
-        adapted = adapted_line(model, record.pretrained_cfg)
+    elif origin.path is not None:
+        adapted = adapted_line(model, origin.pretrained_cfg)
     freeze = Freeze.of(config)
     if freeze.mode != "none":
         apply_freeze(model, freeze.mode)
-    record = dataclasses.replace(
-        record, config=keras.saving.serialize_keras_object(model)
+    names = class_names(dataset)
+    record = RunRecord(
+        config.model,
+        keras.saving.serialize_keras_object(model),
+        config.mixed_precision,
+        tuple(config.image_size) if config.image_size else None,
+        origin.path,
+        tuple(names) if names else None,
+        origin.pixels,
+        origin.pretrained_cfg,
     )
-    serving = image_serving(model, record) if classifier else None
-    line = report_line(origin, report) if origin is not None else ""
+    serving = None
+    if dataset.is_image and dataset.task == "classification":
+        serving = image_serving(model, record)
+    line = report_line(origin.path, report) if origin.path else ""
     return Start(
         model, record, shape, from_logits, freeze, serving, line, adapted
     )
@@ -262,20 +272,6 @@ def _check_run_weights(config: TrainConfig, report: LoadReport) -> None:
 
 
 # --- freezing ----------------------------------------------------------
-
-
-def freeze_mode(config: TrainConfig, epoch: int) -> str:
-    """The freeze mode of 0-based `epoch`: `config.freeze` until
-    `--unfreeze_at_epoch` (1-based), "none" from it on.
-
-    Example:
-
-    >>> from kerasblocks.training.config import TrainConfig
-    >>> config = TrainConfig(freeze="backbone", unfreeze_at_epoch=3)
-    >>> [freeze_mode(config, epoch) for epoch in range(4)]
-    ['backbone', 'backbone', 'none', 'none']
-    """
-    return Freeze.of(config).at(epoch)
 
 
 def apply_freeze(model: keras.Model, mode: str) -> None:
