@@ -93,17 +93,16 @@ def _check() -> None:
 def _evaluate() -> int:
     import zoo  # noqa: F401  (registers the zoo's classes)
     from kerasblocks.data import dataset as data_lib
-    from kerasblocks.training import report, runs, transfer
+    from kerasblocks.training import report, runs
 
     options = {}
     if FLAGS.run_dir:
-        config = runs.read_config(FLAGS.run_dir)
-        model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
-        record = transfer.read_record(FLAGS.run_dir)
+        run = runs.open_run(FLAGS.run_dir, FLAGS.checkpoint)
+        config, model, record = run.config, run.model, run.record
         options.update(
-            pixels=transfer.run_pixels(FLAGS.run_dir),
-            eval_view=transfer.eval_view(record),
-            class_names=record.get("class_names"),
+            pixels=record.pixels,
+            eval_view=record.eval_view,
+            class_names=record.class_names,
         )
         name = FLAGS.dataset or config.dataset
         data_dir = FLAGS.data_dir or config.data_dir

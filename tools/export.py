@@ -152,15 +152,14 @@ def _export() -> int:
 
     serving, dataset, pixels, view = None, None, "unit", {}
     if FLAGS.run_dir:
-        model = runs.load_run_model(FLAGS.run_dir, FLAGS.checkpoint)
+        run = runs.open_run(FLAGS.run_dir, FLAGS.checkpoint)
+        model, config, record = run.model, run.config, run.record
         out_dir = FLAGS.out_dir or FLAGS.run_dir
-        record = transfer.read_record(FLAGS.run_dir)
         # An image classifier's SavedModel takes what clients send: uint8
         # pixels (serving_default) and encoded images (serving_bytes).
         serving = transfer.image_serving(model, record)
-        config = runs.read_config(FLAGS.run_dir)
         dataset = data_lib.load_dataset(config.dataset, config.data_dir)
-        pixels, view = record.get("pixels", "unit"), transfer.eval_view(record)
+        pixels, view = record.pixels, record.eval_view
     else:
         model = kb_io.load_model(FLAGS.model_path, compile=False)
         out_dir = FLAGS.out_dir
@@ -179,8 +178,8 @@ def _export() -> int:
             max_batch=FLAGS.max_batch,
         )
     validation, calibration = deploy.run_data(
-        model,
         dataset,
+        image_shape=_image_shape(model, dataset),
         pixels=pixels,
         view=view,
         calibration=FLAGS.calibration,
@@ -206,18 +205,30 @@ def _export() -> int:
     return 0
 
 
+def _image_shape(model, dataset):
+    """The (height, width, channels) `model` takes, for image data."""
+    from kerasblocks.training import models
+
+    return None if dataset is None else models.image_shape(model, dataset)
+
+
 def _image_serving_for(model):
     """The image signatures of a user's classifier, with the class names
     of --dataset."""
     from kerasblocks.training import transfer
+    from kerasblocks.training.record import RunRecord
 
     dataset = _common.load_image_classification(
         FLAGS.dataset, FLAGS.data_dir, **_common.source_limits(FLAGS.dataset)
     )
     names = transfer.class_names(dataset)
-    serving = transfer.image_serving(
-        model, {"pixels": FLAGS.pixels, "class_names": names}
+    record = RunRecord(
+        model.name,
+        {},
+        pixels=FLAGS.pixels,
+        class_names=tuple(names) if names else None,
     )
+    serving = transfer.image_serving(model, record)
     if serving is None:
         raise _common.UsageError(
             f"{FLAGS.model_path}: not an image classifier (input "

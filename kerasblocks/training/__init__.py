@@ -25,6 +25,7 @@ __all__ = [
     "Predictor",
     "RunLock",
     "RunLockedError",
+    "RunRecord",
     "TFRecordSource",
     "TrainConfig",
     "UserInputError",
@@ -66,6 +67,7 @@ def _load() -> dict[str, object]:
         model_from_config,
         register_model_source,
     )
+    from kerasblocks.training.record import RunRecord
 
     return locals()
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 from kerasblocks.io import _integrity
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.io.errors import CorruptFileError
+from kerasblocks.training.errors import UserInputError
 
 _NAME = re.compile(r"^ckpt-(\d{9})$")
 _BEST = "BEST"
@@ -136,6 +137,28 @@ class CheckpointManager:
                 "afresh."
             )
         return None
+
+    def find(self, which: str) -> str:
+        """The path of checkpoint `which`: "latest" (the newest usable),
+        "best", or a directory name such as "ckpt-000000100".
+
+        Raises:
+            UserInputError: there is no such checkpoint.
+        """
+        run_dir = os.path.dirname(self.directory)
+        if which == "latest":
+            found = self.latest()
+            if found is None:
+                raise UserInputError(f"{run_dir}: no checkpoint yet")
+            return found[0]
+        name = self.best() if which == "best" else which
+        path = os.path.join(self.directory, name or "")
+        if not name or not os.path.isdir(path):
+            raise UserInputError(
+                f"{run_dir}: no checkpoint {which!r}; give --checkpoint="
+                "latest, best, or a ckpt-* name under checkpoints/."
+            )
+        return path
 
     @staticmethod
     def restore(path: str, objects: dict[str, Any]) -> None:

@@ -385,9 +385,9 @@ def _depthwise_warning(run, model, x) -> dict:
 
 
 def run_data(
-    model: keras.Model,
     dataset,
     *,
+    image_shape: tuple | None = None,
     pixels: str = "unit",
     view: dict | None = None,
     calibration: str | None = None,
@@ -396,22 +396,21 @@ def run_data(
     quantize: str = "none",
 ) -> tuple[Any, Any]:
     """The validation batches and (for int8) the calibration batches of a
-    run's model, seen as the model sees them (`pixels`, `view`).
+    model, seen as the model sees them: `image_shape` (the (height,
+    width, channels) it takes, for image data), `pixels` and `view`.
 
     `calibration` is a --dataset form; by default the run's own training
     split.
     """
     from kerasblocks.data import dataset as data_lib
-    from kerasblocks.training import models
 
     if dataset is None:
         return None, None
-    shape = models.image_shape(model, dataset)
     view = view or {}
     validation = None
     if dataset.num_val:
         validation = data_lib.make_pipeline(
-            dataset, "val", 64, image_shape=shape, pixels=pixels, **view
+            dataset, "val", 64, image_shape=image_shape, pixels=pixels, **view
         )
     if quantize != "int8":
         return validation, None
@@ -419,33 +418,31 @@ def run_data(
     if calibration:
         source = data_lib.load_dataset(calibration, data_dir)
     pipeline = data_lib.make_pipeline(
-        source, "train", 32, image_shape=shape, pixels=pixels, **view
+        source, "train", 32, image_shape=image_shape, pixels=pixels, **view
     )
     return validation, pipeline.unbatch().take(calibration_examples).batch(32)
 
 
-def export_run(
-    model: keras.Model, config, dataset, record: dict, image_serving=None
-) -> dict[str, str]:
+def export_run(config, dataset, start) -> dict[str, str]:
     """A finished run's exports (`config.export`), checked on its
-    validation split and quantized as `config` says."""
-    from kerasblocks.training import transfer
-
+    validation split and quantized as `config` says. `start` (the run's
+    `transfer.Start`) holds the trained model and says how it sees
+    images and is served."""
     validation, calibration = run_data(
-        model,
         dataset,
-        pixels=record.get("pixels", "unit"),
-        view=transfer.eval_view(record),
+        image_shape=start.image_shape,
+        pixels=start.pixels,
+        view=start.eval_view,
         calibration=config.calibration,
         data_dir=config.data_dir,
         calibration_examples=config.calibration_examples,
         quantize=config.quantize,
     )
     return export_checked(
-        model,
+        start.model,
         config.out_dir,
         config.export,
-        image_serving=image_serving,
+        image_serving=start.serving,
         validation=validation,
         options=DeployOptions(
             config.quantize, config.min_agreement, calibration

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 
 
 class UserInputError(ValueError):
@@ -50,8 +51,31 @@ class DiskFullError(OSError):
         )
         self.path, self.needed, self.free = path, needed, free
 
+    @classmethod
+    def of_checkpoint(cls, path: str, model, optimizers) -> DiskFullError:
+        """The error of a run whose checkpoints hold `model` and
+        `optimizers` (None for none): it says about what a checkpoint
+        needs, and what is free on the disk of `path`."""
+        variables = list(model.weights)
+        for optimizer in optimizers:
+            if optimizer is not None:
+                variables += list(optimizer.variables)
+        needed = sum(int(v.numpy().nbytes) for v in variables)
+        return cls(path, needed, _free_bytes(path))
+
     def __str__(self) -> str:
         return self.args[0]
+
+
+def _free_bytes(path: str) -> int | None:
+    """The free space of the disk that holds `path`."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def _megabytes(size: int) -> str:

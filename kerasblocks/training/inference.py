@@ -248,8 +248,9 @@ def _open_run(run_dir: str, checkpoint: str) -> Predictor:
     from kerasblocks.io.image_serving import output_kind
     from kerasblocks.training import runs
 
-    model = runs.load_run_model(run_dir, checkpoint)
-    serving = transfer.image_serving(model, transfer.read_record(run_dir))
+    run = runs.open_run(run_dir, checkpoint)
+    model = run.model
+    serving = transfer.image_serving(model, run.record)
     if serving is None:
         raise UserInputError(
             f"{run_dir}: its model is not an image classifier (input "

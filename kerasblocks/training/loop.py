@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -80,22 +81,27 @@ class Hooks:
 
 @dataclasses.dataclass
 class Parts:
-    """The built pieces of a run."""
+    """The built pieces of a run: its start (the model and how it sees
+    data, `transfer.Start`) and what trains it."""
 
-    model: keras.Model
+    start: transfer.Start
     train_step: Any  # a kerasblocks.compile CompiledTrainStep
     loss_fn: Callable
     accuracy: keras.metrics.Metric
     dataset: data_lib.Dataset
-    image_shape: tuple | None
+    plan: Plan
     mode_reason: str = ""
-    pixels: str = "unit"
     # The optimizer of the epochs after --unfreeze_at_epoch (its own
     # slots, its rate scaled), in every checkpoint from the start.
     finetune_optimizer: Any = None
-    # The central crop and resize method evaluation and serving use
-    # (`transfer.eval_view`); training batches are resized whole.
-    eval_view: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def model(self) -> keras.Model:
+        return self.start.model
+
+    @property
+    def image_shape(self) -> tuple | None:
+        return self.start.image_shape
 
 
 def _all_finite(model: keras.Model) -> bool:
@@ -114,14 +120,13 @@ class Loop:
         config,
         parts: Parts,
         strategy: tf.distribute.Strategy,
-        plan: Plan,
         manager: CheckpointManager,
         progress: Progress,
         hooks: Hooks,
         record_mode: Callable[[dict], None],
     ):
         self.config, self.parts, self.strategy = config, parts, strategy
-        self.plan, self.manager, self.progress = plan, manager, progress
+        self.plan, self.manager, self.progress = parts.plan, manager, progress
         self.hooks = hooks
         self.record_mode = record_mode
         # Set by the trainer: SIGINT/SIGTERM stop the run after a step.
@@ -138,14 +143,14 @@ class Loop:
         }
         if parts.finetune_optimizer is not None:
             self.objects["finetune_optimizer"] = parts.finetune_optimizer
-        self.freeze = transfer.freeze_mode(config, 0)
+        self.freeze = parts.start.freeze.at(0)
         self.val_pipeline = data_lib.make_pipeline(
             parts.dataset,
             "val",
             config.batch_size,
             image_shape=parts.image_shape,
-            pixels=parts.pixels,
-            **parts.eval_view,
+            pixels=parts.start.pixels,
+            **parts.start.eval_view,
         )
 
     def enter_epoch(self, epoch: int) -> bool:
@@ -153,7 +158,7 @@ class Loop:
         unfroze the model. Unfreezing makes new variables trainable, so
         the step is rebuilt around the fine-tuning optimizer (whose
         slots then cover them)."""
-        mode = transfer.freeze_mode(self.config, epoch)
+        mode = self.parts.start.freeze.at(epoch)
         if mode == self.freeze:
             return False
         parts, step = self.parts, self.parts.train_step
@@ -181,6 +186,28 @@ class Loop:
         restored = TrainState.from_dict(state)
         self.saved_step = restored.step
         return restored
+
+    def resume(self, path: str, saved: dict) -> TrainState:
+        """Restores the checkpoint at `path` (whose state.json holds
+        `saved`) into the frozen part and optimizer of its epoch, and
+        says so."""
+        config, parts = self.config, self.parts
+        # The frozen part follows from the epoch, and decides which
+        # optimizer state the checkpoint restores into.
+        if self.enter_epoch(int(saved.get("epoch", 0))):
+            self.say_unfrozen(int(saved.get("epoch", 0)))
+        state = self.restore(path, saved)
+        if config.schedule == "constant":
+            # The restored optimizer carries the old rate; a resumed run
+            # may lower it (after a non-finite loss, say).
+            rate = config.learning_rate
+            if parts.train_step.optimizer is parts.finetune_optimizer:
+                rate *= config.finetune_lr_scale
+            parts.train_step.optimizer.learning_rate = rate
+        self.progress.say(
+            f"resuming from {os.path.basename(path)} (step {state.step})"
+        )
+        return state
 
     def save(self, state: TrainState, is_best: bool = False) -> None:
         if not _all_finite(self.parts.model):
@@ -319,7 +346,7 @@ class Loop:
             augment=config.augment,
             drop_remainder=True,
             start_batch=state.batch,
-            pixels=parts.pixels,
+            pixels=parts.start.pixels,
         )
         workers = self.workers
         if workers > 1 and workers == self.strategy.num_replicas_in_sync:

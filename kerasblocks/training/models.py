@@ -4,13 +4,12 @@ The library does not know the zoo. A model source (the zoo registers
 itself on import) turns a name and overrides into a model;
 `create_model` adds what the data set implies and the precision policy.
 `model_from_config` rebuilds a run's model from its `model_config.json`
-without touching the data set.
+(`RunRecord`) without touching the data set.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +17,10 @@ from typing import Any
 import keras
 
 from kerasblocks.data import dataset as data_lib
+from kerasblocks.training import record as record_lib
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
+from kerasblocks.training.record import RunRecord
 
 POLICIES = {
     "none": None,
@@ -159,18 +160,6 @@ def outputs_logits(model: keras.Model) -> bool:
     )
 
 
-def model_record(config: TrainConfig, model: keras.Model) -> dict[str, Any]:
-    """What `model_config.json` holds: the name, the precision, the image
-    size given with --image_size (None: the model's own) and the model's
-    serialized config (which has that input size)."""
-    return {
-        "model": config.model,
-        "mixed_precision": config.mixed_precision,
-        "image_size": config.image_size,
-        "config": keras.saving.serialize_keras_object(model),
-    }
-
-
 def model_from_config(run_dir: str) -> keras.Model:
     """Rebuilds a run's model (new weights) from its `model_config.json`.
 
@@ -181,22 +170,6 @@ def model_from_config(run_dir: str) -> keras.Model:
     Raises:
         UserInputError: no readable model_config.json in `run_dir`.
     """
-    from kerasblocks.io import safety
-    from kerasblocks.io.errors import UnsafeModelError
-
-    path = os.path.join(run_dir, "model_config.json")
-    try:
-        with open(path) as f:
-            record = json.load(f)
-        config = record["config"]
-    except FileNotFoundError:
-        raise UserInputError(
-            f"{run_dir}: not a run directory (no model_config.json); give "
-            "--run_dir of a kb-train run."
-        ) from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise UserInputError(f"{path} is unreadable ({error!r}).") from None
-    problems = safety.config_problems(config)
-    if problems:
-        raise UnsafeModelError(path, problems)
-    return keras.saving.deserialize_keras_object(config)
+    return RunRecord.read(run_dir).build_model(
+        os.path.join(run_dir, record_lib.FILE)
+    )

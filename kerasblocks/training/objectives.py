@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
@@ -55,6 +56,21 @@ def build_optimizer(config: TrainConfig, total_steps: int):
     return _OPTIMIZERS[config.optimizer](
         learning_rate(config, total_steps), decay
     )
+
+
+def build_optimizers(config: TrainConfig, plan) -> tuple[Any, Any]:
+    """The run's optimizer and, with `--unfreeze_at_epoch`, the one of
+    the epochs after it (its own slots, the rate scaled by
+    `--finetune_lr_scale`, its schedule over the steps left); else
+    None. `plan` is the run's `loop.Plan`."""
+    optimizer = build_optimizer(config, plan.total_steps)
+    if config.unfreeze_at_epoch is None:
+        return optimizer, None
+    frozen = (config.unfreeze_at_epoch - 1) * plan.steps_per_epoch
+    scaled = dataclasses.replace(
+        config, learning_rate=config.learning_rate * config.finetune_lr_scale
+    )
+    return optimizer, build_optimizer(scaled, max(1, plan.total_steps - frozen))
 
 
 def build_loss(dataset: data_lib.Dataset, from_logits: bool, smoothing: float):

@@ -22,12 +22,14 @@ from typing import Any
 
 from kerasblocks.io._atomic import atomic_path
 from kerasblocks.training import config as config_lib
+from kerasblocks.training import record as record_lib
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import RunDirectoryError
 from kerasblocks.training.lock import LOCK, RunLock
+from kerasblocks.training.record import RunRecord
 
 FLAGS = "flags.json"
-MODEL = "model_config.json"
+MODEL = record_lib.FILE
 COMPLETED = "COMPLETED"
 CHECKPOINTS = "checkpoints"
 
@@ -143,7 +145,7 @@ class RunDirectory:
         with open(self.file(name)) as f:
             return json.load(f)
 
-    def start(self, model_record: dict[str, Any]) -> None:
+    def start(self, record: RunRecord) -> None:
         """Writes the run's settings and model config (the chief only).
         A resume with changed settings keeps the recorded ones until
         `record_resume` knows the step the change takes effect."""
@@ -158,7 +160,7 @@ class RunDirectory:
         os.makedirs(self.path, exist_ok=True)
         if not self._changes:
             self._write_flags()
-        self.write(MODEL, model_record)
+        self.write(MODEL, record.to_dict())
 
     def record_resume(self, step: int) -> None:
         """Records the settings changed on this resume, from `step` on."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -11,9 +12,11 @@ import numpy as np
 from kerasblocks.compile import compile_forward
 from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import models, objectives, report
+from kerasblocks.training import record as record_lib
 from kerasblocks.training.checkpoints import CheckpointManager
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
+from kerasblocks.training.record import RunRecord
 
 
 def read_config(run_dir: str) -> TrainConfig:
@@ -31,11 +34,27 @@ def read_config(run_dir: str) -> TrainConfig:
         raise UserInputError(f"{path} is unreadable ({error}).") from None
 
 
-def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
-    """The model of a run, with the weights of a checkpoint.
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run read back: its settings, its record and its model.
 
-    The model is rebuilt from the run's `model_config.json` (the data set
-    is not read).
+    Attributes:
+        config: the settings it was started with (flags.json).
+        record: its `model_config.json` (`RunRecord`).
+        model: its model, with the weights of one checkpoint.
+        checkpoint: the path of that checkpoint.
+    """
+
+    config: TrainConfig
+    record: RunRecord
+    model: keras.Model
+    checkpoint: str
+
+
+def open_run(run_dir: str, checkpoint: str = "latest") -> Run:
+    """A run's settings, record and model (with a checkpoint's weights),
+    each file read once. The model is rebuilt from the record (the data
+    set is not read).
 
     Args:
         run_dir: a kb-train run directory.
@@ -44,27 +63,22 @@ def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
     """
     import tensorflow as tf
 
-    read_config(run_dir)
-    model = models.model_from_config(run_dir)
+    config = read_config(run_dir)
+    record = RunRecord.read(run_dir)
+    model = record.build_model(os.path.join(run_dir, record_lib.FILE))
     manager = CheckpointManager(os.path.join(run_dir, "checkpoints"))
-    if checkpoint == "latest":
-        found = manager.latest()
-        if found is None:
-            raise UserInputError(f"{run_dir}: no checkpoint yet")
-        path = found[0]
-    else:
-        name = manager.best() if checkpoint == "best" else checkpoint
-        path = os.path.join(manager.directory, name or "")
-        if not name or not os.path.isdir(path):
-            raise UserInputError(
-                f"{run_dir}: no checkpoint {checkpoint!r}; give --checkpoint="
-                "latest, best, or a ckpt-* name under checkpoints/."
-            )
+    path = manager.find(checkpoint)
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
     tf.train.Checkpoint(model=model, step=counter).read(
         os.path.join(path, "ckpt")
     ).expect_partial()
-    return model
+    return Run(config, record, model, path)
+
+
+def load_run_model(run_dir: str, checkpoint: str = "latest") -> keras.Model:
+    """The model of a run, with the weights of a checkpoint (see
+    `open_run`)."""
+    return open_run(run_dir, checkpoint).model
 
 
 def evaluate_model(
@@ -87,8 +101,8 @@ def evaluate_model(
     evaluation.json to `out_dir` when given.
 
     `pixels` is how the model takes images ("unit" or "raw"; a run
-    records it, see `transfer.run_pixels`), and `eval_view` the central
-    crop and resize method it is served with (`transfer.eval_view`; by
+    records it, see `RunRecord.pixels`), and `eval_view` the central
+    crop and resize method it is served with (`RunRecord.eval_view`; by
     default the whole image, bilinear). A model of another runtime
     (`kerasblocks.training.inference`) comes as `forward` (a float
     batch to outputs), `from_logits` and `image_shape` instead of

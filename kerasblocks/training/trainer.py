@@ -25,11 +25,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import os
-import shutil
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kerasblocks.compile import compile_train_step
@@ -37,7 +34,6 @@ from kerasblocks.data import dataset as data_lib
 from kerasblocks.training import (
     deploy,
     jit,
-    models,
     objectives,
     strategies,
     transfer,
@@ -135,9 +131,8 @@ def source_options(config: TrainConfig) -> dict:
 
 def load_data(config: TrainConfig, replicas: int) -> data_lib.Dataset:
     """The run's data set, checked against the flags."""
-    dataset = data_lib.load_dataset(
-        config.dataset, config.data_dir, **source_options(config)
-    )
+    options = source_options(config)
+    dataset = data_lib.load_dataset(config.dataset, config.data_dir, **options)
     if config.batch_size % replicas:
         raise UserInputError(
             f"--batch_size={config.batch_size} must be divisible by the "
@@ -177,52 +172,50 @@ def load_data(config: TrainConfig, replicas: int) -> data_lib.Dataset:
 
 def build(
     config: TrainConfig,
-    dataset: data_lib.Dataset,
     strategy: tf.distribute.Strategy,
-    plan: Plan,
-    recorded_mode: dict | None,
+    recorded_mode: dict | None = None,
 ) -> Parts:
-    """The model, loss, metric and compiled step (under the strategy)."""
+    """Everything a run trains with, each piece built once: the data
+    (checked against the flags), the plan, the start
+    (`transfer.start_model`: the model and how it sees data), the loss,
+    metric, optimizers and the compiled step (under the strategy).
+
+    Args:
+        config: the run's (validated) settings.
+        strategy: the tf.distribute strategy.
+        recorded_mode: the run directory's `compile.json`, if any.
+    """
+    dataset = load_data(config, strategy.num_replicas_in_sync)
+    steps_per_epoch = dataset.num_train // config.batch_size
+    plan = Plan(
+        steps_per_epoch, config.steps or config.epochs * steps_per_epoch
+    )
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         start = transfer.start_model(config, dataset)
-        model = start.model
-        if config.freeze != "none":
-            transfer.apply_freeze(model, transfer.freeze_mode(config, 0))
-        shape = models.image_shape(model, dataset)
         loss_fn = objectives.build_loss(
-            dataset, models.outputs_logits(model), config.label_smoothing
+            dataset, start.from_logits, config.label_smoothing
         )
         accuracy = objectives.build_accuracy(dataset)
+        optimizer, finetune = objectives.build_optimizers(config, plan)
         mode, why = jit.plan_mode(
             config,
             recorded_mode,
-            model,
+            start.model,
             plan.total_steps,
             strategy.num_replicas_in_sync,
         )
         step = compile_train_step(
-            model,
-            objectives.build_optimizer(config, plan.total_steps),
+            start.model,
+            optimizer,
             loss_fn,
             mode=mode,
             strategy=strategy,
             metrics=[accuracy],
         )
-        finetune = None
-        if config.unfreeze_at_epoch is not None:
-            frozen = (config.unfreeze_at_epoch - 1) * plan.steps_per_epoch
-            finetune = objectives.build_optimizer(
-                dataclasses.replace(
-                    config,
-                    learning_rate=config.learning_rate
-                    * config.finetune_lr_scale,
-                ),
-                max(1, plan.total_steps - frozen),
-            )
-    parts = Parts(model, step, loss_fn, accuracy, dataset, shape, why)
-    parts.pixels, parts.finetune_optimizer = start.pixels, finetune
-    parts.eval_view = transfer.eval_view(start.record)
-    return parts, start
+    return Parts(start, step, loss_fn, accuracy, dataset, plan, why, finetune)
 
 
 def train(
@@ -262,7 +255,8 @@ def train(
     strategy = strategies.build_strategy(
         config.strategy, collective_timeout=collective_timeout
     )
-    run_dir = RunDirectory(config, strategies.is_chief(strategy))
+    chief = strategies.is_chief(strategy)
+    run_dir = RunDirectory(config, chief)
     # A worker stopping alone would leave its peers waiting in their
     # collectives: under several workers, signals keep their effect.
     interrupt = (
@@ -293,33 +287,49 @@ def _train_locked(
         )
         return RunResult(config.out_dir, True, None, 0, [], skipped=True)
     run_dir.check(allow_flag_changes)
-    dataset = load_data(config, strategy.num_replicas_in_sync)
-    steps_per_epoch = dataset.num_train // config.batch_size
-    plan = Plan(
-        steps_per_epoch, config.steps or config.epochs * steps_per_epoch
-    )
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
-    parts, start = build(
-        config, dataset, strategy, plan, run_dir.read(jit.RECORD)
-    )
-    for line in (start.line, start.adapted):
+    parts = build(config, strategy, run_dir.read(jit.RECORD))
+    for line in (parts.start.line, parts.start.adapted):
         if line:
             print(line, file=stream)
-    record = {**models.model_record(config, parts.model), **start.record}
+    plan, step = parts.plan, parts.train_step
     try:
-        run_dir.start(record)
-        return _run(
-            config,
-            parts,
-            strategy,
-            plan,
-            run_dir,
-            hooks,
-            stream,
-            record,
-            interrupt,
+        run_dir.start(parts.start.record)
+        manager = CheckpointManager(
+            run_dir.file("checkpoints"),
+            keep=config.keep_checkpoints,
+            is_chief=run_dir.chief,
+        )
+        found = manager.latest()
+        progress = Progress(run_dir, plan.epochs, plan.steps_per_epoch, stream)
+        record_mode = functools.partial(run_dir.write, jit.RECORD)
+        if step.mode is not None and run_dir.read(jit.RECORD) is None:
+            record_mode({"mode": step.mode, "reason": parts.mode_reason})
+        if step.mode is not None and config.jit_compile == "auto":
+            progress.say(f"jit_compile=auto: {step.mode} ({parts.mode_reason})")
+        loop = Loop(
+            config, parts, strategy, manager, progress, hooks, record_mode
+        )
+        loop.interrupt = interrupt
+        state = TrainState() if found is None else loop.resume(*found)
+        if found is not None:
+            run_dir.record_resume(state.step)
+        resumed_from = None if found is None else state.step
+        state = loop.run(state)
+        progress.close()
+        if hooks.on_finish:
+            hooks.on_finish(parts.model, strategy)
+        if run_dir.chief:
+            exports = deploy.export_run(config, parts.dataset, parts.start)
+            run_dir.write(
+                COMPLETED,
+                {
+                    "steps": state.step,
+                    "history": state.history,
+                    "exports": exports,
+                },
+            )
+        return RunResult(
+            config.out_dir, True, resumed_from, state.step, state.history
         )
     except BaseException as error:
         run_dir.abandon()
@@ -330,89 +340,9 @@ def _train_locked(
             raise PeerLostError(message) from error
         path = disk_full_path(error)
         if path is not None:
-            path = path or config.out_dir
-            raise DiskFullError(
-                path, _checkpoint_bytes(parts), _free_bytes(path)
+            raise DiskFullError.of_checkpoint(
+                path or config.out_dir,
+                parts.model,
+                (parts.train_step.optimizer, parts.finetune_optimizer),
             ) from None
         raise
-
-
-def _checkpoint_bytes(parts: Parts) -> int:
-    """About what a checkpoint of the run takes (its weights and the
-    optimizers' slots)."""
-    variables = list(parts.model.weights)
-    for optimizer in (parts.train_step.optimizer, parts.finetune_optimizer):
-        if optimizer is not None:
-            variables += list(optimizer.variables)
-    return sum(int(np.asarray(v.numpy()).nbytes) for v in variables)
-
-
-def _free_bytes(path: str) -> int | None:
-    """The free space of the disk that holds `path`."""
-    path = os.path.abspath(path)
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
-
-
-def _run(
-    config, parts, strategy, plan, run_dir, hooks, stream, record, interrupt
-) -> RunResult:
-    manager = CheckpointManager(
-        run_dir.file("checkpoints"),
-        keep=config.keep_checkpoints,
-        is_chief=run_dir.chief,
-    )
-    progress = Progress(run_dir, plan.epochs, plan.steps_per_epoch, stream)
-    record_mode = functools.partial(run_dir.write, jit.RECORD)
-    step = parts.train_step
-    if step.mode is not None and run_dir.read(jit.RECORD) is None:
-        record_mode({"mode": step.mode, "reason": parts.mode_reason})
-    if step.mode is not None and config.jit_compile == "auto":
-        progress.say(f"jit_compile=auto: {step.mode} ({parts.mode_reason})")
-    loop = Loop(
-        config, parts, strategy, plan, manager, progress, hooks, record_mode
-    )
-    loop.interrupt = interrupt
-    state, resumed_from = TrainState(), None
-    found = manager.latest()
-    if found is not None:
-        path, saved = found
-        # The frozen part follows from the epoch, and decides which
-        # optimizer state the checkpoint restores into.
-        if loop.enter_epoch(int(saved.get("epoch", 0))):
-            loop.say_unfrozen(int(saved.get("epoch", 0)))
-        state = loop.restore(path, saved)
-        resumed_from = state.step
-        run_dir.record_resume(state.step)
-        if config.schedule == "constant":
-            # The restored optimizer carries the old rate; a resumed run
-            # may lower it (after a non-finite loss, say).
-            rate = config.learning_rate
-            if parts.train_step.optimizer is parts.finetune_optimizer:
-                rate *= config.finetune_lr_scale
-            parts.train_step.optimizer.learning_rate = rate
-        progress.say(
-            f"resuming from {os.path.basename(path)} (step {resumed_from})"
-        )
-    state = loop.run(state)
-    progress.close()
-    if hooks.on_finish:
-        hooks.on_finish(parts.model, strategy)
-    if run_dir.chief:
-        serving = None
-        if parts.dataset.is_image and parts.dataset.task == "classification":
-            serving = transfer.image_serving(parts.model, record)
-        exports = deploy.export_run(
-            parts.model, config, parts.dataset, record, serving
-        )
-        run_dir.write(
-            COMPLETED,
-            {"steps": state.step, "history": state.history, "exports": exports},
-        )
-    return RunResult(
-        config.out_dir, True, resumed_from, state.step, state.history
-    )

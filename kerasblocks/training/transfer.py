@@ -9,14 +9,15 @@ pixels ("raw") instead of kb-train's usual [0, 1] ("unit"); the choice
 is recorded in `model_config.json` and read back by evaluation and
 export, so training, evaluation and serving see one function.
 
-The frozen state is a function of the epoch alone (`freeze_mode`), so
-a resumed run derives it from its checkpoint's epoch.
+All of it is resolved once, by `start_model`, into a `Start` that the
+later stages (the loop, the record, the exports) read. The frozen state
+is a function of the epoch alone (`Freeze`), so a resumed run derives it
+from its checkpoint's epoch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -25,62 +26,85 @@ import keras
 from kerasblocks.data import dataset as data_lib
 from kerasblocks.io.image_serving import ImageServing
 from kerasblocks.io.report import LoadReport, copy_variables
-from kerasblocks.training import models
+from kerasblocks.training import models, runs
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
+from kerasblocks.training.record import RunRecord
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Freeze:
+    """What is frozen in which epoch: `mode` until the 0-based epoch
+    `unfreeze_epoch`, nothing from it on. A function of the epoch alone,
+    so a resumed run derives it from its checkpoint's epoch.
+
+    Example:
+
+    >>> freeze = Freeze("backbone", unfreeze_epoch=2)
+    >>> [freeze.at(epoch) for epoch in range(4)]
+    ['backbone', 'backbone', 'none', 'none']
+    """
+
+    mode: str = "none"
+    unfreeze_epoch: int | None = None
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> Freeze:
+        """`--freeze` until `--unfreeze_at_epoch` (1-based)."""
+        unfreeze = config.unfreeze_at_epoch
+        return cls(config.freeze, None if unfreeze is None else unfreeze - 1)
+
+    def at(self, epoch: int) -> str:
+        unfreeze = self.unfreeze_epoch
+        return (
+            "none" if unfreeze is not None and epoch >= unfreeze else self.mode
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Start:
-    """The run's model and where its weights came from.
+    """The run's model as it starts, and everything later stages need to
+    know about where it came from.
 
     Attributes:
-        model: the built model.
-        pixels: "raw" (0-255, the model preprocesses) or "unit".
-        record: what `model_config.json` adds (init source, pretrained
-            configuration, pixels, class names).
+        model: the built model, its weights loaded and the part of
+            epoch 0 frozen.
+        record: what `model_config.json` holds (the model's config, init
+            source, pretrained configuration, pixels, class names).
+        image_shape: the (height, width, channels) it takes, for image
+            data (None otherwise).
+        from_logits: whether it ends without a softmax.
+        freeze: what is frozen in which epoch.
+        serving: how its export takes raw images (None when it is not an
+            image classifier).
         line: the one-line load report ("" for a random start).
         adapted: one line when the input shape or class count of
             pretrained weights was adapted to the data ("" if not).
     """
 
     model: keras.Model
-    pixels: str
-    record: dict[str, Any]
+    record: RunRecord
+    image_shape: tuple | None = None
+    from_logits: bool = True
+    freeze: Freeze = Freeze()
+    serving: ImageServing | None = None
     line: str = ""
     adapted: str = ""
+
+    @property
+    def pixels(self) -> str:
+        """ "raw" (0-255, the model preprocesses) or "unit"."""
+        return self.record.pixels
+
+    @property
+    def eval_view(self) -> dict[str, Any]:
+        """The central crop and resize method of evaluation and serving
+        (`RunRecord.eval_view`); training batches are resized whole."""
+        return self.record.eval_view
 
 
 def is_run_directory(path: str | None) -> bool:
     return bool(path) and os.path.isfile(os.path.join(path, "flags.json"))
-
-
-def read_record(run_dir: str) -> dict[str, Any]:
-    """A run's `model_config.json` (an empty dict when absent)."""
-    path = os.path.join(run_dir, "model_config.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
-def run_pixels(run_dir: str) -> str:
-    """How a run's model takes images ("unit" for runs before this was
-    recorded)."""
-    return read_record(run_dir).get("pixels", "unit")
-
-
-def eval_view(record: dict[str, Any]) -> dict[str, Any]:
-    """How a run's model sees images when evaluated and served: the
-    central crop and resize method of its pretrained configuration
-    (`{"crop_fraction": 1.0, "interpolation": "bilinear"}`, the whole
-    image, for a model trained from scratch). `make_pipeline` and
-    `ImageServing` take these keywords."""
-    cfg = record.get("pretrained_cfg") or {}
-    return {
-        "crop_fraction": float(cfg.get("crop_fraction", 1.0)),
-        "interpolation": cfg.get("interpolation", "bilinear"),
-    }
 
 
 def _layers(paths) -> list[str]:
@@ -147,56 +171,99 @@ def class_names(dataset) -> list[str] | None:
     return [str(n) for n in names] if names else None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Origin:
+    """Where a run's first weights come from (`--init_from`)."""
+
+    path: str | None
+    pixels: str  # how the model takes images: "raw" or "unit"
+    pretrained_cfg: dict[str, Any] | None
+    prior: runs.Run | None = None  # a run directory's run, read back
+
+
+def _origin(config: TrainConfig) -> _Origin:
+    path = config.init_from or None
+    if is_run_directory(path):
+        best = os.path.join(path, "checkpoints", "BEST")
+        prior = runs.open_run(
+            path, "best" if os.path.exists(best) else "latest"
+        )
+        record = prior.record
+        return _Origin(path, record.pixels, record.pretrained_cfg, prior)
+    cfg = models.source().pretrained_cfg(config.model) if path else None
+    return _Origin(path, "raw" if cfg is not None else "unit", cfg)
+
+
 def start_model(config: TrainConfig, dataset: data_lib.Dataset) -> Start:
     """Builds the run's model from `config.init_from` (see the module
-    docstring). Raises `UserInputError` for weights that do not fit."""
-    source = models.source()
-    origin = config.init_from or None
-    cfg = source.pretrained_cfg(config.model)
-    record: dict[str, Any] = {
-        "init_from": origin,
-        "class_names": class_names(dataset),
-    }
-    if origin is None:
-        model = models.create_model(config, dataset)
-        record.update(pixels="unit", pretrained_cfg=None)
-        return Start(model, "unit", record)
-    if is_run_directory(origin):
-        pixels = run_pixels(origin)
-        start = {"include_preprocessing": True} if pixels == "raw" else {}
-        model = models.create_model(config, dataset, **start)
-        report = copy_variables(_run_weights(origin), model)
-        if not report.loaded:
-            raise UserInputError(
-                f"--init_from={origin}: no weight of that run fits "
-                f"--model={config.model} ({report})"
-            )
-        _check_backbone(origin, report, config.init_from_strict)
-        pretrained = read_record(origin).get("pretrained_cfg")
-        record.update(pixels=pixels, pretrained_cfg=pretrained)
-        return Start(model, pixels, record, report_line(origin, report))
-    pixels = "raw" if cfg is not None else "unit"
-    start = {"weights": origin, "strict": config.init_from_strict}
-    if cfg is not None:
-        start["include_preprocessing"] = True
-    model = models.create_model(config, dataset, **start)
-    record.update(pixels=pixels, pretrained_cfg=cfg)
+    docstring) and freezes the part of epoch 0. Raises
+    `UserInputError` for weights that do not fit.
+
+    Each piece is asked once, in order: where the weights come from (a
+    run directory is read back whole), the model, its weights; then
+    `_finish` states what later stages read."""
+    origin = _origin(config)
+    arguments: dict[str, Any] = {}
+    if origin.pixels == "raw":
+        arguments["include_preprocessing"] = True
+    if origin.path and origin.prior is None:
+        arguments.update(weights=origin.path, strict=config.init_from_strict)
+    model = models.create_model(config, dataset, **arguments)
+    shape = models.image_shape(model, dataset)
+    from_logits = models.outputs_logits(model)
     report = getattr(model, "pretrained_report", None) or LoadReport()
+    if origin.prior is not None:
+        report = copy_variables(origin.prior.model, model)
+    return _finish(config, dataset, origin, model, report, shape, from_logits)
+
+
+def _finish(
+    config, dataset, origin, model, report, shape, from_logits
+) -> Start:
+    """Checks the weights loaded, freezes the part of epoch 0, and
+    states the start: the record (with the model's config as frozen),
+    the served view of an image classifier, the lines to print."""
+    adapted = ""
+    if origin.prior is not None:
+        _check_run_weights(config, report)
+    elif origin.path is not None:
+        adapted = adapted_line(model, origin.pretrained_cfg)
+    freeze = Freeze.of(config)
+    if freeze.mode != "none":
+        apply_freeze(model, freeze.mode)
+    names = class_names(dataset)
+    record = RunRecord(
+        config.model,
+        keras.saving.serialize_keras_object(model),
+        config.mixed_precision,
+        tuple(config.image_size) if config.image_size else None,
+        origin.path,
+        tuple(names) if names else None,
+        origin.pixels,
+        origin.pretrained_cfg,
+    )
+    serving = None
+    if dataset.is_image and dataset.task == "classification":
+        serving = image_serving(model, record)
+    line = report_line(origin.path, report) if origin.path else ""
     return Start(
-        model,
-        pixels,
-        record,
-        report_line(origin, report),
-        adapted_line(model, cfg),
+        model, record, shape, from_logits, freeze, serving, line, adapted
     )
 
 
-def _check_backbone(origin: str, report: LoadReport, strict: bool) -> None:
-    """A run's checkpoint that leaves a weight outside the classifier
-    unloaded is refused, unless --init_from_strict=false."""
+def _check_run_weights(config: TrainConfig, report: LoadReport) -> None:
+    """Of a run's checkpoint, nothing that fits is refused, and so is
+    one that leaves a weight outside the classifier unloaded, unless
+    --init_from_strict=false."""
+    origin = config.init_from
+    if not report.loaded:
+        raise UserInputError(
+            f"--init_from={origin}: no weight of that run fits "
+            f"--model={config.model} ({report})"
+        )
     unloaded = report.missing + [m[0] for m in report.mismatched]
     backbone = [p for p in unloaded if not p.startswith("predictions/")]
-    if backbone and strict:
+    if backbone and config.init_from_strict:
         raise UserInputError(
             f"--init_from={origin}: leaves {len(backbone)} backbone "
             f"weights unloaded ({_shown(backbone)}); pass "
@@ -204,32 +271,7 @@ def _check_backbone(origin: str, report: LoadReport, strict: bool) -> None:
         )
 
 
-def _run_weights(run_dir: str) -> keras.Model:
-    from kerasblocks.training import runs
-
-    manager_dir = os.path.join(run_dir, "checkpoints", "BEST")
-    which = "best" if os.path.exists(manager_dir) else "latest"
-    return runs.load_run_model(run_dir, which)
-
-
 # --- freezing ----------------------------------------------------------
-
-
-def freeze_mode(config: TrainConfig, epoch: int) -> str:
-    """The freeze mode of 0-based `epoch`: `config.freeze` until
-    `--unfreeze_at_epoch` (1-based), "none" from it on.
-
-    Example:
-
-    >>> from kerasblocks.training.config import TrainConfig
-    >>> config = TrainConfig(freeze="backbone", unfreeze_at_epoch=3)
-    >>> [freeze_mode(config, epoch) for epoch in range(4)]
-    ['backbone', 'backbone', 'none', 'none']
-    """
-    unfreeze = config.unfreeze_at_epoch
-    if unfreeze is not None and epoch >= unfreeze - 1:
-        return "none"
-    return config.freeze
 
 
 def apply_freeze(model: keras.Model, mode: str) -> None:
@@ -250,9 +292,7 @@ def apply_freeze(model: keras.Model, mode: str) -> None:
 # --- serving -----------------------------------------------------------
 
 
-def image_serving(
-    model: keras.Model, record: dict[str, Any]
-) -> ImageServing | None:
+def image_serving(model: keras.Model, record: RunRecord) -> ImageServing | None:
     """How the exported model takes raw images, from the run's record:
     None for a model that is not an image classifier.
 
@@ -261,8 +301,8 @@ def image_serving(
     >>> import keras
     >>> net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
     ...                         keras.layers.Dense(2, activation="softmax")])
-    >>> serving = image_serving(net, {"pixels": "unit",
-    ...                               "class_names": ["no", "yes"]})
+    >>> record = RunRecord("net", {}, class_names=("no", "yes"))
+    >>> serving = image_serving(net, record)
     >>> serving.image_size, serving.channels, serving.preprocessing
     ((8, 8), 1, 'unit')
     """
@@ -277,10 +317,11 @@ def image_serving(
         or len(outputs) != 2
     ):
         return None
+    names = record.class_names
     return ImageServing(
         tuple(shape[1:3]),
         channels=shape[-1],
-        **eval_view(record),
-        preprocessing="none" if record.get("pixels") == "raw" else "unit",
-        class_names=record.get("class_names"),
+        **record.eval_view,
+        preprocessing="none" if record.pixels == "raw" else "unit",
+        class_names=list(names) if names is not None else None,
     )

@@ -109,7 +109,7 @@ def test_evaluation_sees_the_pixels_serving_does(tmp_path):
     keeps the whole image."""
     from kerasblocks.io import ImageServing
     from kerasblocks.io.image_serving import crop_and_resize
-    from kerasblocks.training import transfer
+    from kerasblocks.training.record import RunRecord
 
     rng = np.random.default_rng(7)
     for label in range(2):
@@ -118,19 +118,19 @@ def test_evaluation_sees_the_pixels_serving_does(tmp_path):
             image = rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)
             path = str(tmp_path / f"class_{label}" / f"{i}.png")
             tf.io.write_file(path, tf.io.encode_png(image))
-    record = {
-        "pixels": "raw",
-        "pretrained_cfg": {"crop_fraction": 0.5, "interpolation": "bicubic"},
-    }
-    view = transfer.eval_view(record)
+    record = RunRecord(
+        "pretend",
+        {},
+        pixels="raw",
+        pretrained_cfg={"crop_fraction": 0.5, "interpolation": "bicubic"},
+    )
+    view = record.eval_view
     assert view == {"crop_fraction": 0.5, "interpolation": "bicubic"}
-    assert transfer.eval_view({"pretrained_cfg": None}) == {
+    assert RunRecord("scratch", {}).eval_view == {
         "crop_fraction": 1.0,
         "interpolation": "bilinear",
     }
-    serving = ImageServing(
-        (8, 8), preprocessing="none", **transfer.eval_view(record)
-    )
+    serving = ImageServing((8, 8), preprocessing="none", **view)
     dataset = data_lib.load_dataset(f"folder:{tmp_path}", val_fraction=0.5)
     (images, _), *_ = data_lib.make_pipeline(
         dataset, "val", 3, image_shape=(8, 8, 3), pixels="raw", **view
@@ -184,6 +184,7 @@ def test_a_pretrained_runs_validation_uses_its_evaluation_view(
     from kerasblocks.io import ImageServing
     from kerasblocks.training import models, trainer, transfer
     from kerasblocks.training.config import TrainConfig
+    from kerasblocks.training.record import RunRecord
 
     keras.utils.set_random_seed(5)
     model = keras.Sequential(
@@ -196,8 +197,13 @@ def test_a_pretrained_runs_validation_uses_its_evaluation_view(
     cfg = {"crop_fraction": 0.5, "interpolation": "bicubic"}
 
     def start_model(config, dataset):
-        record = {"init_from": "pretend.h5", "pretrained_cfg": cfg}
-        return transfer.Start(model, "unit", {**record, "pixels": "unit"})
+        record = RunRecord(
+            "pretend",
+            keras.saving.serialize_keras_object(model),
+            init_from="pretend.h5",
+            pretrained_cfg=cfg,
+        )
+        return transfer.Start(model, record, (8, 8, 3), from_logits=True)
 
     monkeypatch.setattr(transfer, "start_model", start_model)
     monkeypatch.setattr(

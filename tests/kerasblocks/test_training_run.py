@@ -59,13 +59,20 @@ def test_train_state_round_trips_through_state_json():
 
 
 def test_model_rebuilt_from_model_config(tmp_path):
+    import keras
+
     from kerasblocks.data import dataset as data_lib
+    from kerasblocks.training.record import RunRecord
 
     config = TrainConfig(model="lenet", mixed_precision="bfloat16").validate()
     dataset = data_lib.load_dataset("digits")
     model = models.create_model(config, dataset)
-    record = models.model_record(config, model)
-    (tmp_path / "model_config.json").write_text(json.dumps(record))
+    record = RunRecord(
+        config.model,
+        keras.saving.serialize_keras_object(model),
+        config.mixed_precision,
+    )
+    (tmp_path / "model_config.json").write_text(record.to_json())
     rebuilt = models.model_from_config(str(tmp_path))
     assert rebuilt.get_config() == model.get_config()
     assert rebuilt.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"

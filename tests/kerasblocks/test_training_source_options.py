@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from kerasblocks.training import models, trainer
+from kerasblocks.training import models, trainer, transfer
 from kerasblocks.training.config import TrainConfig
 from kerasblocks.training.errors import UserInputError
 
@@ -66,9 +66,24 @@ def test_a_bad_image_size_is_refused(size):
         TrainConfig(dataset="folder:x", image_size=size).validate()
 
 
-def test_the_image_size_is_recorded_with_the_model():
+def test_the_image_size_is_recorded_with_the_model(monkeypatch):
+    from kerasblocks.data import dataset as data_lib
+
+    def create(name, **overrides):
+        return keras.Sequential(
+            [
+                keras.Input((8, 12, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10),
+            ]
+        )
+
+    source = models.ModelSource(create, lambda name: "image")
+    monkeypatch.setattr(models, "_SOURCE", [source])
+    digits = data_lib.load_dataset("digits")
     config = TrainConfig(dataset="folder:x", image_size=[8, 12]).validate()
-    model = keras.Sequential([keras.Input((8, 12, 3)), keras.layers.Dense(2)])
-    record = models.model_record(config, model)
-    assert record["image_size"] == [8, 12]
-    assert models.model_record(TrainConfig(), model)["image_size"] is None
+    record = transfer.start_model(config, digits).record
+    assert record.image_size == (8, 12)
+    assert record.to_dict()["image_size"] == [8, 12]
+    default = transfer.start_model(TrainConfig().validate(), digits).record
+    assert default.image_size is None

@@ -40,11 +40,13 @@ def _digits_val(out):
     """The run's validation inputs as the model sees them."""
     import zoo  # noqa: F401
     from kerasblocks.data import dataset as data_lib
-    from kerasblocks.training import deploy, runs
+    from kerasblocks.training import deploy, models, runs
 
     model = runs.load_run_model(str(out))
     dataset = data_lib.load_dataset("digits")
-    validation, _ = deploy.run_data(model, dataset)
+    validation, _ = deploy.run_data(
+        dataset, image_shape=models.image_shape(model, dataset)
+    )
     batches = list(validation.as_numpy_iterator())
     x = np.concatenate([b[0] for b in batches])
     y = np.concatenate([b[1] for b in batches])

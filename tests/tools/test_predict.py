@@ -101,8 +101,8 @@ def run(tmp_path_factory):
     from kerasblocks import io as kb_io
     from kerasblocks.training import deploy, runs, transfer
 
-    model = runs.load_run_model(str(out))
-    record = transfer.read_record(str(out))
+    run = runs.open_run(str(out))
+    model, record = run.model, run.record
     onnx_path = str(root / "model.onnx")
     kb_io.export_onnx(model, onnx_path)
     kb_io.write_image_metadata(
@@ -131,8 +131,8 @@ def _csv(text):
 
 def test_the_run_records_raw_pixels_and_a_crop(run):
     _, _, record = run
-    assert record["pixels"] == "raw"
-    assert record["pretrained_cfg"]["crop_fraction"] < 1.0
+    assert record.pixels == "raw"
+    assert record.pretrained_cfg["crop_fraction"] < 1.0
 
 
 def test_every_export_carries_the_runs_convention(run):
@@ -145,9 +145,9 @@ def test_every_export_carries_the_runs_convention(run):
         assert meta.pixels == "raw", kind
         assert meta.serving.preprocessing == "none"
         assert meta.serving.crop_fraction == pytest.approx(
-            record["pretrained_cfg"]["crop_fraction"]
+            record.pretrained_cfg["crop_fraction"]
         )
-        assert list(meta.serving.class_names) == record["class_names"]
+        assert list(meta.serving.class_names) == list(record.class_names)
         assert meta.serving.image_size == (32, 32)
     assert kb_io.read_image_metadata(paths["h5"]) is None
 

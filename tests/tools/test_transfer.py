@@ -231,8 +231,9 @@ def test_exported_run_serves_raw_pixels_and_png_bytes(files, whole, tmp_path):
     assert served.returncode == 0, served.stderr[-3000:]
     answers = json.loads(served.stdout.splitlines()[-1])
 
-    model = runs.load_run_model(str(out), "latest")
-    serving = transfer.image_serving(model, transfer.read_record(str(out)))
+    run = runs.open_run(str(out), "latest")
+    model = run.model
+    serving = transfer.image_serving(model, run.record)
     assert serving.preprocessing == "none"  # the model preprocesses
     assert serving.image_size == (32, 32)
     assert serving.crop_fraction == 0.875  # MobileNetV2's evaluation crop
@@ -336,9 +337,7 @@ def test_init_from_a_run_directory_takes_its_best_checkpoint(files, whole):
     ).validate()
     start = transfer.start_model(config, data_lib.load_dataset(config.dataset))
     assert start.pixels == "raw"  # as the run it starts from
-    assert start.record["pretrained_cfg"]["keras_application"] == (
-        "MobileNetV2"
-    )
+    assert start.record.pretrained_cfg["keras_application"] == ("MobileNetV2")
     assert start.line == f"init_from {out}: loaded 262 weights; all loaded"
     expected = _checkpoint(out, best)
     for path, value in _variables(start.model).items():
