@@ -50,6 +50,12 @@ class ModelEntry:
             the sibling and a light check on this entry (build, forward,
             config round trip, parameter-count golden), which keeps the
             suite within its time budget. None means the full harness.
+        keras_twin: for a model identical to a keras.applications
+            model, how the two correspond (a `zoo._keras_twin.KerasTwin`:
+            the Keras model's name, its layer names, the arguments only
+            its layers show); None for any other model.
+        pretrained_cfg: what this model's pretrained weights expect (a
+            `zoo.pretrained.PretrainedCfg`), or None when it has none.
     """
 
     name: str
@@ -62,14 +68,8 @@ class ModelEntry:
     test_tolerance: float = 1e-4
     test_allow_no_gradient: tuple[str, ...] = ()
     test_covered_by: str | None = None
-
-    @property
-    def pretrained_cfg(self):
-        """What this model's pretrained weights expect (a
-        `zoo.pretrained.PretrainedCfg`), or None when it has none."""
-        from zoo.pretrained import pretrained_cfg
-
-        return pretrained_cfg(self.name)
+    keras_twin: Any = None
+    pretrained_cfg: Any = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -85,6 +85,8 @@ def register_model(
     test_tolerance: float = 1e-4,
     test_allow_no_gradient: tuple[str, ...] = (),
     test_covered_by: str | None = None,
+    keras_twin: Any = None,
+    pretrained_cfg: Any = None,
 ):
     """Registers a model function under its name (or `name`).
 
@@ -123,6 +125,8 @@ def register_model(
             test_tolerance=test_tolerance,
             test_allow_no_gradient=tuple(test_allow_no_gradient),
             test_covered_by=test_covered_by,
+            keras_twin=keras_twin,
+            pretrained_cfg=pretrained_cfg,
         )
         return function
 
@@ -143,6 +147,16 @@ def list_models(pattern: str = "*") -> list[str]:
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be a string. Received: {pattern!r}")
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def model_entries() -> list[ModelEntry]:
+    """Every registered entry, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def registered_entry(name: str) -> ModelEntry | None:
+    """The entry of `name`, or None when it is not registered."""
+    return _REGISTRY.get(name)
 
 
 def get_model_entry(name: str) -> ModelEntry:

@@ -26,12 +26,12 @@ from zoo._efficientnet import (
     blocks_and_top,
     conv_bn_act,
     finish,
-    port,
+    keras_twin,
     start,
 )
 from zoo._image import ImageModel
-from zoo._porting import register_porter
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # Stage table -> (stem filters, stages); a stage is (block type,
 # repeats, filters, expansion, strides of the first block, squeeze
@@ -256,7 +256,20 @@ def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
     )
 
 
+_KERAS = keras_twin(
+    "dwconv2",
+    lambda k: {"include_preprocessing": k.count(keras.layers.Rescaling) > 0},
+)
+
+
 @register_model(
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2B0",
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-b0"),
     test_overrides=TEST_FULL_OVERRIDES,
     test_allow_no_gradient=TEST_NO_GRADIENT,
 )
@@ -266,7 +279,16 @@ def efficientnetv2_b0(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2B1",
+        input_size=(240, 240, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-b1"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b1(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B1 for 240x240x3 images (0-255 RGB), 1000 classes."""
@@ -274,7 +296,16 @@ def efficientnetv2_b1(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2B2",
+        input_size=(260, 260, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-b2"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b2(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B2 for 260x260x3 images (0-255 RGB), 1000 classes."""
@@ -282,7 +313,16 @@ def efficientnetv2_b2(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2B3",
+        input_size=(300, 300, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-b3"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b3(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B3 for 300x300x3 images (0-255 RGB), 1000 classes."""
@@ -290,7 +330,16 @@ def efficientnetv2_b3(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2S",
+        input_size=(384, 384, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-s"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_s(**overrides) -> EfficientNetV2:
     """EfficientNetV2-S for 384x384x3 images (0-255 RGB), 1000 classes."""
@@ -298,7 +347,16 @@ def efficientnetv2_s(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2M",
+        input_size=(480, 480, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-m"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_m(**overrides) -> EfficientNetV2:
     """EfficientNetV2-M for 480x480x3 images (0-255 RGB), 1000 classes."""
@@ -306,31 +364,17 @@ def efficientnetv2_m(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=PretrainedCfg(
+        "EfficientNetV2L",
+        input_size=(480, 480, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    ),
+    keras_twin=_KERAS.named("efficientnetv2-l"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_l(**overrides) -> EfficientNetV2:
     """EfficientNetV2-L for 480x480x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("l", overrides)
-
-
-@register_porter("efficientnetv2-*")
-def _port_efficientnetv2(keras_model, config):
-    variant = keras_model.name.split("-", 1)[1]
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Cannot port {keras_model.name!r}: a keras.applications "
-            "EfficientNetV2 is named 'efficientnetv2-<variant>' with a "
-            f"variant in {sorted(VARIANTS)}."
-        )
-    preprocessing = any(
-        isinstance(layer, keras.layers.Rescaling)
-        for layer in keras_model.layers
-    )
-    return port(
-        _efficientnetv2,
-        variant,
-        keras_model,
-        config,
-        "dwconv2",
-        include_preprocessing=preprocessing,
-    )
