@@ -145,3 +145,61 @@ class KerasTwin:
                 continue
             name = re.sub(pattern, replacement, name)
         return name.replace("/", "_").replace("{name}", keras_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedCfg:
+    """What a set of pretrained weights expects.
+
+    Attributes:
+        keras_application: the keras.applications constructor whose
+            weights fit this model (e.g. "ResNet50").
+        input_size: `(height, width, channels)` the weights were trained
+            at.
+        interpolation: resize method for other image sizes.
+        crop_fraction: central crop used for evaluation (timm's
+            `crop_pct`): resize to `input_size / crop_fraction`, crop.
+        preprocessing: `ImagePreprocessing` mode: "caffe", "tf", "torch",
+            or "builtin" when the model normalizes raw 0-255 pixels
+            itself (its `include_preprocessing` argument).
+        num_classes: classes of the pretrained classifier.
+    """
+
+    keras_application: str
+    input_size: tuple[int, int, int] = (224, 224, 3)
+    interpolation: str = "bilinear"
+    crop_fraction: float = 0.875
+    preprocessing: str = "tf"
+    num_classes: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredTwin:
+    """A registered model's keras.applications side: the function that
+    builds it, its `KerasTwin` and its `PretrainedCfg` (either may be
+    None)."""
+
+    name: str
+    build: Callable[..., keras.Model]
+    keras_twin: KerasTwin | None
+    pretrained_cfg: PretrainedCfg | None
+
+
+# Filled by zoo.register_model; read by the port and zoo.pretrained,
+# which thus need not import the registry (it imports them).
+_TWINS: dict[str, RegisteredTwin] = {}
+
+
+def register_twin(twin: RegisteredTwin) -> None:
+    _TWINS[twin.name] = twin
+
+
+def registered_twin(name: str) -> RegisteredTwin | None:
+    return _TWINS.get(name)
+
+
+def registered_twins() -> list[RegisteredTwin]:
+    return list(_TWINS.values())

@@ -29,8 +29,14 @@ import keras
 from kerasblocks.io._specs import finalize_state
 from kerasblocks.params import unique_variables
 from zoo._keras_arguments import DATA_FORMATS, to_channels_last
-from zoo._keras_twin import AUTO, KerasTwin, Source, auto_named_layers
-from zoo._registry import ModelEntry, model_entries
+from zoo._keras_twin import (
+    AUTO,
+    KerasTwin,
+    RegisteredTwin,
+    Source,
+    auto_named_layers,
+    registered_twins,
+)
 
 _AUTO_WEIGHT = re.compile(r"variable(_\d+)?")
 _POOLINGS = {
@@ -109,7 +115,10 @@ def applications_config(
 
 class _Sources:
     """A Keras model's weights by layer name (the layer's own name, in
-    or out of name scopes and nested models)."""
+    or out of name scopes and nested models: NASNet's cells, ConvNeXt's
+    stem). keras.applications names its layers uniquely; should two
+    share a name, the shape checks and the left-over check still catch
+    a wrong pairing."""
 
     def __init__(self, keras_model: keras.Model, twin: KerasTwin):
         self.model, self.twin = keras_model, twin
@@ -224,11 +233,11 @@ def copy_weights(target: keras.Model, sources: list) -> None:
     finalize_state(target)
 
 
-def _twin_of(keras_model: keras.Model) -> tuple[ModelEntry, KerasTwin]:
-    entries = [e for e in model_entries() if e.keras_twin is not None]
+def _twin_of(keras_model: keras.Model) -> RegisteredTwin:
+    entries = [e for e in registered_twins() if e.keras_twin is not None]
     for entry in entries:
         if entry.keras_twin.matches(keras_model.name):
-            return entry, entry.keras_twin
+            return entry
     known = sorted({e.keras_twin.name for e in entries})
     close = difflib.get_close_matches(keras_model.name, known, n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -266,7 +275,8 @@ def from_keras_applications(keras_model: keras.Model) -> keras.Model:
         raise TypeError(
             f"Expected a keras.Model. Received: {type(keras_model).__name__}"
         )
-    entry, twin = _twin_of(keras_model)
+    entry = _twin_of(keras_model)
+    twin = entry.keras_twin
     config = applications_config(keras_model, twin.classifier)
     if config["include_top"] and entry.pretrained_cfg is not None:
         # A classifier needs a size; Keras leaves it open by default
@@ -280,6 +290,6 @@ def from_keras_applications(keras_model: keras.Model) -> keras.Model:
     config.update(twin.family_arguments(source))
     # The registered function, not create_model: `config` is the
     # classes' (input_shape channels-last, whatever the data format).
-    model = entry.fn(**config)
+    model = entry.build(**config)
     copy_weights(model, gather_sources(model, keras_model, twin))
     return model

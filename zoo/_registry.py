@@ -19,6 +19,7 @@ from typing import Any
 import keras
 
 from zoo._keras_arguments import keras_style_arguments
+from zoo._keras_twin import RegisteredTwin, register_twin
 
 ModelFn = Callable[..., keras.Model]
 
@@ -128,6 +129,10 @@ def register_model(
             keras_twin=keras_twin,
             pretrained_cfg=pretrained_cfg,
         )
+        if keras_twin is not None or pretrained_cfg is not None:
+            register_twin(
+                RegisteredTwin(key, function, keras_twin, pretrained_cfg)
+            )
         return function
 
     if fn is not None:
@@ -147,16 +152,6 @@ def list_models(pattern: str = "*") -> list[str]:
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be a string. Received: {pattern!r}")
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
-
-
-def model_entries() -> list[ModelEntry]:
-    """Every registered entry, in registration order."""
-    return list(_REGISTRY.values())
-
-
-def registered_entry(name: str) -> ModelEntry | None:
-    """The entry of `name`, or None when it is not registered."""
-    return _REGISTRY.get(name)
 
 
 def get_model_entry(name: str) -> ModelEntry:

@@ -29,7 +29,6 @@ loaded. A backbone weight left unloaded is an error unless
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -39,7 +38,8 @@ import keras
 from kerasblocks.layers.preprocessing import ImagePreprocessing
 from zoo._download import PretrainedWeightsError as PretrainedWeightsError
 from zoo._download import imagenet_weights
-from zoo._registry import model_entries, registered_entry
+from zoo._keras_twin import PretrainedCfg as PretrainedCfg
+from zoo._keras_twin import registered_twin, registered_twins
 
 # Fine-tuning lives in zoo.finetune; reachable from here too.
 from zoo.finetune import FREEZE_MODES as FREEZE_MODES
@@ -59,35 +59,6 @@ _SHARED = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainedCfg:
-    """What a set of pretrained weights expects.
-
-    Attributes:
-        keras_application: the keras.applications constructor whose
-            weights fit this model (e.g. "ResNet50").
-        input_size: `(height, width, channels)` the weights were trained
-            at.
-        interpolation: resize method for other image sizes.
-        crop_fraction: central crop used for evaluation (timm's
-            `crop_pct`): resize to `input_size / crop_fraction`, crop.
-        preprocessing: `ImagePreprocessing` mode: "caffe", "tf", "torch",
-            or "builtin" when the model normalizes raw 0-255 pixels
-            itself (its `include_preprocessing` argument).
-        num_classes: classes of the pretrained classifier.
-    """
-
-    keras_application: str
-    input_size: tuple[int, int, int] = (224, 224, 3)
-    interpolation: str = "bilinear"
-    crop_fraction: float = 0.875
-    preprocessing: str = "tf"
-    num_classes: int = 1000
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 class _Registered(Mapping):
     """Registered name -> `PretrainedCfg`, for every registered model
     that has one (its registration carries it: `register_model(
@@ -95,9 +66,9 @@ class _Registered(Mapping):
 
     def _table(self) -> dict[str, PretrainedCfg]:
         return {
-            entry.name: entry.pretrained_cfg
-            for entry in model_entries()
-            if entry.pretrained_cfg is not None
+            twin.name: twin.pretrained_cfg
+            for twin in registered_twins()
+            if twin.pretrained_cfg is not None
         }
 
     def __getitem__(self, name: str) -> PretrainedCfg:
@@ -122,8 +93,8 @@ def pretrained_cfg(name: str) -> PretrainedCfg | None:
     >>> zoo.get_model_entry("resnet50").pretrained_cfg.preprocessing
     'caffe'
     """
-    entry = registered_entry(name)
-    return None if entry is None else entry.pretrained_cfg
+    twin = registered_twin(name)
+    return None if twin is None else twin.pretrained_cfg
 
 
 def preprocessing_layer(cfg: PretrainedCfg) -> ImagePreprocessing:
