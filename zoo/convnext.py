@@ -188,6 +188,8 @@ def _variant(variant: str, overrides) -> ConvNeXt:
 # keras.applications prefixes every layer with the model's name, counts
 # downsampling layers from 0, keeps the layer scale as a layer of its
 # own and, without its top, ends in an unnamed layer normalization.
+# keras.applications' ConvNeXt weights take raw pixels, bicubic.
+_IMAGENET = {"interpolation": "bicubic", "preprocessing": "builtin"}
 _KERAS = KerasTwin(
     layers=(
         (r"^stem_(conv|layernorm)$", r"{name}_stem_\1"),
@@ -211,9 +213,7 @@ _KERAS = KerasTwin(
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "ConvNeXtTiny", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=PretrainedCfg("ConvNeXtTiny", **_IMAGENET),
     keras_twin=_KERAS.named("convnext_tiny"),
     test_overrides=_OVERRIDES,
 )
@@ -223,9 +223,7 @@ def convnext_tiny(**overrides) -> ConvNeXt:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "ConvNeXtSmall", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=PretrainedCfg("ConvNeXtSmall", **_IMAGENET),
     keras_twin=_KERAS.named("convnext_small"),
     test_overrides=_OVERRIDES,
     test_covered_by="convnext_tiny",
@@ -236,9 +234,7 @@ def convnext_small(**overrides) -> ConvNeXt:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "ConvNeXtBase", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=PretrainedCfg("ConvNeXtBase", **_IMAGENET),
     keras_twin=_KERAS.named("convnext_base"),
     test_overrides=_OVERRIDES,
     test_covered_by="convnext_tiny",
@@ -249,9 +245,7 @@ def convnext_base(**overrides) -> ConvNeXt:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "ConvNeXtLarge", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=PretrainedCfg("ConvNeXtLarge", **_IMAGENET),
     keras_twin=_KERAS.named("convnext_large"),
     test_overrides=_OVERRIDES,
     test_covered_by="convnext_tiny",
@@ -262,9 +256,7 @@ def convnext_large(**overrides) -> ConvNeXt:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "ConvNeXtXLarge", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=PretrainedCfg("ConvNeXtXLarge", **_IMAGENET),
     keras_twin=_KERAS.named("convnext_xlarge"),
     test_overrides=_OVERRIDES,
     test_covered_by="convnext_tiny",

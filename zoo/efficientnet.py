@@ -203,6 +203,18 @@ def _efficientnet(variant: str, overrides: dict) -> EfficientNet:
     )
 
 
+def _imagenet(variant: str, size: int, crop: float) -> PretrainedCfg:
+    """keras.applications' EfficientNet<variant> weights: their size,
+    and timm's crop fraction."""
+    return PretrainedCfg(
+        f"EfficientNet{variant}",
+        (size, size, 3),
+        interpolation="bicubic",
+        crop_fraction=crop,
+        preprocessing="builtin",
+    )
+
+
 _KERAS = keras_twin(
     "dwconv",
     lambda k: {
@@ -214,9 +226,7 @@ _KERAS = keras_twin(
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB0", interpolation="bicubic", preprocessing="builtin"
-    ),
+    pretrained_cfg=_imagenet("B0", 224, 0.875),
     keras_twin=_KERAS.named("efficientnetb0"),
     test_overrides=TEST_FULL_OVERRIDES,
     test_allow_no_gradient=TEST_NO_GRADIENT,
@@ -227,13 +237,7 @@ def efficientnet_b0(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB1",
-        input_size=(240, 240, 3),
-        interpolation="bicubic",
-        crop_fraction=0.882,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B1", 240, 0.882),
     keras_twin=_KERAS.named("efficientnetb1"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -244,13 +248,7 @@ def efficientnet_b1(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB2",
-        input_size=(260, 260, 3),
-        interpolation="bicubic",
-        crop_fraction=0.89,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B2", 260, 0.89),
     keras_twin=_KERAS.named("efficientnetb2"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -261,13 +259,7 @@ def efficientnet_b2(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB3",
-        input_size=(300, 300, 3),
-        interpolation="bicubic",
-        crop_fraction=0.904,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B3", 300, 0.904),
     keras_twin=_KERAS.named("efficientnetb3"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -278,13 +270,7 @@ def efficientnet_b3(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB4",
-        input_size=(380, 380, 3),
-        interpolation="bicubic",
-        crop_fraction=0.922,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B4", 380, 0.922),
     keras_twin=_KERAS.named("efficientnetb4"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -295,13 +281,7 @@ def efficientnet_b4(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB5",
-        input_size=(456, 456, 3),
-        interpolation="bicubic",
-        crop_fraction=0.934,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B5", 456, 0.934),
     keras_twin=_KERAS.named("efficientnetb5"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -312,13 +292,7 @@ def efficientnet_b5(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB6",
-        input_size=(528, 528, 3),
-        interpolation="bicubic",
-        crop_fraction=0.942,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B6", 528, 0.942),
     keras_twin=_KERAS.named("efficientnetb6"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",
@@ -329,13 +303,7 @@ def efficientnet_b6(**overrides) -> EfficientNet:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetB7",
-        input_size=(600, 600, 3),
-        interpolation="bicubic",
-        crop_fraction=0.949,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B7", 600, 0.949),
     keras_twin=_KERAS.named("efficientnetb7"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnet_b0",

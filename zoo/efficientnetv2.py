@@ -256,6 +256,18 @@ def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
     )
 
 
+def _imagenet(variant: str, size: int) -> PretrainedCfg:
+    """keras.applications' EfficientNetV2<variant> weights, evaluated
+    uncropped at their size."""
+    return PretrainedCfg(
+        f"EfficientNetV2{variant}",
+        (size, size, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    )
+
+
 _KERAS = keras_twin(
     "dwconv2",
     lambda k: {"include_preprocessing": k.count(keras.layers.Rescaling) > 0},
@@ -263,12 +275,7 @@ _KERAS = keras_twin(
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2B0",
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B0", 224),
     keras_twin=_KERAS.named("efficientnetv2-b0"),
     test_overrides=TEST_FULL_OVERRIDES,
     test_allow_no_gradient=TEST_NO_GRADIENT,
@@ -279,13 +286,7 @@ def efficientnetv2_b0(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2B1",
-        input_size=(240, 240, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B1", 240),
     keras_twin=_KERAS.named("efficientnetv2-b1"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
@@ -296,13 +297,7 @@ def efficientnetv2_b1(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2B2",
-        input_size=(260, 260, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B2", 260),
     keras_twin=_KERAS.named("efficientnetv2-b2"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
@@ -313,13 +308,7 @@ def efficientnetv2_b2(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2B3",
-        input_size=(300, 300, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("B3", 300),
     keras_twin=_KERAS.named("efficientnetv2-b3"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
@@ -330,13 +319,7 @@ def efficientnetv2_b3(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2S",
-        input_size=(384, 384, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("S", 384),
     keras_twin=_KERAS.named("efficientnetv2-s"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
@@ -347,13 +330,7 @@ def efficientnetv2_s(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2M",
-        input_size=(480, 480, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("M", 480),
     keras_twin=_KERAS.named("efficientnetv2-m"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
@@ -364,13 +341,7 @@ def efficientnetv2_m(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    pretrained_cfg=PretrainedCfg(
-        "EfficientNetV2L",
-        input_size=(480, 480, 3),
-        interpolation="bicubic",
-        crop_fraction=1.0,
-        preprocessing="builtin",
-    ),
+    pretrained_cfg=_imagenet("L", 480),
     keras_twin=_KERAS.named("efficientnetv2-l"),
     test_overrides=TEST_OVERRIDES,
     test_covered_by="efficientnetv2_b0",
