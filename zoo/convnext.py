@@ -185,11 +185,12 @@ def _variant(variant: str, overrides) -> ConvNeXt:
     return ConvNeXt(**{**arguments, "name": f"convnext_{variant}", **overrides})
 
 
+# keras.applications' ConvNeXt weights take raw pixels, bicubic.
+_IMAGENET = {"interpolation": "bicubic", "preprocessing": "builtin"}
+
 # keras.applications prefixes every layer with the model's name, counts
 # downsampling layers from 0, keeps the layer scale as a layer of its
 # own and, without its top, ends in an unnamed layer normalization.
-# keras.applications' ConvNeXt weights take raw pixels, bicubic.
-_IMAGENET = {"interpolation": "bicubic", "preprocessing": "builtin"}
 _KERAS = KerasTwin(
     layers=(
         (r"^stem_(conv|layernorm)$", r"{name}_stem_\1"),
