@@ -6,6 +6,10 @@ keras.applications gives the model, a few rules that turn each zoo
 layer path into keras.applications' layer name, and the arguments that
 only the Keras model's layers reveal (a width in its name, a dropout
 rate). `zoo._porting` does the rest, the same way for every family.
+The registration also carries the model's `PretrainedCfg` (what its
+pretrained weights expect); `register_model` records both here, in a
+table the port and `zoo.pretrained` read without importing the
+registry.
 
 A rule is `(pattern, replacement)`: `re.sub` on the zoo layer path
 (e.g. `"conv2_block1/conv1"`), applied in order; whatever "/" is left
