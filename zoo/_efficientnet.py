@@ -13,7 +13,7 @@ import keras
 from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.efficientnet import conv_initializer
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 
 _DEFAULT_DROP_CONNECT_RATE = 0.2
 
@@ -186,54 +186,21 @@ def finish(
     initialize_classifier(model)
 
 
-def locator(keras_model: keras.Model, depthwise_conv: str) -> Callable:
-    """Maps zoo weight paths to a keras.applications EfficientNet's
-    layers: `block1a/expand_conv/kernel` -> `block1a_expand_conv`, with
-    the depthwise convolution called `depthwise_conv` ("dwconv" in V1,
-    "dwconv2" in V2) and its batch norm "bn"."""
-    parts = {"depthwise_conv": depthwise_conv, "depthwise_bn": "bn"}
-    # keras.applications leaves the normalization unnamed
-    # ("normalization", "normalization_1", ...).
-    renames = {}
-    for layer in keras_model.layers:
-        if isinstance(layer, keras.layers.Normalization):
-            renames["normalization"] = layer.name
-
-    def locate(path):
-        *layers, weight = path.split("/")
-        if len(layers) == 2:
-            block, part = layers
-            return f"{block}_{parts.get(part, part)}", weight
-        return renames.get(layers[0], layers[0]), weight
-
-    return locate
-
-
-def dropout_config(keras_model: keras.Model, config: dict) -> dict:
-    """The classifier's dropout rate of a keras.applications
-    EfficientNet (V1 or V2), added to the ported `config`."""
-    if not config["include_top"]:
-        return config
-    layers = {layer.name: layer for layer in keras_model.layers}
-    dropout = layers.get("top_dropout")
-    return {**config, "dropout_rate": dropout.rate if dropout else 0.0}
-
-
-def port(
-    build: Callable,
-    variant: str,
-    keras_model: keras.Model,
-    config: dict,
-    depthwise_conv: str,
-    **arguments,
-) -> tuple[keras.Model, dict]:
-    """A zoo twin of a keras.applications EfficientNet (V1 or V2) made
-    by `build(variant, overrides)` with the ported `config`, its
-    classifier's dropout and `arguments`, and the sources of its
-    weights (see `locator` for `depthwise_conv`)."""
-    model = build(variant, {**dropout_config(keras_model, config), **arguments})
-    return model, gather_sources(
-        model, keras_model, locator(keras_model, depthwise_conv)
+def keras_twin(depthwise_conv: str, arguments) -> KerasTwin:
+    """How an EfficientNet (V1 or V2) is keras.applications': layer
+    `block1a/expand_conv` is `block1a_expand_conv`, except the depthwise
+    convolution, called `depthwise_conv` ("dwconv" in V1, "dwconv2" in
+    V2), its batch norm "bn", and the unnamed input normalization; the
+    classifier's dropout rate is its "top_dropout"'s. `arguments` reads
+    the rest from the Keras model (`zoo._keras_twin.Source`)."""
+    return KerasTwin(
+        layers=(
+            (r"^normalization$", "normalization#"),
+            (r"/depthwise_conv$", f"/{depthwise_conv}"),
+            (r"/depthwise_bn$", "/bn"),
+        ),
+        arguments=arguments,
+        top_arguments=lambda k: {"dropout_rate": k.rate("top_dropout", 0.0)},
     )
 
 

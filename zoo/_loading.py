@@ -52,6 +52,7 @@ from zoo.pretrained import (
     PretrainedCfg,
     PretrainedWeightsError,
     _keras_application,
+    keras_arguments,
     pretrained_cfg,
 )
 
@@ -69,14 +70,23 @@ def _shown(names: list[str]) -> str:
 # --- keras.applications files ------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
 def _reference(keras_application: str, input_size: tuple, widths: tuple):
     """A keras.applications model with its top (at the weights' size and
     width, no weights): its weighted layers' names, its classifier's
     name (the last of them), and its Keras 3 weights entries -> layer
     names."""
+    # Keras builds in its global data format (the layer names and
+    # weight shapes are the same in both).
+    data_format = keras.config.image_data_format()
+    return _reference_in(keras_application, input_size, widths, data_format)
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_in(keras_application, input_size, widths, data_format):
+    del data_format  # the cache's key: Keras's global at the call
     constructor = getattr(keras.applications, keras_application)
-    model = constructor(weights=None, input_shape=input_size, **dict(widths))
+    keras_args = keras_arguments({"input_shape": input_size, **dict(widths)})
+    model = constructor(weights=None, **keras_args)
     owner = {
         id(variable): layer.name
         for layer in model.layers
@@ -299,8 +309,7 @@ def load_pretrained(
         has_top, classes = layout
         source_args = _source_args(cfg, args, has_top, classes)
         constructor = getattr(keras.applications, cfg.keras_application)
-        keras_args = {_SHARED.get(k, k): v for k, v in source_args.items()}
-        keras_model = constructor(weights=None, **keras_args)
+        keras_model = constructor(weights=None, **keras_arguments(source_args))
         _read_into(name, keras_model, path)
         ported = from_keras_applications(keras_model)
         args = _with_classes(args, classes)

@@ -19,6 +19,7 @@ from typing import Any
 import keras
 
 from zoo._keras_arguments import keras_style_arguments
+from zoo._keras_twin import RegisteredTwin, register_twin
 
 ModelFn = Callable[..., keras.Model]
 
@@ -50,6 +51,12 @@ class ModelEntry:
             the sibling and a light check on this entry (build, forward,
             config round trip, parameter-count golden), which keeps the
             suite within its time budget. None means the full harness.
+        keras_twin: for a model identical to a keras.applications
+            model, how the two correspond (a `zoo._keras_twin.KerasTwin`:
+            the Keras model's name, its layer names, the arguments only
+            its layers show); None for any other model.
+        pretrained_cfg: what this model's pretrained weights expect (a
+            `zoo.pretrained.PretrainedCfg`), or None when it has none.
     """
 
     name: str
@@ -62,14 +69,8 @@ class ModelEntry:
     test_tolerance: float = 1e-4
     test_allow_no_gradient: tuple[str, ...] = ()
     test_covered_by: str | None = None
-
-    @property
-    def pretrained_cfg(self):
-        """What this model's pretrained weights expect (a
-        `zoo.pretrained.PretrainedCfg`), or None when it has none."""
-        from zoo.pretrained import pretrained_cfg
-
-        return pretrained_cfg(self.name)
+    keras_twin: Any = None
+    pretrained_cfg: Any = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -85,6 +86,8 @@ def register_model(
     test_tolerance: float = 1e-4,
     test_allow_no_gradient: tuple[str, ...] = (),
     test_covered_by: str | None = None,
+    keras_twin: Any = None,
+    pretrained_cfg: Any = None,
 ):
     """Registers a model function under its name (or `name`).
 
@@ -123,7 +126,13 @@ def register_model(
             test_tolerance=test_tolerance,
             test_allow_no_gradient=tuple(test_allow_no_gradient),
             test_covered_by=test_covered_by,
+            keras_twin=keras_twin,
+            pretrained_cfg=pretrained_cfg,
         )
+        if keras_twin is not None or pretrained_cfg is not None:
+            register_twin(
+                RegisteredTwin(key, function, keras_twin, pretrained_cfg)
+            )
         return function
 
     if fn is not None:

@@ -19,9 +19,9 @@ import keras
 import kerasblocks as kb
 from kerasblocks.layers.regularization import linear_drop_path_rates
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # (depths, filters) per variant, as in the paper's Table 9.
 VARIANTS = {
@@ -185,124 +185,83 @@ def _variant(variant: str, overrides) -> ConvNeXt:
     return ConvNeXt(**{**arguments, "name": f"convnext_{variant}", **overrides})
 
 
-@register_model(test_overrides=_OVERRIDES)
+# keras.applications' ConvNeXt weights take raw pixels, bicubic.
+_IMAGENET = {"interpolation": "bicubic", "preprocessing": "builtin"}
+
+# keras.applications prefixes every layer with the model's name, counts
+# downsampling layers from 0, keeps the layer scale as a layer of its
+# own and, without its top, ends in an unnamed layer normalization.
+_KERAS = KerasTwin(
+    layers=(
+        (r"^stem_(conv|layernorm)$", r"{name}_stem_\1"),
+        (
+            r"^downsampling_(\d)_(\w+)$",
+            lambda m: f"{{name}}_downsampling_{m[2]}_{int(m[1]) - 1}",
+        ),
+        (
+            r"^head_layernorm$",
+            ("{name}_head_layernorm", "layer_normalization#"),
+        ),
+        (r"^(stage_\d+_block_\d+)$", r"{name}_\1_layer_scale"),
+        (r"^stage_", "{name}_stage_"),
+        (r"^predictions$", "{name}_head_dense"),
+    ),
+    classifier="{name}_head_dense",
+    arguments=lambda k: {
+        "include_preprocessing": k.count(f"{k.name}_prestem_normalization") > 0
+    },
+)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("ConvNeXtTiny", **_IMAGENET),
+    keras_twin=_KERAS.named("convnext_tiny"),
+    test_overrides=_OVERRIDES,
+)
 def convnext_tiny(**overrides) -> ConvNeXt:
     """ConvNeXt-T for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _variant("tiny", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ConvNeXtSmall", **_IMAGENET),
+    keras_twin=_KERAS.named("convnext_small"),
+    test_overrides=_OVERRIDES,
+    test_covered_by="convnext_tiny",
+)
 def convnext_small(**overrides) -> ConvNeXt:
     """ConvNeXt-S for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _variant("small", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ConvNeXtBase", **_IMAGENET),
+    keras_twin=_KERAS.named("convnext_base"),
+    test_overrides=_OVERRIDES,
+    test_covered_by="convnext_tiny",
+)
 def convnext_base(**overrides) -> ConvNeXt:
     """ConvNeXt-B for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _variant("base", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ConvNeXtLarge", **_IMAGENET),
+    keras_twin=_KERAS.named("convnext_large"),
+    test_overrides=_OVERRIDES,
+    test_covered_by="convnext_tiny",
+)
 def convnext_large(**overrides) -> ConvNeXt:
     """ConvNeXt-L for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _variant("large", overrides)
 
 
-@register_model(test_overrides=_OVERRIDES, test_covered_by="convnext_tiny")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ConvNeXtXLarge", **_IMAGENET),
+    keras_twin=_KERAS.named("convnext_xlarge"),
+    test_overrides=_OVERRIDES,
+    test_covered_by="convnext_tiny",
+)
 def convnext_xlarge(**overrides) -> ConvNeXt:
     """ConvNeXt-XL for 224x224x3 images (0-255 RGB), 1000 classes."""
     return _variant("xlarge", overrides)
-
-
-def _transpose_grouped_kernel(value):
-    # A grouped Conv2D kernel (k, k, 1, c) as a DepthwiseConv2D's
-    # (k, k, c, 1).
-    return keras.ops.transpose(value, (0, 1, 3, 2))
-
-
-def _locator(keras_model):
-    """Maps zoo weight paths to the keras.applications model's layers."""
-    prefix = keras_model.name
-    layer_names = [layer.name for layer in keras_model.layers]
-    # Without the classifier, keras.applications ends with an unnamed
-    # LayerNormalization.
-    head_norm = (
-        f"{prefix}_head_layernorm"
-        if f"{prefix}_head_layernorm" in layer_names
-        else layer_names[-1]
-    )
-    renames = {
-        "stem_conv": f"{prefix}_stem/{prefix}_stem_conv",
-        "stem_layernorm": f"{prefix}_stem/{prefix}_stem_layernorm",
-        "head_layernorm": head_norm,
-        "predictions": f"{prefix}_head_dense",
-    }
-    for stage in (1, 2, 3):
-        block = f"{prefix}_downsampling_block_{stage - 1}"
-        renames[f"downsampling_{stage}_layernorm"] = (
-            f"{block}/{prefix}_downsampling_layernorm_{stage - 1}"
-        )
-        renames[f"downsampling_{stage}_conv"] = (
-            f"{block}/{prefix}_downsampling_conv_{stage - 1}"
-        )
-
-    def locate(path):
-        *layers, weight = path.split("/")
-        if len(layers) == 2:  # a sublayer of a ConvNeXtBlock
-            layer = f"{prefix}_{layers[0]}_{layers[1]}"
-            if layers[1] == "depthwise_conv" and weight == "kernel":
-                return layer, weight, _transpose_grouped_kernel
-            return layer, weight
-        if weight == "layer_scale":
-            # keras.applications leaves this weight unnamed ("variable_N").
-            return f"{prefix}_{layers[0]}_layer_scale", 0
-        return renames.get(layers[0], layers[0]), weight
-
-    return locate
-
-
-def _applications_config(keras_model):
-    """The zoo arguments of a keras.applications ConvNeXt; its classifier
-    is "<name>_head_dense" and a layer norm follows its pooling."""
-    prefix = keras_model.name
-    layers = {layer.name: layer for layer in keras_model.layers}
-    dense = layers.get(f"{prefix}_head_dense")
-    config = {
-        "input_shape": tuple(keras_model.input_shape[1:]),
-        "include_top": dense is not None,
-        "include_preprocessing": f"{prefix}_prestem_normalization" in layers,
-        "pooling": None,
-    }
-    if dense is not None:
-        activation = keras.activations.serialize(dense.activation)
-        config["num_classes"] = dense.units
-        config["classifier_activation"] = (
-            None if activation == "linear" else activation
-        )
-    elif len(keras_model.layers) > 1:
-        pool = keras_model.layers[-2]
-        if isinstance(pool, keras.layers.GlobalAveragePooling2D):
-            config["pooling"] = "avg"
-        elif isinstance(pool, keras.layers.GlobalMaxPooling2D):
-            config["pooling"] = "max"
-    return config
-
-
-@register_porter(
-    "convnext_tiny",
-    "convnext_small",
-    "convnext_base",
-    "convnext_large",
-    "convnext_xlarge",
-)
-def _port_convnext(keras_model, _config):
-    # The generic config misreads ConvNeXt's head; read it here instead.
-    depths, filters = VARIANTS[keras_model.name.split("_", 1)[1]]
-    model = ConvNeXt(
-        depths=depths,
-        filters=filters,
-        name=keras_model.name,
-        **_applications_config(keras_model),
-    )
-    return model, gather_sources(model, keras_model, _locator(keras_model))

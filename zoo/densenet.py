@@ -13,9 +13,9 @@ import keras
 import kerasblocks as kb
 from kerasblocks._validation import positive_int
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
-from zoo._registry import get_model_entry, register_model
+from zoo._keras_twin import KerasTwin
+from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # Conv blocks per dense block, by depth (keras.applications' table).
 DENSENET_BLOCKS = {
@@ -216,13 +216,24 @@ def _applications(depth: int, overrides) -> DenseNet:
     )
 
 
-@register_model(test_overrides=_SMALL, test_allow_no_gradient=_NO_GRADIENT)
+# keras.applications names "conv2/block1_0_bn" "conv2_block1_0_bn".
+_KERAS = KerasTwin()
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("DenseNet121", preprocessing="torch"),
+    keras_twin=_KERAS.named("densenet121"),
+    test_overrides=_SMALL,
+    test_allow_no_gradient=_NO_GRADIENT,
+)
 def densenet121(**overrides) -> DenseNet:
     """keras.applications' DenseNet-121 (8,062,504 parameters)."""
     return _applications(121, overrides)
 
 
 @register_model(
+    pretrained_cfg=PretrainedCfg("DenseNet169", preprocessing="torch"),
+    keras_twin=_KERAS.named("densenet169"),
     test_overrides=_SMALL,
     test_allow_no_gradient=_NO_GRADIENT,
     test_covered_by="densenet121",
@@ -233,6 +244,8 @@ def densenet169(**overrides) -> DenseNet:
 
 
 @register_model(
+    pretrained_cfg=PretrainedCfg("DenseNet201", preprocessing="torch"),
+    keras_twin=_KERAS.named("densenet201"),
     test_overrides=_SMALL,
     test_allow_no_gradient=_NO_GRADIENT,
     test_covered_by="densenet121",
@@ -240,18 +253,3 @@ def densenet169(**overrides) -> DenseNet:
 def densenet201(**overrides) -> DenseNet:
     """keras.applications' DenseNet-201 (20,242,984 parameters)."""
     return _applications(201, overrides)
-
-
-def _keras_location(zoo_path: str) -> tuple[str, str]:
-    """`conv2/block1_0_bn/gamma` -> keras.applications' layer
-    `conv2_block1_0_bn` and its weight `gamma`."""
-    *layers, variable = zoo_path.split("/")
-    return "_".join(layers), variable
-
-
-@register_porter("densenet121", "densenet169", "densenet201")
-def _port_densenet(keras_model: keras.Model, config: dict):
-    # The registered function, not create_model: `config` is the
-    # classes' (input_shape channels-last, whatever the data format).
-    model = get_model_entry(keras_model.name).fn(**config)
-    return model, gather_sources(model, keras_model, _keras_location)

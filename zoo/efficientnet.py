@@ -27,13 +27,13 @@ from zoo._efficientnet import (
     blocks_and_top,
     conv_bn_act,
     finish,
-    port,
+    keras_twin,
     start,
 )
 from zoo._image import ImageModel
-from zoo._porting import register_porter
 from zoo._registry import register_model
 from zoo.mobilenet import round_channels
+from zoo.pretrained import PretrainedCfg
 
 # (kernel size, repeats, filters, expansion, strides of the first block)
 # per stage of the B0 baseline (the paper's Table 1). Every block has
@@ -203,7 +203,31 @@ def _efficientnet(variant: str, overrides: dict) -> EfficientNet:
     )
 
 
+def _imagenet(variant: str, size: int, crop: float) -> PretrainedCfg:
+    """keras.applications' EfficientNet<variant> weights: their size,
+    and timm's crop fraction."""
+    return PretrainedCfg(
+        f"EfficientNet{variant}",
+        (size, size, 3),
+        interpolation="bicubic",
+        crop_fraction=crop,
+        preprocessing="builtin",
+    )
+
+
+_KERAS = keras_twin(
+    "dwconv",
+    lambda k: {
+        # keras.applications adds a second rescaling for its ImageNet
+        # file (zoo.pretrained's _IMAGENET_LAYOUT).
+        "stddev_rescaling": k.count(keras.layers.Rescaling) > 1
+    },
+)
+
+
 @register_model(
+    pretrained_cfg=_imagenet("B0", 224, 0.875),
+    keras_twin=_KERAS.named("efficientnetb0"),
     test_overrides=TEST_FULL_OVERRIDES,
     test_allow_no_gradient=TEST_NO_GRADIENT,
 )
@@ -213,7 +237,10 @@ def efficientnet_b0(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B1", 240, 0.882),
+    keras_twin=_KERAS.named("efficientnetb1"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b1(**overrides) -> EfficientNet:
     """EfficientNet-B1 for 240x240x3 images (0-255 RGB), 1000 classes."""
@@ -221,7 +248,10 @@ def efficientnet_b1(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B2", 260, 0.89),
+    keras_twin=_KERAS.named("efficientnetb2"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b2(**overrides) -> EfficientNet:
     """EfficientNet-B2 for 260x260x3 images (0-255 RGB), 1000 classes."""
@@ -229,7 +259,10 @@ def efficientnet_b2(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B3", 300, 0.904),
+    keras_twin=_KERAS.named("efficientnetb3"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b3(**overrides) -> EfficientNet:
     """EfficientNet-B3 for 300x300x3 images (0-255 RGB), 1000 classes."""
@@ -237,7 +270,10 @@ def efficientnet_b3(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B4", 380, 0.922),
+    keras_twin=_KERAS.named("efficientnetb4"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b4(**overrides) -> EfficientNet:
     """EfficientNet-B4 for 380x380x3 images (0-255 RGB), 1000 classes."""
@@ -245,7 +281,10 @@ def efficientnet_b4(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B5", 456, 0.934),
+    keras_twin=_KERAS.named("efficientnetb5"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b5(**overrides) -> EfficientNet:
     """EfficientNet-B5 for 456x456x3 images (0-255 RGB), 1000 classes."""
@@ -253,7 +292,10 @@ def efficientnet_b5(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B6", 528, 0.942),
+    keras_twin=_KERAS.named("efficientnetb6"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b6(**overrides) -> EfficientNet:
     """EfficientNet-B6 for 528x528x3 images (0-255 RGB), 1000 classes."""
@@ -261,25 +303,11 @@ def efficientnet_b6(**overrides) -> EfficientNet:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnet_b0"
+    pretrained_cfg=_imagenet("B7", 600, 0.949),
+    keras_twin=_KERAS.named("efficientnetb7"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnet_b0",
 )
 def efficientnet_b7(**overrides) -> EfficientNet:
     """EfficientNet-B7 for 600x600x3 images (0-255 RGB), 1000 classes."""
     return _efficientnet("b7", overrides)
-
-
-@register_porter("efficientnetb[0-7]")
-def _port_efficientnet(keras_model, config):
-    rescalings = [
-        layer
-        for layer in keras_model.layers
-        if isinstance(layer, keras.layers.Rescaling)
-    ]
-    return port(
-        _efficientnet,
-        keras_model.name[-2:],
-        keras_model,
-        config,
-        "dwconv",
-        stddev_rescaling=len(rescalings) > 1,
-    )

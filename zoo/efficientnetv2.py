@@ -26,12 +26,12 @@ from zoo._efficientnet import (
     blocks_and_top,
     conv_bn_act,
     finish,
-    port,
+    keras_twin,
     start,
 )
 from zoo._image import ImageModel
-from zoo._porting import register_porter
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # Stage table -> (stem filters, stages); a stage is (block type,
 # repeats, filters, expansion, strides of the first block, squeeze
@@ -263,7 +263,27 @@ def _efficientnetv2(variant: str, overrides: dict) -> EfficientNetV2:
     )
 
 
+def _imagenet(variant: str, size: int) -> PretrainedCfg:
+    """keras.applications' EfficientNetV2<variant> weights, evaluated
+    uncropped at their size."""
+    return PretrainedCfg(
+        f"EfficientNetV2{variant}",
+        (size, size, 3),
+        interpolation="bicubic",
+        crop_fraction=1.0,
+        preprocessing="builtin",
+    )
+
+
+_KERAS = keras_twin(
+    "dwconv2",
+    lambda k: {"include_preprocessing": k.count(keras.layers.Rescaling) > 0},
+)
+
+
 @register_model(
+    pretrained_cfg=_imagenet("B0", 224),
+    keras_twin=_KERAS.named("efficientnetv2-b0"),
     test_overrides=TEST_FULL_OVERRIDES,
     test_allow_no_gradient=TEST_NO_GRADIENT,
 )
@@ -273,7 +293,10 @@ def efficientnetv2_b0(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("B1", 240),
+    keras_twin=_KERAS.named("efficientnetv2-b1"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b1(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B1 for 240x240x3 images (0-255 RGB), 1000 classes."""
@@ -281,7 +304,10 @@ def efficientnetv2_b1(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("B2", 260),
+    keras_twin=_KERAS.named("efficientnetv2-b2"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b2(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B2 for 260x260x3 images (0-255 RGB), 1000 classes."""
@@ -289,7 +315,10 @@ def efficientnetv2_b2(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("B3", 300),
+    keras_twin=_KERAS.named("efficientnetv2-b3"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_b3(**overrides) -> EfficientNetV2:
     """EfficientNetV2-B3 for 300x300x3 images (0-255 RGB), 1000 classes."""
@@ -297,7 +326,10 @@ def efficientnetv2_b3(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("S", 384),
+    keras_twin=_KERAS.named("efficientnetv2-s"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_s(**overrides) -> EfficientNetV2:
     """EfficientNetV2-S for 384x384x3 images (0-255 RGB), 1000 classes."""
@@ -305,7 +337,10 @@ def efficientnetv2_s(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("M", 480),
+    keras_twin=_KERAS.named("efficientnetv2-m"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_m(**overrides) -> EfficientNetV2:
     """EfficientNetV2-M for 480x480x3 images (0-255 RGB), 1000 classes."""
@@ -313,31 +348,11 @@ def efficientnetv2_m(**overrides) -> EfficientNetV2:
 
 
 @register_model(
-    test_overrides=TEST_OVERRIDES, test_covered_by="efficientnetv2_b0"
+    pretrained_cfg=_imagenet("L", 480),
+    keras_twin=_KERAS.named("efficientnetv2-l"),
+    test_overrides=TEST_OVERRIDES,
+    test_covered_by="efficientnetv2_b0",
 )
 def efficientnetv2_l(**overrides) -> EfficientNetV2:
     """EfficientNetV2-L for 480x480x3 images (0-255 RGB), 1000 classes."""
     return _efficientnetv2("l", overrides)
-
-
-@register_porter("efficientnetv2-*")
-def _port_efficientnetv2(keras_model, config):
-    variant = keras_model.name.split("-", 1)[1]
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Cannot port {keras_model.name!r}: a keras.applications "
-            "EfficientNetV2 is named 'efficientnetv2-<variant>' with a "
-            f"variant in {sorted(VARIANTS)}."
-        )
-    preprocessing = any(
-        isinstance(layer, keras.layers.Rescaling)
-        for layer in keras_model.layers
-    )
-    return port(
-        _efficientnetv2,
-        variant,
-        keras_model,
-        config,
-        "dwconv2",
-        include_preprocessing=preprocessing,
-    )

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 import kerasblocks as kb
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
-from zoo.inception_v3 import conv_bn_locator, inception_stem
+from zoo.inception_v3 import CONV_BN_UNITS, inception_stem
+from zoo.pretrained import PretrainedCfg
 
 # The paper's residual scales (section 3.3): scaling the residuals down
 # kept the wide network from "dying" early in training.
@@ -145,30 +145,27 @@ class InceptionResNetV2(ImageModel):
 # Two blocks of the last group keep its unscaled last block and a scaled
 # one in the suite; the full depths are checked by the golden and the
 # porting tests.
+# keras.applications names conv_7b and the blocks' projections
+# ("block35_1/conv" is "block35_1_conv"), not the other conv-bn units.
+_KERAS = KerasTwin(
+    layers=(
+        (r"^conv_7b/conv$", "conv_7b"),
+        (r"^conv_7b/bn$", "conv_7b_bn"),
+        (r"^(block\d+_\d+)/conv$", r"\1_conv"),
+        *CONV_BN_UNITS,
+    )
+)
+
+
 @register_model(
+    pretrained_cfg=PretrainedCfg("InceptionResNetV2", input_size=(299, 299, 3)),
+    keras_twin=_KERAS.named("inception_resnet_v2"),
     test_overrides={
         "input_shape": (75, 75, 3),
         "num_classes": 5,
         "depths": (1, 1, 2),
-    }
+    },
 )
 def inception_resnet_v2(**overrides) -> InceptionResNetV2:
     """Inception-ResNet-v2 for 299x299x3 images, 1000 classes."""
     return InceptionResNetV2(**overrides)
-
-
-@register_porter("inception_resnet_v2")
-def _port_inception_resnet_v2(keras_model, config):
-    model = InceptionResNetV2(**config)
-    # keras.applications names the blocks' projections and conv_7b.
-    named = {
-        "predictions": "predictions",
-        "conv_7b/conv": "conv_7b",
-        "conv_7b/bn": "conv_7b_bn",
-    }
-    for (block_type, _, _), repeats in zip(GROUPS, DEPTHS, strict=True):
-        for index in range(1, repeats + 1):
-            block = f"{block_type}_{index}"
-            named[f"{block}/conv"] = f"{block}_conv"
-    locate = conv_bn_locator(model, keras_model, named)
-    return model, gather_sources(model, keras_model, locate)

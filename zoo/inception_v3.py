@@ -17,12 +17,10 @@ from collections.abc import Callable
 import keras
 
 import kerasblocks as kb
-from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
-from zoo._porting_order import auto_named_layers
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # (name, block, arguments) of the modules, in order (the paper's Table 1
 # with keras.applications' names).
@@ -126,47 +124,20 @@ class InceptionV3(ImageModel):
         self._finish(head, inputs, outputs, name, kwargs)
 
 
-@register_model(test_overrides={"input_shape": (75, 75, 3), "num_classes": 5})
+# keras.applications leaves the conv-bn units unnamed: they pair, in
+# order, with the auto-named conv2d and batch_normalization layers.
+CONV_BN_UNITS = (
+    (r"^.*/conv$", "conv2d#"),
+    (r"^.*/bn$", "batch_normalization#"),
+)
+_KERAS = KerasTwin(layers=CONV_BN_UNITS)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("InceptionV3", input_size=(299, 299, 3)),
+    keras_twin=_KERAS.named("inception_v3"),
+    test_overrides={"input_shape": (75, 75, 3), "num_classes": 5},
+)
 def inceptionv3(**overrides) -> InceptionV3:
     """Inception-v3 for 299x299x3 images, 1000 classes."""
     return InceptionV3(**overrides)
-
-
-def conv_bn_locator(model, keras_model, named: dict[str, str]):
-    """`locate` for `gather_sources` when keras.applications leaves the
-    conv-bn units unnamed.
-
-    The zoo's `ConvBN` units, in the order of the zoo's variables (the
-    order keras.applications creates its layers in), pair with the
-    auto-named `conv2d` and `batch_normalization` layers in creation
-    order. `named` maps the zoo layer paths that keras.applications
-    does name (e.g. `"predictions"`) to those names.
-    """
-    convs = auto_named_layers(keras_model, "conv2d")
-    norms = auto_named_layers(keras_model, "batch_normalization")
-    units: dict[str, int] = {}
-    for variable in unique_variables(model):
-        layer = variable.path.rsplit("/", 1)[0]
-        unit, _, part = layer.rpartition("/")
-        if part == "conv" and layer not in named and unit not in units:
-            units[unit] = len(units)
-
-    def locate(path):
-        layer, weight = path.rsplit("/", 1)
-        if layer in named:
-            return named[layer], weight
-        unit, _, part = layer.rpartition("/")
-        names = {"conv": convs, "bn": norms}.get(part, [])
-        index = units.get(unit, len(names))
-        # An unpaired unit keeps its own path, which gather_sources
-        # reports as missing from the keras model.
-        return (names[index] if index < len(names) else layer), weight
-
-    return locate
-
-
-@register_porter("inception_v3")
-def _port_inceptionv3(keras_model, config):
-    model = InceptionV3(**config)
-    locate = conv_bn_locator(model, keras_model, {"predictions": "predictions"})
-    return model, gather_sources(model, keras_model, locate)

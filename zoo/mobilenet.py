@@ -17,7 +17,6 @@ MobileNetV2 build them, so that their weights port one to one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import keras
@@ -26,9 +25,9 @@ import kerasblocks as kb
 from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.mobile import round_channels as round_channels
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # (filters, strides) of MobileNet's depthwise separable blocks (the
 # paper's Table 1).
@@ -173,7 +172,57 @@ class MobileNet(ImageModel):
         self._finish(head, inputs, outputs, name, kwargs)
 
 
-@register_model(test_overrides={"input_shape": (32, 32, 3), "alpha": 0.5})
+# keras.applications counts MobileNet's blocks from 1, abbreviates their
+# parts ("block_0/depthwise_bn" is "conv_dw_1_bn") and calls its
+# classifier "conv_preds"; the name carries the width.
+_KERAS_V1 = KerasTwin(
+    name="mobilenet_*",
+    layers=(
+        (r"^stem_conv$", "conv1"),
+        (r"^stem_bn$", "conv1_bn"),
+        (r"^logits$", "conv_preds"),
+        (
+            r"^block_(\d+)/([dp])\w+wise(_bn)?$",
+            lambda m: f"conv_{m[2]}w_{int(m[1]) + 1}{m[3] or ''}",
+        ),
+    ),
+    classifier="conv_preds",
+    arguments=lambda k: {
+        "alpha": k.number_in_name(
+            r"mobilenet_(\d+(?:\.\d+)?)_\d+", "mobilenet_<alpha>_<rows>"
+        ),
+        # The depthwise kernel is (3, 3, channels, depth_multiplier).
+        "depth_multiplier": int(
+            k.model.get_layer("conv_dw_1").kernel.shape[-1]
+        ),
+    },
+    top_arguments=lambda k: {"dropout": k.rate("dropout", None)},
+)
+# MobileNetV2: keras.applications calls its first block "expanded_conv"
+# and its batch norms "_BN".
+_KERAS_V2 = KerasTwin(
+    name="mobilenetv2_*",
+    layers=(
+        (r"^stem_conv$", "Conv1"),
+        (r"^stem_bn$", "bn_Conv1"),
+        (r"^top_conv$", "Conv_1"),
+        (r"^top_bn$", "Conv_1_bn"),
+        (r"^(block_\d+/\w+)_bn$", r"\1_BN"),
+        (r"^block_0/", "expanded_conv_"),
+    ),
+    arguments=lambda k: {
+        "alpha": k.number_in_name(
+            r"mobilenetv2_(\d+(?:\.\d+)?)_\d+", "mobilenetv2_<alpha>_<rows>"
+        ),
+    },
+)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("MobileNet"),
+    test_overrides={"input_shape": (32, 32, 3), "alpha": 0.5},
+    keras_twin=_KERAS_V1,
+)
 def mobilenet(**overrides) -> MobileNet:
     """MobileNet (alpha 1.0) for 224x224x3 images, 1000 classes."""
     return MobileNet(**overrides)
@@ -269,120 +318,11 @@ class MobileNetV2(ImageModel):
 # loss only through a 1x1 convolution and a batch norm, which removes it
 # in training mode: its gradient is zero up to rounding.
 @register_model(
+    pretrained_cfg=PretrainedCfg("MobileNetV2"),
     test_overrides={"input_shape": (32, 32, 3)},
     test_allow_no_gradient=("*/project_bn/beta",),
+    keras_twin=_KERAS_V2,
 )
 def mobilenetv2(**overrides) -> MobileNetV2:
     """MobileNetV2 (alpha 1.0) for 224x224x3 images, 1000 classes."""
     return MobileNetV2(**overrides)
-
-
-# Zoo layer names -> keras.applications' (outside the blocks).
-_KERAS_LAYERS = {
-    "stem_conv": "Conv1",
-    "stem_bn": "bn_Conv1",
-    "top_conv": "Conv_1",
-    "top_bn": "Conv_1_bn",
-    "predictions": "predictions",
-}
-_KERAS_BLOCK_LAYERS = {
-    "expand": "expand",
-    "expand_bn": "expand_BN",
-    "depthwise": "depthwise",
-    "depthwise_bn": "depthwise_BN",
-    "project": "project",
-    "project_bn": "project_BN",
-}
-
-
-def _keras_location(path: str):
-    *layers, weight = path.split("/")
-    if len(layers) == 2 and layers[0].startswith("block_"):
-        block, part = layers
-        # keras.applications names its first block "expanded_conv".
-        prefix = "expanded_conv" if block == "block_0" else block
-        return f"{prefix}_{_KERAS_BLOCK_LAYERS.get(part, part)}", weight
-    layer = "/".join(layers)
-    return _KERAS_LAYERS.get(layer, layer), weight
-
-
-@register_porter("mobilenetv2_*")
-def _port_mobilenetv2(keras_model, config):
-    match = re.fullmatch(r"mobilenetv2_(\d+(?:\.\d+)?)_\d+", keras_model.name)
-    if match is None:
-        raise ValueError(
-            f"Cannot port {keras_model.name!r}: a keras.applications "
-            "MobileNetV2 is named 'mobilenetv2_<alpha>_<rows>'."
-        )
-    model = MobileNetV2(alpha=float(match.group(1)), **config)
-    return model, gather_sources(model, keras_model, _keras_location)
-
-
-def conv_classifier_config(keras_model, classifier: str) -> dict:
-    """The zoo's image arguments of a keras.applications MobileNet (V1 or
-    V3), whose classifier is a 1x1 convolution named `classifier` and
-    whose "predictions" layer is the activation alone."""
-    layers = {layer.name: layer for layer in keras_model.layers}
-    last = keras_model.layers[-1]
-    config = {
-        "input_shape": tuple(keras_model.input_shape[1:]),
-        "include_top": classifier in layers,
-        "pooling": None,
-    }
-    if config["include_top"]:
-        config["num_classes"] = layers[classifier].filters
-        activation = keras.activations.serialize(
-            layers["predictions"].activation
-        )
-        config["classifier_activation"] = (
-            None if activation == "linear" else activation
-        )
-    elif isinstance(last, keras.layers.GlobalAveragePooling2D):
-        config["pooling"] = "avg"
-    elif isinstance(last, keras.layers.GlobalMaxPooling2D):
-        config["pooling"] = "max"
-    return config
-
-
-# MobileNet's zoo layer names -> keras.applications' (outside the
-# blocks); keras counts its blocks from 1 and abbreviates their parts.
-_KERAS_V1_LAYERS = {
-    "stem_conv": "conv1",
-    "stem_bn": "conv1_bn",
-    "logits": "conv_preds",
-}
-_KERAS_V1_BLOCK_LAYERS = {
-    "depthwise": "conv_dw_{}",
-    "depthwise_bn": "conv_dw_{}_bn",
-    "pointwise": "conv_pw_{}",
-    "pointwise_bn": "conv_pw_{}_bn",
-}
-
-
-def _keras_location_v1(path: str):
-    *layers, weight = path.split("/")
-    if len(layers) == 2:
-        index = int(layers[0].removeprefix("block_")) + 1
-        return _KERAS_V1_BLOCK_LAYERS[layers[1]].format(index), weight
-    return _KERAS_V1_LAYERS.get(layers[0], layers[0]), weight
-
-
-@register_porter("mobilenet_*")
-def _port_mobilenet(keras_model, _config):
-    match = re.fullmatch(r"mobilenet_(\d+(?:\.\d+)?)_\d+", keras_model.name)
-    if match is None:
-        raise ValueError(
-            f"Cannot port {keras_model.name!r}: a keras.applications "
-            "MobileNet is named 'mobilenet_<alpha>_<rows>'."
-        )
-    layers = {layer.name: layer for layer in keras_model.layers}
-    arguments = {
-        "alpha": float(match.group(1)),
-        # The depthwise kernel is (3, 3, channels, depth_multiplier).
-        "depth_multiplier": int(layers["conv_dw_1"].kernel.shape[-1]),
-        **conv_classifier_config(keras_model, "conv_preds"),
-    }
-    if "dropout" in layers:
-        arguments["dropout"] = float(layers["dropout"].rate)
-    model = MobileNet(**arguments)
-    return model, gather_sources(model, keras_model, _keras_location_v1)

@@ -13,6 +13,7 @@ the activation, dropout and a 1x1 convolution as the classifier. The
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import keras
@@ -21,10 +22,10 @@ import kerasblocks as kb
 from kerasblocks._validation import rate as check_rate
 from kerasblocks.layers.mobile import round_channels
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
-from zoo.mobilenet import check_alpha, conv_classifier, conv_classifier_config
+from zoo.mobilenet import check_alpha, conv_classifier
+from zoo.pretrained import PretrainedCfg
 
 _HS = "hard_swish"
 # model_type -> (width of the head's convolution, blocks). A block is
@@ -234,45 +235,59 @@ _TEST = {
 }
 
 
-@register_model(**_TEST)
+# keras.applications numbers MobileNetV3's blocks after the first
+# ("block_2/expand" is "expanded_conv_2_expand"), calls the squeeze-excite
+# convolutions "squeeze_excite_conv" and "squeeze_excite_conv_1", and
+# records neither the width (found from the layers' widths) nor
+# minimalistic (no squeeze-excite).
+_KERAS = KerasTwin(
+    layers=(
+        (r"^stem_conv$", "conv"),
+        (r"^stem_bn$", "conv_bn"),
+        (r"^top_conv$", "conv_1"),
+        (r"^top_bn$", "conv_1_bn"),
+        (r"^head_conv$", "conv_2"),
+        (r"/squeeze_excite/reduce_conv$", "/squeeze_excite_conv"),
+        (r"/squeeze_excite/expand_conv$", "/squeeze_excite_conv_1"),
+        (r"^block_0/", "expanded_conv_"),
+        (r"^block_(\d+)/", r"expanded_conv_\1_"),
+    ),
+    classifier="logits",
+    top_arguments=lambda k: {"dropout_rate": k.rate(keras.layers.Dropout, 0.0)},
+)
+
+
+def _twin(model_type: str) -> KerasTwin:
+    def arguments(k):
+        return {
+            "alpha": _infer_alpha(k.model, model_type, k.include_top),
+            "minimalistic": k.count("*squeeze_excite*") == 0,
+            "include_preprocessing": k.count(keras.layers.Rescaling) > 0,
+        }
+
+    name = f"MobileNetV3{model_type.title()}"
+    return dataclasses.replace(_KERAS, name=name, arguments=arguments)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("MobileNetV3Small", preprocessing="builtin"),
+    **_TEST,
+    keras_twin=_twin("small"),
+)
 def mobilenetv3_small(**overrides) -> MobileNetV3:
     """MobileNetV3-Small for 224x224x3 images (0-255 RGB), 1000 classes."""
     return MobileNetV3(**{"model_type": "small", **overrides})
 
 
-@register_model(**_TEST, test_covered_by="mobilenetv3_small")
+@register_model(
+    pretrained_cfg=PretrainedCfg("MobileNetV3Large", preprocessing="builtin"),
+    **_TEST,
+    test_covered_by="mobilenetv3_small",
+    keras_twin=_twin("large"),
+)
 def mobilenetv3_large(**overrides) -> MobileNetV3:
     """MobileNetV3-Large for 224x224x3 images (0-255 RGB), 1000 classes."""
     return MobileNetV3(**{"model_type": "large", **overrides})
-
-
-# Zoo layer names -> keras.applications' (outside the blocks and their
-# squeeze-excite).
-_KERAS_LAYERS = {
-    "stem_conv": "conv",
-    "stem_bn": "conv_bn",
-    "top_conv": "conv_1",
-    "top_bn": "conv_1_bn",
-    "head_conv": "conv_2",
-    "logits": "logits",
-}
-_KERAS_SQUEEZE_EXCITE = {
-    "reduce_conv": "squeeze_excite_conv",
-    "expand_conv": "squeeze_excite_conv_1",
-}
-
-
-def _keras_location(path: str):
-    *layers, weight = path.split("/")
-    if layers[0].startswith("block_"):
-        index = int(layers[0].removeprefix("block_"))
-        # keras.applications' first block has no number.
-        prefix = f"expanded_conv_{index}_" if index else "expanded_conv_"
-        part = layers[1]
-        if part == "squeeze_excite":
-            part = _KERAS_SQUEEZE_EXCITE[layers[2]]
-        return prefix + part, weight
-    return _KERAS_LAYERS[layers[0]], weight
 
 
 def _widths(model_type, alpha, include_top):
@@ -321,28 +336,3 @@ def _infer_alpha(keras_model, model_type, include_top):
         f"Cannot port {keras_model.name!r}: no width multiplier gives its "
         f"block widths {widths}."
     )
-
-
-@register_porter("MobileNetV3Small", "MobileNetV3Large")
-def _port_mobilenetv3(keras_model, _config):
-    model_type = keras_model.name.removeprefix("MobileNetV3").lower()
-    layers = keras_model.layers
-    config = conv_classifier_config(keras_model, "logits")
-    # keras.applications' MobileNetV3 takes any image size unless given
-    # one; a zoo model has a fixed input shape: unknown sizes become 224.
-    config["input_shape"] = tuple(
-        224 if size is None else size for size in config["input_shape"]
-    )
-    dropout = [layer for layer in layers if type(layer) is keras.layers.Dropout]
-    if config["include_top"]:
-        config["dropout_rate"] = float(dropout[0].rate) if dropout else 0.0
-    model = MobileNetV3(
-        model_type=model_type,
-        alpha=_infer_alpha(keras_model, model_type, config["include_top"]),
-        minimalistic=not any("squeeze_excite" in la.name for la in layers),
-        include_preprocessing=any(
-            isinstance(layer, keras.layers.Rescaling) for layer in layers
-        ),
-        **config,
-    )
-    return model, gather_sources(model, keras_model, _keras_location)

@@ -23,9 +23,9 @@ import kerasblocks as kb
 from kerasblocks._validation import positive_int as _positive_int
 from kerasblocks.layers.nasnet import adjust_for
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # keras.applications' NASNet arguments per variant (NASNet-A "N @ P" is
 # num_blocks @ penultimate_filters), and its default input size.
@@ -214,58 +214,40 @@ _TEST_OVERRIDES = {
 }
 
 
-@register_model(test_overrides=_TEST_OVERRIDES)
+# keras.applications names a cell's layers after the cell's kind and id
+# ("reduction_4/left1/separable_conv_1" is
+# "separable_conv_1_reduction_left1_reduce_4"), a reduction cell's fifth
+# branch "left4", and builds the cells in name scopes.
+_KERAS = KerasTwin(
+    layers=(
+        (r"^stem_(conv|bn)$", r"stem_\g<1>1"),
+        (r"^reduction_(\d+)/", r"reduction_reduce_\1/"),
+        (r"^([a-z]+)_(\w+)/(adjust_\w+)$", r"\3_\2"),
+        (r"^([a-z]+)_(\w+)/((?:conv|bn)_1)$", r"\1_\3_\2"),
+        (r"^(reduction_\w+/)left5/", r"\1left4/"),
+        (r"^([a-z]+)_(\w+)/(\w+)/(\w+)$", r"\4_\1_\3_\2"),
+    )
+)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("NASNetMobile"),
+    keras_twin=_KERAS.named("nasnet_mobile"),
+    test_overrides=_TEST_OVERRIDES,
+)
 def nasnet_mobile(**overrides) -> NASNet:
     """NASNet-A Mobile (4 @ 1056) for 224x224x3 images, 1000 classes."""
     return _nasnet("mobile", overrides)
 
 
-@register_model(test_overrides=_TEST_OVERRIDES, test_covered_by="nasnet_mobile")
+@register_model(
+    pretrained_cfg=PretrainedCfg(
+        "NASNetLarge", input_size=(331, 331, 3), crop_fraction=0.911
+    ),
+    keras_twin=_KERAS.named("nasnet_large"),
+    test_overrides=_TEST_OVERRIDES,
+    test_covered_by="nasnet_mobile",
+)
 def nasnet_large(**overrides) -> NASNet:
     """NASNet-A Large (6 @ 4032) for 331x331x3 images, 1000 classes."""
     return _nasnet("large", overrides)
-
-
-# Zoo layer names -> keras.applications' (outside the cells).
-_KERAS_LAYERS = {
-    "stem_conv": "stem_conv1",
-    "stem_bn": "stem_bn1",
-    "predictions": "predictions",
-}
-
-
-def _keras_layer(layers: list[str]) -> str:
-    """keras.applications' name of the layer at this zoo path."""
-    if len(layers) == 1:
-        return _KERAS_LAYERS.get(layers[0], layers[0])
-    kind, _, block_id = layers[0].partition("_")
-    if kind == "reduction" and block_id.isdigit():
-        block_id = f"reduce_{block_id}"
-    part = layers[1]
-    if part.startswith("adjust_"):
-        return f"{part}_{block_id}"
-    if part in ("conv_1", "bn_1"):
-        return f"{kind}_{part}_{block_id}"
-    # keras.applications names a reduction cell's fifth branch "left4".
-    if kind == "reduction" and part == "left5":
-        part = "left4"
-    return f"{layers[2]}_{kind}_{part}_{block_id}"
-
-
-@register_porter("nasnet_mobile", "nasnet_large")
-def _port_nasnet(keras_model, config):
-    variant = keras_model.name.removeprefix("nasnet_")
-    model = NASNet(**NASNET_SPECS[variant], **config, name=keras_model.name)
-    # keras.applications builds its cells in name scopes: find each
-    # layer's full path by its (unique) name.
-    paths = {}
-    for variable in keras_model.weights:
-        layer_path = variable.path.rsplit("/", 1)[0]
-        paths[layer_path.rsplit("/", 1)[-1]] = layer_path
-
-    def locate(path):
-        *layers, weight = path.split("/")
-        name = _keras_layer(layers)
-        return paths.get(name, name), weight
-
-    return model, gather_sources(model, keras_model, locate)

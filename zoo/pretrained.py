@@ -1,9 +1,11 @@
 """Pretrained weights: what each set expects, and how to load it.
 
-Each zoo model that is identical to a keras.applications model carries a
-`PretrainedCfg` (timm's idea): the keras.applications constructor whose
-weights fit it, the input size, interpolation and crop fraction its
-weights were evaluated with, and the preprocessing they expect.
+Each zoo model that is identical to a keras.applications model carries,
+in its registration (`register_model(pretrained_cfg=...)`, beside its
+`keras_twin`), a `PretrainedCfg` (timm's idea): the keras.applications
+constructor whose weights fit it, the input size, interpolation and
+crop fraction its weights were evaluated with, and the preprocessing
+they expect.
 `zoo.create_model(name, weights=...)` loads (see `zoo._loading`):
 
 - `"imagenet"`: the file keras.applications itself would use (its
@@ -27,8 +29,8 @@ loaded. A backbone weight left unloaded is an error unless
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -36,6 +38,8 @@ import keras
 from kerasblocks.layers.preprocessing import ImagePreprocessing
 from zoo._download import PretrainedWeightsError as PretrainedWeightsError
 from zoo._download import imagenet_weights
+from zoo._keras_twin import PretrainedCfg as PretrainedCfg
+from zoo._keras_twin import registered_twin, registered_twins
 
 # Fine-tuning lives in zoo.finetune; reachable from here too.
 from zoo.finetune import FREEZE_MODES as FREEZE_MODES
@@ -55,107 +59,29 @@ _SHARED = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainedCfg:
-    """What a set of pretrained weights expects.
+class _Registered(Mapping):
+    """Registered name -> `PretrainedCfg`, for every registered model
+    that has one (its registration carries it: `register_model(
+    pretrained_cfg=...)`)."""
 
-    Attributes:
-        keras_application: the keras.applications constructor whose
-            weights fit this model (e.g. "ResNet50").
-        input_size: `(height, width, channels)` the weights were trained
-            at.
-        interpolation: resize method for other image sizes.
-        crop_fraction: central crop used for evaluation (timm's
-            `crop_pct`): resize to `input_size / crop_fraction`, crop.
-        preprocessing: `ImagePreprocessing` mode: "caffe", "tf", "torch",
-            or "builtin" when the model normalizes raw 0-255 pixels
-            itself (its `include_preprocessing` argument).
-        num_classes: classes of the pretrained classifier.
-    """
+    def _table(self) -> dict[str, PretrainedCfg]:
+        return {
+            twin.name: twin.pretrained_cfg
+            for twin in registered_twins()
+            if twin.pretrained_cfg is not None
+        }
 
-    keras_application: str
-    input_size: tuple[int, int, int] = (224, 224, 3)
-    interpolation: str = "bilinear"
-    crop_fraction: float = 0.875
-    preprocessing: str = "tf"
-    num_classes: int = 1000
+    def __getitem__(self, name: str) -> PretrainedCfg:
+        return self._table()[name]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
-def _cfg(app, size=224, mode="tf", **kw):
-    return PretrainedCfg(app, (size, size, 3), preprocessing=mode, **kw)
-
-
-# Facts from keras.applications (constructor, default size, the
-# preprocess_input mode of each family) and timm's crop fractions.
-_EFFICIENTNET_V1 = {
-    "b0": (224, 0.875),
-    "b1": (240, 0.882),
-    "b2": (260, 0.890),
-    "b3": (300, 0.904),
-    "b4": (380, 0.922),
-    "b5": (456, 0.934),
-    "b6": (528, 0.942),
-    "b7": (600, 0.949),
-}
-_EFFICIENTNET_V2 = {
-    "b0": ("B0", 224),
-    "b1": ("B1", 240),
-    "b2": ("B2", 260),
-    "b3": ("B3", 300),
-    "s": ("S", 384),
-    "m": ("M", 480),
-    "l": ("L", 480),
-}
-PRETRAINED: dict[str, PretrainedCfg] = {
-    **{f"resnet{d}": _cfg(f"ResNet{d}", mode="caffe") for d in (50, 101, 152)},
-    **{f"resnet{d}v2": _cfg(f"ResNet{d}V2") for d in (50, 101, 152)},
-    "vgg16": _cfg("VGG16", mode="caffe"),
-    "vgg19": _cfg("VGG19", mode="caffe"),
-    **{
-        f"densenet{d}": _cfg(f"DenseNet{d}", mode="torch")
-        for d in (121, 169, 201)
-    },
-    "mobilenet": _cfg("MobileNet"),
-    "mobilenetv2": _cfg("MobileNetV2"),
-    "mobilenetv3_small": _cfg("MobileNetV3Small", mode="builtin"),
-    "mobilenetv3_large": _cfg("MobileNetV3Large", mode="builtin"),
-    "xception": _cfg("Xception", 299),
-    "inceptionv3": _cfg("InceptionV3", 299),
-    "inception_resnet_v2": _cfg("InceptionResNetV2", 299),
-    "nasnet_mobile": _cfg("NASNetMobile"),
-    "nasnet_large": _cfg("NASNetLarge", 331, crop_fraction=0.911),
-    **{
-        f"convnext_{s}": _cfg(
-            f"ConvNeXt{s.title().replace('Xl', 'XL')}",
-            mode="builtin",
-            interpolation="bicubic",
-        )
-        for s in ("tiny", "small", "base", "large", "xlarge")
-    },
-    **{
-        f"efficientnet_{k}": _cfg(
-            f"EfficientNet{k.upper()}",
-            size,
-            mode="builtin",
-            interpolation="bicubic",
-            crop_fraction=crop,
-        )
-        for k, (size, crop) in _EFFICIENTNET_V1.items()
-    },
-    **{
-        f"efficientnetv2_{k}": _cfg(
-            f"EfficientNetV2{suffix}",
-            size,
-            mode="builtin",
-            interpolation="bicubic",
-            crop_fraction=1.0,
-        )
-        for k, (suffix, size) in _EFFICIENTNET_V2.items()
-    },
-}
+PRETRAINED: Mapping[str, PretrainedCfg] = _Registered()
 
 
 def pretrained_cfg(name: str) -> PretrainedCfg | None:
@@ -167,7 +93,8 @@ def pretrained_cfg(name: str) -> PretrainedCfg | None:
     >>> zoo.get_model_entry("resnet50").pretrained_cfg.preprocessing
     'caffe'
     """
-    return PRETRAINED.get(name)
+    twin = registered_twin(name)
+    return None if twin is None else twin.pretrained_cfg
 
 
 def preprocessing_layer(cfg: PretrainedCfg) -> ImagePreprocessing:
@@ -191,16 +118,28 @@ def with_preprocessing(model: keras.Model, cfg: PretrainedCfg) -> keras.Model:
 # keras.applications gives EfficientNet (V1) one more rescaling when it
 # loads its ImageNet file by name, not by path: the zoo model keeps it.
 _IMAGENET_LAYOUT = {
-    f"EfficientNet{k.upper()}": {"stddev_rescaling": True}
-    for k in _EFFICIENTNET_V1
+    f"EfficientNetB{k}": {"stddev_rescaling": True} for k in range(8)
 }
+
+
+def keras_arguments(args: dict[str, Any]) -> dict[str, Any]:
+    """The zoo arguments `args` under keras.applications' names, with
+    `input_shape` (channels-last in the zoo) in Keras's global data
+    format, the layout keras.applications builds in. Its weights are
+    the same arrays in either layout."""
+    keras_args = {_SHARED.get(k, k): v for k, v in args.items()}
+    shape = keras_args.get("input_shape")
+    channels_first = keras.config.image_data_format() == "channels_first"
+    if shape is not None and channels_first:
+        keras_args["input_shape"] = (shape[2], shape[0], shape[1])
+    return keras_args
 
 
 def _keras_application(name: str, cfg: PretrainedCfg, weights, args):
     """Builds `keras.applications.<cfg.keras_application>` with
     `weights`, the zoo arguments translated to Keras's names."""
     constructor = getattr(keras.applications, cfg.keras_application)
-    keras_args = {_SHARED.get(k, k): v for k, v in args.items()}
+    keras_args = keras_arguments(args)
     if weights == "imagenet":
         # The file keras.applications would load, fetched into Keras's
         # cache by zoo._download (nothing in Keras is patched).

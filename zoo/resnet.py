@@ -23,10 +23,10 @@ import keras
 import kerasblocks as kb
 from kerasblocks.layers.regularization import linear_drop_path_rates
 from kerasblocks.layers.residual import IMAGENET_EPSILON
-from kerasblocks.params import unique_variables
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._registry import get_model_entry, register_model
+from zoo._keras_twin import KerasTwin
+from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # Depth -> (block type, blocks per stage), as in the paper's Table 1.
 RESNET_SPECS = {
@@ -290,6 +290,16 @@ _SMALL_BOOK = {"input_shape": (32, 32, 1)}
 _SMALL = {"input_shape": (32, 32, 3)}
 
 
+# Zoo block sublayers -> keras.applications' names
+# ("conv2_block1/conv1" is "conv2_block1_1_conv").
+_KERAS = KerasTwin(
+    layers=(
+        (r"/shortcut_(conv|bn)$", r"_0_\1"),
+        (r"/(conv|bn)(\d)$", r"_\2_\1"),
+    )
+)
+
+
 @register_model(test_overrides=_SMALL_BOOK)
 def resnet18(**overrides) -> ResNet:
     """ResNet-18 as in the book: 96x96x1 images, 10 classes."""
@@ -325,105 +335,65 @@ def _imagenet(depth, preact, name, overrides):
     )
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet50", preprocessing="caffe"),
+    test_overrides=_SMALL,
+    keras_twin=_KERAS.named("resnet50"),
+)
 def resnet50(**overrides) -> ResNet:
     """ResNet-50 (v1), as keras.applications.ResNet50."""
     return _imagenet(50, False, "resnet50", overrides)
 
 
-@register_model(test_overrides=_SMALL, test_covered_by="resnet50")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet101", preprocessing="caffe"),
+    test_overrides=_SMALL,
+    test_covered_by="resnet50",
+    keras_twin=_KERAS.named("resnet101"),
+)
 def resnet101(**overrides) -> ResNet:
     """ResNet-101 (v1), as keras.applications.ResNet101."""
     return _imagenet(101, False, "resnet101", overrides)
 
 
-@register_model(test_overrides=_SMALL, test_covered_by="resnet50")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet152", preprocessing="caffe"),
+    test_overrides=_SMALL,
+    test_covered_by="resnet50",
+    keras_twin=_KERAS.named("resnet152"),
+)
 def resnet152(**overrides) -> ResNet:
     """ResNet-152 (v1), as keras.applications.ResNet152."""
     return _imagenet(152, False, "resnet152", overrides)
 
 
-@register_model(test_overrides=_SMALL)
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet50V2"),
+    test_overrides=_SMALL,
+    keras_twin=_KERAS.named("resnet50v2"),
+)
 def resnet50v2(**overrides) -> ResNet:
     """ResNet-50 v2 (pre-activation), as keras.applications.ResNet50V2."""
     return _imagenet(50, True, "resnet50v2", overrides)
 
 
-@register_model(test_overrides=_SMALL, test_covered_by="resnet50v2")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet101V2"),
+    test_overrides=_SMALL,
+    test_covered_by="resnet50v2",
+    keras_twin=_KERAS.named("resnet101v2"),
+)
 def resnet101v2(**overrides) -> ResNet:
     """ResNet-101 v2 (pre-activation), as keras.applications.ResNet101V2."""
     return _imagenet(101, True, "resnet101v2", overrides)
 
 
-@register_model(test_overrides=_SMALL, test_covered_by="resnet50v2")
+@register_model(
+    pretrained_cfg=PretrainedCfg("ResNet152V2"),
+    test_overrides=_SMALL,
+    test_covered_by="resnet50v2",
+    keras_twin=_KERAS.named("resnet152v2"),
+)
 def resnet152v2(**overrides) -> ResNet:
     """ResNet-152 v2 (pre-activation), as keras.applications.ResNet152V2."""
     return _imagenet(152, True, "resnet152v2", overrides)
-
-
-# Block sublayer -> the suffix of keras.applications' layer name.
-_KERAS_SUFFIXES = {
-    "preact_bn": "preact_bn",
-    "shortcut_conv": "0_conv",
-    "shortcut_bn": "0_bn",
-    "conv1": "1_conv",
-    "bn1": "1_bn",
-    "conv2": "2_conv",
-    "bn2": "2_bn",
-    "conv3": "3_conv",
-    "bn3": "3_bn",
-}
-
-
-def _keras_names(model: keras.Model) -> dict[int, str]:
-    """`id(zoo variable)` -> "keras layer name/variable name"."""
-    names = {}
-    for layer in model.layers:
-        if isinstance(layer, kb.layers.BottleneckBlock):
-            for attribute, suffix in _KERAS_SUFFIXES.items():
-                sublayer = getattr(layer, attribute)
-                for variable in [] if sublayer is None else sublayer.weights:
-                    key = f"{layer.name}_{suffix}/{variable.name}"
-                    names[id(variable)] = key
-        else:
-            for variable in layer.weights:
-                names[id(variable)] = f"{layer.name}/{variable.name}"
-    return names
-
-
-@register_porter(
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnet50v2",
-    "resnet101v2",
-    "resnet152v2",
-)
-def _port_resnet(keras_model: keras.Model, config: dict):
-    # The registered function, not create_model: `config` is the
-    # classes' (input_shape channels-last, whatever the data format).
-    model = get_model_entry(keras_model.name).fn(**config)
-    sources = {
-        f"{layer.name}/{variable.name}": variable
-        for layer in keras_model.layers
-        for variable in layer.weights
-    }
-    names = _keras_names(model)
-    matched = []
-    for index, variable in enumerate(unique_variables(model)):
-        key = names[id(variable)]
-        if key not in sources:
-            raise ValueError(
-                f"Weight {index} does not match: zoo {variable.path} "
-                f"{tuple(variable.shape)} has no source {key} in "
-                f"{keras_model.name}."
-            )
-        matched.append(sources.pop(key))
-    if sources:
-        key, extra = next(iter(sources.items()))
-        raise ValueError(
-            f"Weight {len(matched)} does not match: {keras_model.name} has "
-            f"an extra weight {key} {tuple(extra.shape)} that no zoo "
-            "weight takes."
-        )
-    return model, matched

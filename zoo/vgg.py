@@ -13,9 +13,9 @@ import keras
 
 import kerasblocks as kb
 from zoo._image import ImageHead, ImageModel, Stage, _positive_int
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # Depth -> ((num_convs, filters) of each block); the paper's configurations
 # A (11 weight layers), D (16) and E (19).
@@ -157,35 +157,26 @@ def vgg11(**overrides) -> VGG:
     )
 
 
-@register_model(test_overrides=_test_overrides(16, 3))
+# keras.applications names "block1/conv1" "block1_conv1".
+_KERAS = KerasTwin()
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("VGG16", preprocessing="caffe"),
+    keras_twin=_KERAS.named("vgg16"),
+    test_overrides=_test_overrides(16, 3),
+)
 def vgg16(**overrides) -> VGG:
     """VGG-16 as keras.applications.VGG16 (224x224x3, 1000 classes)."""
     return VGG(**{"conv_arch": VGG_ARCHS[16], "name": "vgg16", **overrides})
 
 
-@register_model(test_overrides=_test_overrides(19, 3), test_covered_by="vgg16")
+@register_model(
+    pretrained_cfg=PretrainedCfg("VGG19", preprocessing="caffe"),
+    keras_twin=_KERAS.named("vgg19"),
+    test_overrides=_test_overrides(19, 3),
+    test_covered_by="vgg16",
+)
 def vgg19(**overrides) -> VGG:
     """VGG-19 as keras.applications.VGG19 (224x224x3, 1000 classes)."""
     return VGG(**{"conv_arch": VGG_ARCHS[19], "name": "vgg19", **overrides})
-
-
-@register_porter("vgg16")
-def _port_vgg16(keras_model: keras.Model, config: dict[str, Any]):
-    return _port(vgg16(**config), keras_model)
-
-
-@register_porter("vgg19")
-def _port_vgg19(keras_model: keras.Model, config: dict[str, Any]):
-    return _port(vgg19(**config), keras_model)
-
-
-def _port(model: VGG, keras_model: keras.Model):
-    """Pairs each zoo variable with the keras.applications variable of
-    the same name (zoo "block1/conv1/kernel" is keras
-    "block1_conv1/kernel"); every keras variable must be used."""
-
-    def locate(path: str):
-        layer_path, weight = path.rsplit("/", 1)
-        return layer_path.replace("/", "_"), weight
-
-    return model, gather_sources(model, keras_model, locate)

@@ -17,10 +17,9 @@ import keras
 
 import kerasblocks as kb
 from zoo._image import ImageHead, ImageModel, Stage
-from zoo._porting import register_porter
-from zoo._porting_names import gather_sources
-from zoo._porting_order import auto_named_layers
+from zoo._keras_twin import KerasTwin
 from zoo._registry import register_model
+from zoo.pretrained import PretrainedCfg
 
 # (filters of the separable convolutions, strides) of `block2` to
 # `block13`, the paper's Figure 5.
@@ -123,38 +122,21 @@ class Xception(ImageModel):
         self._finish(head, inputs, outputs, name, kwargs)
 
 
-@register_model(test_overrides={"input_shape": (71, 71, 3), "num_classes": 5})
+# keras.applications leaves the shortcuts unnamed: they pair, in
+# order, with the auto-named conv2d and batch_normalization layers.
+_KERAS = KerasTwin(
+    layers=(
+        (r"^block\d+/shortcut$", "conv2d#"),
+        (r"^block\d+/shortcut_bn$", "batch_normalization#"),
+    )
+)
+
+
+@register_model(
+    pretrained_cfg=PretrainedCfg("Xception", input_size=(299, 299, 3)),
+    keras_twin=_KERAS.named("xception"),
+    test_overrides={"input_shape": (71, 71, 3), "num_classes": 5},
+)
 def xception(**overrides) -> Xception:
     """Xception for 299x299x3 images, 1000 classes."""
     return Xception(**overrides)
-
-
-def _locator(keras_model):
-    # keras.applications leaves the shortcuts unnamed: pair them in
-    # creation order with the downsampling blocks.
-    downsampling = [
-        f"block{i}" for i, (_, strides) in enumerate(BLOCKS, 2) if strides == 2
-    ]
-    auto = {
-        "shortcut": auto_named_layers(keras_model, "conv2d"),
-        "shortcut_bn": auto_named_layers(keras_model, "batch_normalization"),
-    }
-
-    def locate(path):
-        *layers, weight = path.split("/")
-        if len(layers) == 1:  # named as in keras.applications
-            return layers[0], weight
-        block, part = layers
-        if part in auto:
-            index = downsampling.index(block)
-            names = auto[part]
-            return (names[index] if index < len(names) else path), weight
-        return f"{block}_{part}", weight
-
-    return locate
-
-
-@register_porter("xception")
-def _port_xception(keras_model, config):
-    model = Xception(**config)
-    return model, gather_sources(model, keras_model, _locator(keras_model))

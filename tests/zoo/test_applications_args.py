@@ -6,11 +6,13 @@ size."""
 import importlib.util
 import os
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
 import zoo
+from kerasblocks._keras_compat import legacy_h5_format
 from zoo.mobilenet import MobileNetV2
 
 _TWINS = os.path.join(os.path.dirname(__file__), "applications_twins.py")
@@ -236,3 +238,65 @@ def test_classifier_activation_is_the_last_layers():
         classifier_activation="softmax",
     )
     assert model.layers[-1].activation.__name__ == "softmax"
+
+
+def test_a_keras_applications_file_loads_into_a_channels_first_twin(
+    tmp_path,
+):
+    """A channels-last keras.applications weights file (their legacy
+    layout) loads into a channels-first twin as into keras.applications
+    in that format: the same arrays, the same outputs."""
+    arguments = {"include_top": False, "pooling": "avg"}
+    keras.utils.set_random_seed(6)
+    source = keras.applications.VGG16(
+        weights=None, input_shape=(32, 32, 3), **arguments
+    )
+    twins.randomize_statistics(source, seed=6)
+    path = str(tmp_path / "vgg16.h5")
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+
+    keras.config.set_image_data_format("channels_first")
+    reference = keras.applications.VGG16(
+        weights=path, input_shape=(3, 32, 32), **arguments
+    )
+    model = zoo.create_model(
+        "vgg16", weights=path, input_shape=(3, 32, 32), **arguments
+    )
+    assert model.data_format == "channels_first"
+    assert model.input_shape == (None, 3, 32, 32)
+    assert model.pretrained_report.ok, str(model.pretrained_report)
+    assert len(model.pretrained_report.loaded) == len(reference.weights) == 26
+    # The zoo's VGG nests its convolutions in blocks.
+    kernel = {v.path: v for v in model.weights}["block5/conv3/kernel"]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(kernel),
+        keras.ops.convert_to_numpy(reference.get_layer("block5_conv3").kernel),
+    )
+    x = np.random.default_rng(6).uniform(0, 255, (2, 3, 32, 32))
+    expected = keras.ops.convert_to_numpy(reference(x.astype("float32")))
+    actual = keras.ops.convert_to_numpy(model(x.astype("float32")))
+    assert actual.shape == expected.shape == (2, 512)
+    np.testing.assert_allclose(
+        actual, expected, atol=1e-5 * np.abs(expected).max()
+    )
+
+
+def test_a_channels_first_vgg_top_ports_with_its_flatten():
+    # Keras's Flatten orders a channels-first map channels-last, so the
+    # classifier after it takes the same kernel as in channels-last.
+    keras.config.set_image_data_format("channels_first")
+    keras_model = keras.applications.VGG16(
+        weights=None,
+        input_shape=(3, 32, 32),
+        classes=5,
+        classifier_activation=None,
+    )
+    model, actual, expected = twins.ported_outputs(keras_model, seed=7)
+    assert model.data_format == "channels_first"
+    assert actual.shape == expected.shape == (1, 5)
+    # Not a constant: the classes' logits differ.
+    assert np.std(expected) > 0.1 * np.abs(expected).max()
+    np.testing.assert_allclose(
+        actual, expected, atol=1e-5 * np.abs(expected).max()
+    )

@@ -123,8 +123,8 @@ def _port_error(application, name):
 def test_port_of_wrong_architecture_names_first_missing_weight():
     # A v2 model under the v1 name: v1's conv1_bn has no source.
     assert _port_error("resnet50v2", "resnet50") == (
-        "Weight 2 does not match: zoo conv1_bn/gamma (64,) has no source "
-        "conv1_bn/gamma in resnet50."
+        "Weight 2 does not match: zoo conv1_bn/gamma (64,) has no source; "
+        "resnet50 has no layer 'conv1_bn' with weights."
     )
 
 
@@ -133,13 +133,15 @@ def test_port_of_shallower_model_names_missing_block():
     message = _port_error("resnet50", "resnet101")
     assert "Weight " in message
     assert "zoo conv4_block7/conv1/kernel (1, 1, 1024, 256)" in message
-    assert "has no source conv4_block7_1_conv/kernel in resnet101" in message
+    assert (
+        "has no source; resnet101 has no layer 'conv4_block7_1_conv'" in message
+    )
 
 
 def test_port_of_deeper_model_names_first_extra_weight():
     assert _port_error("resnet101", "resnet50").startswith(
-        "Weight 318 does not match: resnet50 has an extra weight "
-        "conv4_block7_1_conv/kernel (1, 1, 1024, 256)"
+        "Weight conv4_block7_1_conv/kernel (1, 1, 1024, 256) of resnet50 "
+        "has no place in the zoo model"
     )
 
 
