@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -186,11 +186,16 @@ def run_main(
     name: str,
     body: Callable[[], int],
     check: Callable[[], None] | None = None,
+    *,
+    argv: Sequence[str] = (),
 ) -> int:
-    """Runs `check` (flag checks, before TensorFlow is imported), then
-    `body` with TensorFlow imported quietly. A user error ends in one
-    line on stderr and exit 2, Ctrl-C in one line and exit 130; anything
-    else keeps its traceback."""
+    """Refuses positional arguments (`argv` past the program name), runs
+    `check` (flag checks, before TensorFlow is imported), then `body`
+    with TensorFlow imported quietly. A user error ends in one line on
+    stderr and exit 2, Ctrl-C in one line and exit 130; anything else
+    keeps its traceback."""
+    if len(argv) > 1:
+        return fail(name, UsageError(f"unexpected arguments: {argv[1:]}"))
     quiet_logging()
     try:
         if check:

@@ -353,17 +353,11 @@ def _benchmark() -> int:
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-benchmark",
-            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
-        )
-
     def check():
         if FLAGS.dataset:
             _common.check_dataset(FLAGS.dataset)
 
-    return _common.run_main("kb-benchmark", _benchmark, check)
+    return _common.run_main("kb-benchmark", _benchmark, check, argv=argv)
 
 
 def run():

@@ -67,16 +67,11 @@ def run_demo(steps: int, out_dir: str, seed: int = 0) -> dict:
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-demo", _common.UsageError(f"unexpected arguments: {argv[1:]}")
-        )
-
     def demo() -> int:
         run_demo(FLAGS.steps, FLAGS.out_dir, FLAGS.seed)
         return 0
 
-    return _common.run_main("kb-demo", demo)
+    return _common.run_main("kb-demo", demo, argv=argv)
 
 
 def run():

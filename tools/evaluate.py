@@ -210,12 +210,7 @@ def _open_model():
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-evaluate",
-            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
-        )
-    return _common.run_main("kb-evaluate", _evaluate, _check)
+    return _common.run_main("kb-evaluate", _evaluate, _check, argv=argv)
 
 
 def run():

@@ -245,11 +245,7 @@ def _image_serving_for(model):
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-export", _common.UsageError(f"unexpected arguments: {argv[1:]}")
-        )
-    return _common.run_main("kb-export", _export, _check)
+    return _common.run_main("kb-export", _export, _check, argv=argv)
 
 
 def run():

@@ -116,12 +116,7 @@ def _check() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-inspect",
-            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
-        )
-    return _common.run_main("kb-inspect", _inspect, _check)
+    return _common.run_main("kb-inspect", _inspect, _check, argv=argv)
 
 
 def run():

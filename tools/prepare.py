@@ -59,12 +59,7 @@ def _prepare() -> int:
 
 
 def main(argv):
-    if len(argv) > 1:
-        return _common.fail(
-            "kb-prepare",
-            _common.UsageError(f"unexpected arguments: {argv[1:]}"),
-        )
-    return _common.run_main("kb-prepare", _prepare, _check)
+    return _common.run_main("kb-prepare", _prepare, _check, argv=argv)
 
 
 def run():

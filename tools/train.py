@@ -355,8 +355,6 @@ def main(argv):
         # The checks that need no TensorFlow: the flags' own, then every
         # setting's, once, in TrainConfig.validate.
         nonlocal config
-        if len(argv) > 1:
-            raise _common.UsageError(f"unexpected arguments: {argv[1:]}")
         _check_data_flags()
         _common.check_deploy_flags(FLAGS)
         if FLAGS.formats is not None and FLAGS["export"].present:
@@ -365,7 +363,9 @@ def main(argv):
             )
         config = config_from_flags().validate()
 
-    return _common.run_main("kb-train", lambda: _train(config), check)
+    return _common.run_main(
+        "kb-train", lambda: _train(config), check, argv=argv
+    )
 
 
 def run():

@@ -330,9 +330,10 @@ class FolderDataset(streams.ImageStream):
             "train": (np.asarray(paths), labels),
             "val": (np.asarray(val_paths), val_labels),
         }
-        counts = {1: 0, 3: 0}
-        for shape in shapes:
-            counts[streams.channel_kind(shape[2])] += 1
+        self._sizes = {
+            split: len(labels) for split, (_, labels) in self._splits.items()
+        }
+        counts = streams.channel_counts(shapes)
         super().__init__(
             name,
             num_classes=len(class_names),
@@ -345,14 +346,6 @@ class FolderDataset(streams.ImageStream):
             channels=channels,
             channel_counts=counts,
         )
-
-    @property
-    def num_train(self) -> int:
-        return len(self._splits["train"][1])
-
-    @property
-    def num_val(self) -> int:
-        return len(self._splits["val"][1])
 
     def _encoded(self, split, seed, epoch, start):
         paths, labels = self._splits[split]

@@ -88,6 +88,15 @@ def channel_kind(channels) -> int:
     return 1 if int(channels) in (1, 2) else 3
 
 
+def channel_counts(shapes) -> dict[int, int]:
+    """How many of the images of these `(height, width, channels)`
+    shapes are grayscale and colour: `{1: gray, 3: colour}`."""
+    counts = {1: 0, 3: 0}
+    for shape in shapes:
+        counts[channel_kind(shape[2])] += 1
+    return counts
+
+
 def check_max_pixels(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(
@@ -123,7 +132,9 @@ def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
 class ImageStream:
     """A classification data set of encoded images, decoded as it streams.
 
-    Subclasses define `num_train`, `num_val` and `_encoded(split, seed,
+    Subclasses set `_sizes` (`{"train": n, "val": m}`: the examples of
+    each split) or define `num_train` and `num_val`, and define
+    `_encoded(split, seed,
     epoch, start)`: a `tf.data.Dataset` of `(encoded_bytes, label)` (or
     `(path, label)` with `reads_files = True`), optionally with a third
     item, a string naming the example (a refused image is named by it,
@@ -201,11 +212,11 @@ class ImageStream:
 
     @property
     def num_train(self) -> int:
-        raise NotImplementedError
+        return self._sizes["train"]
 
     @property
     def num_val(self) -> int:
-        raise NotImplementedError
+        return self._sizes["val"]
 
     def _encoded(self, split, seed, epoch, start) -> tf.data.Dataset:
         raise NotImplementedError

@@ -149,14 +149,6 @@ class TFDSSource(streams.ImageStream):
             channels=channels,
         )
 
-    @property
-    def num_train(self) -> int:
-        return self._sizes["train"]
-
-    @property
-    def num_val(self) -> int:
-        return self._sizes["val"]
-
     def _encoded(self, split, seed, epoch, start):
         tfds = self._tfds
         image_key, label_key = self._keys

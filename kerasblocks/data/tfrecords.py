@@ -303,9 +303,9 @@ class TFRecordSource(streams.ImageStream):
             split: shapes[split][self._keep.get(split, ok[split])]
             for split in ("train", "val")
         }
-        counts = {1: 0, 3: 0}
-        for shape in np.concatenate([kept["train"], kept["val"]]):
-            counts[streams.channel_kind(shape[2])] += 1
+        counts = streams.channel_counts(
+            np.concatenate([kept["train"], kept["val"]])
+        )
         class_names = (
             [next(iter(texts[i])) for i in range(num_classes)]
             if all(i in texts for i in range(num_classes))
@@ -323,14 +323,6 @@ class TFRecordSource(streams.ImageStream):
             channels=channels,
             channel_counts=counts,
         )
-
-    @property
-    def num_train(self) -> int:
-        return self._sizes["train"]
-
-    @property
-    def num_val(self) -> int:
-        return self._sizes["val"]
 
     def _encoded(self, split, seed, epoch, start):
         paths, compressions, offsets = self._files[split]

@@ -21,7 +21,6 @@ Quantization (`quantize=`):
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasblocks import choices
+from kerasblocks.io import _runtimes
 from kerasblocks.io._conversion import run_child
 
 # A run's quantizations, with None for a float file ("none" in a run).
@@ -99,29 +99,22 @@ def export_litert(
     )
 
 
-_CACHE_SIZE = 4
-_interpreters: collections.OrderedDict = collections.OrderedDict()
+_interpreters = _runtimes.FileCache()
 
 
 def _interpreter(path: str):
-    # Reused while the file is unchanged: building the interpreter costs
-    # more than a small batch.
+    return _interpreters.get(path, _build_interpreter)
+
+
+def _build_interpreter(path: str):
     from ai_edge_litert.interpreter import Interpreter
 
-    stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    if key in _interpreters:
-        _interpreters.move_to_end(key)
-        return _interpreters[key]
     with _quiet_stderr():
         # The runtime announces its XNNPACK delegate on stderr, through C.
         interpreter = Interpreter(
             model_path=path, num_threads=min(os.cpu_count() or 1, 4)
         )
         interpreter.allocate_tensors()
-    _interpreters[key] = interpreter
-    while len(_interpreters) > _CACHE_SIZE:
-        _interpreters.popitem(last=False)
     return interpreter
 
 
@@ -158,27 +151,6 @@ def _dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
     return value
 
 
-def _by_name(inputs: Any, names: list[str], path: str) -> dict:
-    """Inputs keyed by the file's input names: a dict as given; a single
-    array, or a list in the order of `names`."""
-    if isinstance(inputs, dict):
-        missing = sorted(set(names) - set(inputs))
-        if missing:
-            raise ValueError(f"{path} takes inputs {names}; missing {missing}.")
-        return {n: inputs[n] for n in names}
-    values = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    if len(values) != len(names):
-        raise ValueError(
-            f"{path} takes {len(names)} inputs ({', '.join(names)}). "
-            f"Received {len(values)}."
-        )
-    return dict(zip(names, values, strict=True))
-
-
-def _outputs(values: list[np.ndarray]):
-    return values[0] if len(values) == 1 else values
-
-
 def run_litert(path: str | os.PathLike, inputs: Any):
     """Runs a `.tflite` file with `ai_edge_litert` and returns float
     outputs (dequantized when the file is int8).
@@ -199,12 +171,12 @@ def run_litert(path: str | os.PathLike, inputs: Any):
     Example:
 
     >>> import os, tempfile, numpy as np, keras, kerasblocks
-    >>> inputs = keras.Input((4,), name="x")
-    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.tflite")
-    >>> kerasblocks.io.export_litert(model, path)
-    >>> kerasblocks.io.run_litert(path, {"x": np.ones((5, 4))}).shape
-    (5, 2)
+    >>> x = keras.Input((4,), name="x")
+    >>> heads = [keras.layers.Dense(2)(x), keras.layers.Dense(3)(x)]
+    >>> path = os.path.join(tempfile.mkdtemp(), "two_heads.tflite")
+    >>> kerasblocks.io.export_litert(keras.Model(x, heads), path)
+    >>> [out.shape for out in kerasblocks.io.run_litert(path, np.ones((5, 4)))]
+    [(5, 2), (5, 3)]
     """
     path = os.fspath(path)
     interpreter = _interpreter(path)
@@ -219,7 +191,7 @@ def run_litert(path: str | os.PathLike, inputs: Any):
     names = sorted(details)
     feed = {
         n: _quantize(v, details[n])
-        for n, v in _by_name(inputs, names, path).items()
+        for n, v in _runtimes.by_name(inputs, names, path).items()
     }
     output_details = runner.get_output_details()
     parts = []
@@ -230,8 +202,10 @@ def run_litert(path: str | os.PathLike, inputs: Any):
             [_dequantize(results[n], output_details[n]) for n in order]
         )
     if len(parts) == 1:
-        return _outputs(parts[0])
-    return _outputs([np.concatenate(p) for p in zip(*parts, strict=True)])
+        return _runtimes.outputs(parts[0])
+    return _runtimes.outputs(
+        [np.concatenate(p) for p in zip(*parts, strict=True)]
+    )
 
 
 def _batches(feed: dict, details: dict) -> list[dict]:
@@ -254,7 +228,7 @@ def _output_key(name: str):
 
 def _run_without_signature(interpreter, inputs, path):
     details = interpreter.get_input_details()
-    feed = _by_name(inputs, [d["name"] for d in details], path)
+    feed = _runtimes.by_name(inputs, [d["name"] for d in details], path)
     for detail in details:
         interpreter.resize_tensor_input(
             detail["index"], np.shape(feed[detail["name"]])
@@ -265,7 +239,7 @@ def _run_without_signature(interpreter, inputs, path):
             detail["index"], _quantize(feed[detail["name"]], detail)
         )
     interpreter.invoke()
-    return _outputs(
+    return _runtimes.outputs(
         [
             _dequantize(interpreter.get_tensor(d["index"]), d)
             for d in interpreter.get_output_details()

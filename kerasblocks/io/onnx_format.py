@@ -8,15 +8,14 @@ onnxruntime refuses never replaces anything.
 
 from __future__ import annotations
 
-import collections
 import os
 from typing import Any
 
 import keras
 import numpy as np
 
+from kerasblocks.io import _runtimes
 from kerasblocks.io._conversion import run_child
-from kerasblocks.io.litert import _by_name, _outputs
 
 
 def export_onnx(model: keras.Model, path: str | os.PathLike) -> None:
@@ -46,27 +45,21 @@ def export_onnx(model: keras.Model, path: str | os.PathLike) -> None:
     run_child(model, os.fspath(path), "onnx", suffix=".onnx")
 
 
-_CACHE_SIZE = 4
-_sessions: collections.OrderedDict = collections.OrderedDict()
+_sessions = _runtimes.FileCache()
 
 
 def _session(path: str):
+    return _sessions.get(path, _build_session)
+
+
+def _build_session(path: str):
     import onnxruntime
 
-    stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    if key in _sessions:
-        _sessions.move_to_end(key)
-        return _sessions[key]
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(
+    return onnxruntime.InferenceSession(
         path, options, providers=["CPUExecutionProvider"]
     )
-    _sessions[key] = session
-    while len(_sessions) > _CACHE_SIZE:
-        _sessions.popitem(last=False)
-    return session
 
 
 _NUMPY_TYPES = {
@@ -95,20 +88,21 @@ def run_onnx(path: str | os.PathLike, inputs: Any):
     Example:
 
     >>> import os, tempfile, numpy as np, keras, kerasblocks
-    >>> inputs = keras.Input((4,), name="x")
-    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    >>> a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    >>> model = keras.Model({"a": a, "b": b}, keras.layers.Add()([a, b]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "sum.onnx")
     >>> kerasblocks.io.export_onnx(model, path)
-    >>> kerasblocks.io.run_onnx(path, {"x": np.ones((5, 4))}).shape
-    (5, 2)
+    >>> feed = {"a": np.ones((2, 4)), "b": np.full((2, 4), 2.0)}
+    >>> kerasblocks.io.run_onnx(path, feed)[0].tolist()
+    [3.0, 3.0, 3.0, 3.0]
     """
     path = os.fspath(path)
     session = _session(path)
     arguments = session.get_inputs()
     names = [a.name for a in arguments]
-    feed = _by_name(inputs, names, path)
+    feed = _runtimes.by_name(inputs, names, path)
     feed = {
         a.name: np.asarray(feed[a.name], dtype=_NUMPY_TYPES.get(a.type))
         for a in arguments
     }
-    return _outputs(session.run(None, feed))
+    return _runtimes.outputs(session.run(None, feed))
