@@ -299,6 +299,41 @@ def check_dataset(name: str) -> None:
         raise UsageError(problem)
 
 
+def define_deploy_flags(calibration_default: str) -> None:
+    """Defines --quantize, --calibration, --calibration_examples and
+    --min_agreement, the flags kb-train and kb-export share; the
+    calibration data's default is the tool's own (`calibration_default`,
+    a phrase). The tool adopts them as its own for --help
+    (`flags.adopt_module_key_flags(_common)`)."""
+    flags.DEFINE_enum(
+        "quantize",
+        "none",
+        choices.QUANTIZE,
+        "The LiteRT file's quantization; int8 is full-integer, calibrated.",
+    )
+    flags.DEFINE_string(
+        "calibration",
+        None,
+        "int8 calibration data, any form --dataset takes (default: "
+        f"{calibration_default}).",
+    )
+    flags.DEFINE_integer(
+        "calibration_examples",
+        256,
+        "Examples to calibrate int8 on.",
+        lower_bound=1,
+    )
+    flags.DEFINE_float(
+        "min_agreement",
+        0.98,
+        "Least top-1 agreement of a quantized LiteRT file with the Keras "
+        "model on the validation split; below it the file is not written "
+        "(exit 2).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+
+
 def check_deploy_flags(values) -> None:
     """--calibration (a --dataset form) applies to --quantize=int8."""
     if values.calibration:

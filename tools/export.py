@@ -85,29 +85,8 @@ flags.DEFINE_list(
     ["saved_model", "keras"],
     f"{', '.join(choices.FORMATS)} (tflite: the old name of litert).",
 )
-flags.DEFINE_enum(
-    "quantize",
-    "none",
-    choices.QUANTIZE,
-    "The LiteRT file's quantization; int8 is full-integer, calibrated.",
-)
-flags.DEFINE_string(
-    "calibration",
-    None,
-    "int8 calibration data, any form --dataset takes (default: the run's "
-    "own training split, or --dataset's).",
-)
-flags.DEFINE_integer(
-    "calibration_examples", 256, "Examples to calibrate int8 on.", lower_bound=1
-)
-flags.DEFINE_float(
-    "min_agreement",
-    0.98,
-    "Least top-1 agreement of a quantized LiteRT file with the Keras model "
-    "on the validation split; below it the file is not written (exit 2).",
-    lower_bound=0.0,
-    upper_bound=1.0,
-)
+_common.define_deploy_flags("the run's own training split, or --dataset's")
+flags.adopt_module_key_flags(_common)
 flags.DEFINE_string(
     "out_dir", None, "Where exports go (default: RUN_DIR; files under export/)."
 )

@@ -108,7 +108,10 @@ def test_help_lists_the_programs_own_flags_and_nothing_of_tensorflow(
         # TrainConfig.validate's checks, run before TensorFlow too.
         (["--label_smoothing=1"], "--label_smoothing must be in [0, 1)"),
         (["--formats=h6"], "--formats takes saved_model, keras, h5,"),
-        (["--min_agreement=2"], "--min_agreement must be in [0, 1]"),
+        (
+            ["--min_agreement=2"],
+            "--min_agreement=2: 2.0 is not a number in the range [0.0, 1.0]",
+        ),
         (["--unfreeze_at_epoch=3"], "--unfreeze_at_epoch needs a frozen"),
         (["--model_overrides=[3]"], "must be a JSON object. Received: [3]"),
     ],
