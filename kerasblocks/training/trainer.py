@@ -116,8 +116,9 @@ def source_options(config: TrainConfig) -> dict:
     options = {
         "strict": config.strict_data,
         "max_pixels": config.max_image_pixels,
-        "channels": config.channels,
     }
+    if config.channels is not None:
+        options["channels"] = config.channels
     classes = config.model_overrides.get("num_classes")
     if kind == "tfrecord" and isinstance(classes, int):
         # The model's classes are the class list its labels must fit.

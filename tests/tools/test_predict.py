@@ -381,7 +381,7 @@ def test_an_image_declaring_a_huge_size_is_refused_in_capped_memory(tmp_path):
     import kerasblocks as kb
     import zoo
     from kerasblocks import testing
-    from tests.tools.test_transfer import REPO
+    from tests.tools._cli import REPO
 
     model = zoo.create_model("lenet", input_shape=(16, 16, 3), num_classes=3)
     kb.io.save_model(model, tmp_path / "model.keras")
