@@ -27,7 +27,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from kerasblocks import choices
-from kerasblocks.training.errors import UserInputError
+from kerasblocks.training.errors import UserInputError, free_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -244,19 +244,6 @@ def disk_full(error: BaseException) -> str | None:
         f"disk full writing {path}{shown}; nothing half-written is left: "
         "free space and rerun the same command."
     )
-
-
-def free_bytes(path: str) -> int | None:
-    """The free space of the disk that holds `path` (or its nearest
-    existing parent)."""
-    import shutil
-
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
 
 
 def load_image_classification(name: str, data_dir=None, **options):

@@ -61,14 +61,15 @@ class DiskFullError(OSError):
             if optimizer is not None:
                 variables += list(optimizer.variables)
         needed = sum(int(v.numpy().nbytes) for v in variables)
-        return cls(path, needed, _free_bytes(path))
+        return cls(path, needed, free_bytes(path))
 
     def __str__(self) -> str:
         return self.args[0]
 
 
-def _free_bytes(path: str) -> int | None:
-    """The free space of the disk that holds `path`."""
+def free_bytes(path: str) -> int | None:
+    """The free space of the disk that holds `path` (or its nearest
+    existing parent); None when it can't be read."""
     path = os.path.abspath(path)
     while not os.path.exists(path) and os.path.dirname(path) != path:
         path = os.path.dirname(path)
