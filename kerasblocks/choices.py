@@ -63,6 +63,10 @@ SOURCES = {
 # (45-61 MP) writes. A decoded image of this size is 192 MiB as uint8;
 # a header that declares more pixels is refused before decoding.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# A served request holds at most this many images: a batcher in front of
+# a CPU server gains nothing from bigger batches, while memory grows
+# with them (kerasblocks.io.ImageServing's default max_batch).
+MAX_BATCH = 32
 
 
 def source_summary(kind: str) -> str:

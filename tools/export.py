@@ -33,9 +33,6 @@ from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
-# kerasblocks.io.ImageServing's default max_batch, repeated so that --help
-# needs no TensorFlow (a test keeps them equal).
-MAX_BATCH = 32
 flags.DEFINE_string(
     "run_dir",
     None,
@@ -75,7 +72,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "max_batch",
-    MAX_BATCH,
+    choices.MAX_BATCH,
     "The image signatures' limit (ImageServing's max_batch): a request of "
     "more images is refused with InvalidArgument.",
     lower_bound=1,

@@ -19,9 +19,7 @@ from kerasblocks import choices
 # Serving crops and resizes an image before converting it to float, so
 # one image costs at most ~2x its uint8 size (see the choices' comment).
 MAX_PIXELS = choices.MAX_IMAGE_PIXELS
-# Requests batch at most this many images: a batcher in front of a CPU
-# server gains nothing from bigger batches, while memory grows with them.
-MAX_BATCH = 32
+MAX_BATCH = choices.MAX_BATCH
 FORMATS = "JPEG, PNG, GIF or BMP"
 
 _HEAD = 32  # bytes: the fixed-offset fields below all lie within them
