@@ -306,7 +306,7 @@ def resnet18(**overrides) -> ResNet:
     return ResNet(**{"depth": 18, **_BOOK, "name": "resnet18", **overrides})
 
 
-@register_model(test_overrides=_SMALL_BOOK)
+@register_model(test_overrides=_SMALL_BOOK, test_covered_by="resnet18")
 def resnet34(**overrides) -> ResNet:
     """ResNet-34 in the book's layout: 96x96x1 images, 10 classes."""
     return ResNet(**{"depth": 34, **_BOOK, "name": "resnet34", **overrides})
