@@ -30,6 +30,7 @@ import sys
 
 from absl import flags
 
+from kerasblocks import choices
 from tools import _common
 
 FLAGS = flags.FLAGS
@@ -60,6 +61,13 @@ flags.DEFINE_enum(
     "overriding what it records.",
 )
 flags.DEFINE_integer("batch_size", 32, "Images per model call.", lower_bound=1)
+flags.DEFINE_integer(
+    "max_image_pixels",
+    choices.MAX_IMAGE_PIXELS,
+    "An image whose header declares more pixels (height x width) is "
+    "refused before it is decoded: one line, exit 2. Default 8192x8192.",
+    lower_bound=1,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # The first bytes of the formats TensorFlow decodes.
@@ -166,6 +174,7 @@ def _predict() -> int:
         FLAGS.model_path or FLAGS.run_dir,
         checkpoint=FLAGS.checkpoint,
         pixels=FLAGS.pixels,
+        max_pixels=FLAGS.max_image_pixels,
     )
     if predictor.assumed:
         print(predictor.assumed, file=sys.stderr)

@@ -45,6 +45,8 @@ class Predictor:
             model records none (else None).
         encoded: for a SavedModel with image signatures, its
             `serving_bytes`: encoded images -> probabilities.
+        max_pixels: an image file whose header declares more pixels
+            (height x width) is refused before it is decoded.
     """
 
     kind: str
@@ -56,6 +58,7 @@ class Predictor:
     # False for a model that records no convention: its outputs are
     # taken as probabilities when they look like them.
     outputs_recorded: bool = True
+    max_pixels: int = streams.MAX_PIXELS
 
     @property
     def pixels(self) -> str:
@@ -91,14 +94,14 @@ class Predictor:
     def predict_files(self, paths: Sequence[str]) -> np.ndarray:
         """Probabilities `[len(paths), classes]` of image files, each
         cropped, resized and preprocessed as the model is served."""
+        limit = self.max_pixels
         if self.encoded is not None:
-            return self.encoded([read_image_bytes(p) for p in paths])
+            return self.encoded([read_image_bytes(p, limit) for p in paths])
         import tensorflow as tf
 
         serving = self.metadata.serving
-        batch = tf.concat(
-            [serving.prepare(decode_image(p)[tf.newaxis]) for p in paths], 0
-        )
+        images = [decode_image(p, limit)[tf.newaxis] for p in paths]
+        batch = tf.concat([serving.prepare(image) for image in images], 0)
         return self.probabilities(batch.numpy())
 
 
@@ -110,16 +113,16 @@ def _look_like_probabilities(scores: np.ndarray) -> bool:
     )
 
 
-def read_image_bytes(path: str) -> bytes:
+def read_image_bytes(path: str, max_pixels: int = streams.MAX_PIXELS) -> bytes:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such image file")
     with open(path, "rb") as f:
         data = f.read()
-    _check_image(path, data)
+    _check_image(path, data, max_pixels)
     return data
 
 
-def _check_image(path: str, data: bytes) -> None:
+def _check_image(path: str, data: bytes, max_pixels: int) -> None:
     import tensorflow as tf
 
     kinds = {
@@ -132,7 +135,7 @@ def _check_image(path: str, data: bytes) -> None:
         raise DataError(f"{path}: not an image (JPEG, PNG, BMP or GIF)")
     # From the header, before decoding: a 1.5 MB file can declare 1.6 GB.
     height, width, _ = _image_header.encoded_image_shape(data).numpy()
-    why = streams.over_limit(int(height), int(width), streams.MAX_PIXELS)
+    why = streams.over_limit(int(height), int(width), max_pixels)
     if why:
         raise DataError(f"{path}: {why}")
     try:
@@ -141,17 +144,22 @@ def _check_image(path: str, data: bytes) -> None:
         raise DataError(f"{path}: damaged image, cannot be decoded") from None
 
 
-def decode_image(path: str):
-    """One image file as uint8 `[height, width, 3]`; a missing file or
-    one that is not a readable image is one clear error."""
+def decode_image(path: str, max_pixels: int = streams.MAX_PIXELS):
+    """One image file as uint8 `[height, width, 3]`; a missing file, one
+    that is not a readable image or one over `max_pixels` is one clear
+    error."""
     import tensorflow as tf
 
-    data = read_image_bytes(path)
+    data = read_image_bytes(path, max_pixels)
     return tf.io.decode_image(data, channels=3, expand_animations=False)
 
 
 def open_model(
-    path: str, *, checkpoint: str = "latest", pixels: str | None = None
+    path: str,
+    *,
+    checkpoint: str = "latest",
+    pixels: str | None = None,
+    max_pixels: int = streams.MAX_PIXELS,
 ) -> Predictor:
     """The classifier at `path` (see the module docstring).
 
@@ -159,6 +167,8 @@ def open_model(
         path: a run directory or a model file or export.
         checkpoint: for a run: "latest", "best" or a `ckpt-*` name.
         pixels: "unit" or "raw" to override the recorded convention.
+        max_pixels: `predict_files` refuses an image whose header
+            declares more pixels (height x width), before decoding it.
 
     Raises:
         FileNotFoundError, CorruptFileError, UserInputError: a path that
@@ -189,6 +199,10 @@ def open_model(
         raise FileNotFoundError(f"{path}: no such file or directory")
     if pixels not in (None, "unit", "raw"):
         raise ValueError(f"pixels must be 'unit' or 'raw'. Received: {pixels}")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int):
+        raise TypeError(f"max_pixels must be an int. Received: {max_pixels!r}")
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1. Received: {max_pixels}")
     if transfer.is_run_directory(path):
         predictor = _open_run(path, checkpoint)
     else:
@@ -213,6 +227,7 @@ def open_model(
         predictor.encoded = None  # the served signature keeps its own
     if pixels is not None:
         predictor.assumed = None
+    predictor.max_pixels = max_pixels
     return predictor
 
 

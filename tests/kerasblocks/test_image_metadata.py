@@ -119,3 +119,28 @@ def test_formats_without_a_place_say_so(tmp_path):
         kb_io.write_image_metadata(path, META)
     with pytest.raises(ValueError, match="outputs must be one of"):
         kb_io.ImageMetadata(META.serving, outputs="scores")
+
+
+def test_open_model_refuses_images_over_its_pixel_limit(tmp_path):
+    import tensorflow as tf
+
+    from kerasblocks.data import DataError
+    from kerasblocks.training import inference
+
+    net = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    kb_io.save_model(net, tmp_path / "net.keras")
+    image = str(tmp_path / "a.png")
+    tf.io.write_file(image, tf.io.encode_png(np.zeros((9, 10, 3), "uint8")))
+    model = inference.open_model(str(tmp_path / "net.keras"), max_pixels=90)
+    assert model.predict_files([image]).shape == (1, 2)
+    model = inference.open_model(str(tmp_path / "net.keras"), max_pixels=89)
+    with pytest.raises(DataError) as error:
+        model.predict_files([image])
+    assert str(error.value) == (
+        f"{image}: 9x10 = 90 pixels, over the limit max_image_pixels=89"
+    )
+    for bad, kind in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(kind, match="max_pixels"):
+            inference.open_model(str(tmp_path / "net.keras"), max_pixels=bad)

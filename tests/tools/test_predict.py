@@ -410,3 +410,18 @@ def test_an_image_declaring_a_huge_size_is_refused_in_capped_memory(tmp_path):
         f"kb-predict: error: {bomb}: 40000x40000 = 1600000000 pixels, over "
         "the limit max_image_pixels=67108864"
     ]
+    # --max_image_pixels moves the limit: a 16x16 image (256 pixels) is
+    # refused under 255 and predicted under 256.
+    image = tmp_path / "small.png"
+    image.write_bytes(testing.oversized_png(16, 16, rows=16))
+    model_flag = f"--model_path={tmp_path / 'model.keras'}"
+    done = run_tool("predict", model_flag, "--max_image_pixels=255", str(image))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"kb-predict: error: {image}: 16x16 = 256 pixels, over the limit "
+        "max_image_pixels=255"
+    )
+    done = run_tool("predict", model_flag, "--max_image_pixels=256", str(image))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0] == "image,rank,class,probability"
+    assert len(done.stdout.splitlines()) == 1 + 3
