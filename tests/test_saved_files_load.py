@@ -1,4 +1,5 @@
-"""Files written by release 0.1 load and compute exactly what they did.
+"""Files written by release 0.1 load and compute what they did (to
+float32 rounding).
 
 `tests/fixtures/saved_v0_1/` holds every conformance block (wrapped in a
 one-block model) and a few zoo models as that release saved them, with
@@ -53,4 +54,8 @@ def test_a_file_of_release_0_1_loads_and_computes_the_same(filename):
     for got, want in zip(outputs, expected, strict=True):
         got = np.asarray(keras.ops.convert_to_numpy(got))
         assert got.shape == want.shape and got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)  # max abs diff 0.0
+        # Bit for bit under the kernels that wrote them (oneDNN); the
+        # suite runs Eigen's (tests/conftest.py), which round float32
+        # sums in another order: 7e-6 relative at most, where a renamed
+        # variable or a changed block is off by whole units.
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
