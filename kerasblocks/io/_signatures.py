@@ -80,10 +80,12 @@ def _checks(name: str, x, spec: tf.TensorSpec, finite: bool):
     return checks
 
 
-def serving_functions(model, signature, specs, names, output_names):
+def serving_functions(model, signature, specs, names, output_names, forward):
     """Our `serving_default` (named inputs, checked first, named outputs)
-    and `validate` endpoints. Nothing runs the model here; the output
-    names are recorded into `output_names` when `serve` is traced."""
+    and `validate` endpoints; `serve` calls `forward`, the model's traced
+    inference function (Keras's `serve` endpoint), so the model is traced
+    once for all of them. Nothing runs the model here; the output names
+    are recorded into `output_names` when `serve` is traced."""
 
     def serve(*tensors):
         checks = []
@@ -95,7 +97,7 @@ def serving_functions(model, signature, specs, names, output_names):
                 for x, s in zip(tensors, specs, strict=True)
             ]
         arguments = tf.nest.pack_sequence_as(signature, tensors)
-        flat = tf.nest.flatten(model(*arguments, training=False))
+        flat = tf.nest.flatten(forward(*arguments))
         output_names[:] = _output_names(model, len(flat))
         return dict(zip(output_names, flat, strict=True))
 

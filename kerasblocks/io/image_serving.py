@@ -28,6 +28,7 @@ become float, so one image costs about twice its uint8 size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import keras
@@ -213,10 +214,13 @@ def _batch_checks(size: tf.Tensor, max_batch: int) -> list:
     ]
 
 
-def _answer_function(model: keras.Model, serving: ImageServing) -> Callable:
+def _answer_function(
+    model: keras.Model, serving: ImageServing, forward: Callable | None
+) -> Callable:
     """`answer(x)`: the model's probabilities for a prepared batch `x`
-    and their top `serving.top_k` (indices, scores and, with class
-    names, classes); checks that the model is a classifier."""
+    (through `forward`, else the model in inference) and their top
+    `serving.top_k` (indices, scores and, with class names, classes);
+    checks that the model is a classifier."""
     outputs = model.output_shape
     if not isinstance(outputs, tuple) or len(outputs) != 2:
         raise ValueError(
@@ -234,8 +238,11 @@ def _answer_function(model: keras.Model, serving: ImageServing) -> Callable:
             )
         names = tf.constant([str(n) for n in serving.class_names])
 
+    if forward is None:
+        forward = functools.partial(model, training=False)
+
     def answer(x):
-        scores = _probabilities(model, model(x, training=False))
+        scores = _probabilities(model, forward(x))
         top = tf.math.top_k(scores, k=k)
         result = {
             "probabilities": scores,
@@ -276,12 +283,16 @@ def _pixel_checks(shape, serving: ImageServing) -> list:
 
 
 def image_endpoints(
-    model: keras.Model, serving: ImageServing
+    model: keras.Model,
+    serving: ImageServing,
+    forward: Callable | None = None,
 ) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
     """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
     images) functions of `model` with their input signatures, for
-    Keras's `ExportArchive.add_endpoint`; see the module docstring."""
-    answer = _answer_function(model, serving)
+    Keras's `ExportArchive.add_endpoint`; see the module docstring.
+    `forward`: a traced inference function of the model to call (the
+    model is then traced once for every endpoint), else the model."""
+    answer = _answer_function(model, serving, forward)
 
     def serve_pixels(images):
         shape = tf.shape(images, out_type=tf.int64)

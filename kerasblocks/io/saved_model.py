@@ -229,11 +229,11 @@ def _add_endpoints(
     `validate` signature and, with `image_serving`, the image
     endpoints to `archive`; returns the specs `serving_default` takes,
     by input name."""
-    serve, validate = serving_functions(
-        model, signature, specs, names, output_names
-    )
-    archive.track_and_add_endpoint(
+    forward = archive.track_and_add_endpoint(
         export_lib.DEFAULT_ENDPOINT_NAME, model, signature, **kw
+    )
+    serve, validate = serving_functions(
+        model, signature, specs, names, output_names, forward
     )
     archive.add_endpoint(
         "serving_default" if image_serving is None else "serving_float",
@@ -253,7 +253,8 @@ def _add_endpoints(
     )
     default_specs = dict(zip(names, specs, strict=True))
     if image_serving is not None:
-        for name, (fn, spec) in image_endpoints(model, image_serving).items():
+        endpoints = image_endpoints(model, image_serving, forward)
+        for name, (fn, spec) in endpoints.items():
             archive.add_endpoint(name, fn, spec)
             if name == "serving_default":
                 default_specs = {s.name: s for s in spec}
