@@ -218,6 +218,7 @@ def test_a_config_without_the_new_keys_still_loads():
     assert [w.path for w in again.weights] == [w.path for w in model.weights]
 
 
+@pytest.mark.onednn  # NCHW convolutions on the CPU
 def test_a_channels_first_keras_model_ports_to_a_channels_first_twin():
     keras.config.set_image_data_format("channels_first")
     keras_model = keras.applications.MobileNetV2(
@@ -240,6 +241,7 @@ def test_classifier_activation_is_the_last_layers():
     assert model.layers[-1].activation.__name__ == "softmax"
 
 
+@pytest.mark.onednn  # NCHW convolutions on the CPU
 def test_a_keras_applications_file_loads_into_a_channels_first_twin(
     tmp_path,
 ):
@@ -282,6 +284,7 @@ def test_a_keras_applications_file_loads_into_a_channels_first_twin(
     )
 
 
+@pytest.mark.onednn  # NCHW convolutions on the CPU
 def test_a_channels_first_vgg_top_ports_with_its_flatten():
     # Keras's Flatten orders a channels-first map channels-last, so the
     # classifier after it takes the same kernel as in channels-last.
