@@ -199,10 +199,7 @@ def open_model(
         raise FileNotFoundError(f"{path}: no such file or directory")
     if pixels not in (None, "unit", "raw"):
         raise ValueError(f"pixels must be 'unit' or 'raw'. Received: {pixels}")
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int):
-        raise TypeError(f"max_pixels must be an int. Received: {max_pixels!r}")
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be >= 1. Received: {max_pixels}")
+    streams.check_max_pixels(max_pixels)
     if transfer.is_run_directory(path):
         predictor = _open_run(path, checkpoint)
     else:

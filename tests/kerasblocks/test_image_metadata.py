@@ -141,6 +141,9 @@ def test_open_model_refuses_images_over_its_pixel_limit(tmp_path):
     assert str(error.value) == (
         f"{image}: 9x10 = 90 pixels, over the limit max_image_pixels=89"
     )
-    for bad, kind in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
-        with pytest.raises(kind, match="max_pixels"):
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError) as error:
             inference.open_model(str(tmp_path / "net.keras"), max_pixels=bad)
+        assert str(error.value) == (
+            f"max_pixels must be a positive int. Received: {bad!r}"
+        )
