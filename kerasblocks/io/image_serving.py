@@ -28,7 +28,6 @@ become float, so one image costs about twice its uint8 size.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Sequence
 
 import keras
@@ -215,10 +214,10 @@ def _batch_checks(size: tf.Tensor, max_batch: int) -> list:
 
 
 def _answer_function(
-    model: keras.Model, serving: ImageServing, forward: Callable | None
+    model: keras.Model, serving: ImageServing, forward: Callable
 ) -> Callable:
     """`answer(x)`: the model's probabilities for a prepared batch `x`
-    (through `forward`, else the model in inference) and their top
+    (through `forward`, its traced inference function) and their top
     `serving.top_k` (indices, scores and, with class names, classes);
     checks that the model is a classifier."""
     outputs = model.output_shape
@@ -237,9 +236,6 @@ def _answer_function(
                 f"{num_classes} classes."
             )
         names = tf.constant([str(n) for n in serving.class_names])
-
-    if forward is None:
-        forward = functools.partial(model, training=False)
 
     def answer(x):
         scores = _probabilities(model, forward(x))
@@ -285,13 +281,13 @@ def _pixel_checks(shape, serving: ImageServing) -> list:
 def image_endpoints(
     model: keras.Model,
     serving: ImageServing,
-    forward: Callable | None = None,
+    forward: Callable,
 ) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
     """The `serving_default` (uint8 pixels) and `serving_bytes` (encoded
     images) functions of `model` with their input signatures, for
     Keras's `ExportArchive.add_endpoint`; see the module docstring.
-    `forward`: a traced inference function of the model to call (the
-    model is then traced once for every endpoint), else the model."""
+    `forward`: the model's traced inference function (Keras's `serve`
+    endpoint), which every endpoint calls: the model is traced once."""
     answer = _answer_function(model, serving, forward)
 
     def serve_pixels(images):
